@@ -1,0 +1,245 @@
+"""polyvisor: one on-device agent that serves the legacy device agents' HTTP APIs.
+
+The one wiring point: Settings (flags > environment > defaults), create_app(settings, services)
+and main(), which serves each group of dialects on its listen address with Hypercorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compat import DIALECTS, build_asgi
+from handlers import VERSION
+from handlers.services import Services
+
+log = logging.getLogger("polyvisor")
+
+# (flag, environment variables in order of precedence, default, help)
+OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
+    ("listen", ("POLYVISOR_LISTEN",), "0.0.0.0:48484",
+     "address to serve on: HOST:PORT or unix:/path"),
+    ("data-dir", ("POLYVISOR_DATA_DIR",), "/var/lib/polyvisor",
+     "folder for the SQLite database and generated secrets"),
+    ("api-key", ("POLYVISOR_API_KEY", "BALENA_SUPERVISOR_API_KEY", "RESIN_SUPERVISOR_API_KEY"), None,
+     "initial API key (letters, digits, _); generated and persisted on first start when absent"),
+    ("root", ("POLYVISOR_ROOT",), "/",
+     "prefix under which host files (/sys, /proc, /etc, /mnt/boot, lock folders) are used"),
+    ("dialects", ("POLYVISOR_DIALECTS",), ",".join(DIALECTS),
+     "comma-separated legacy APIs to serve: " + ", ".join(DIALECTS)),
+    ("balena-profile", ("POLYVISOR_BALENA_PROFILE",), "v10",
+     "balena behaviour: v10 (2019 supervisor) or legacy (resin era and its Go helper)"),
+    ("docker-host", ("DOCKER_HOST",), None, "Docker Engine address (the docker SDK's DOCKER_HOST)"),
+    ("dbus-address", ("DBUS_SYSTEM_BUS_ADDRESS",), None, "system D-Bus address"),
+    ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
+)
+PROFILES = ("v10", "legacy")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, resolved once at start."""
+
+    listen: str = "0.0.0.0:48484"
+    data_dir: Path = Path("/var/lib/polyvisor")
+    api_key: str | None = None
+    root: Path = Path("/")
+    dialects: tuple[str, ...] = tuple(DIALECTS)
+    dialect_listen: Mapping[str, str] = field(default_factory=dict)
+    balena_profile: str = "v10"
+    docker_host: str | None = None
+    dbus_address: str | None = None
+    log_level: str = "info"
+    version: str = VERSION
+
+    @classmethod
+    def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+        """Resolve flags over environment over defaults; SystemExit with a message on bad values."""
+        parser = argparse.ArgumentParser(
+            prog="polyvisor", description=__doc__.splitlines()[0],
+            epilog="Per-dialect listen address: --dialect-listen NAME=ADDRESS or "
+                   "POLYVISOR_LISTEN_<NAME> (e.g. POLYVISOR_LISTEN_GOSD=0.0.0.0:8000).")
+        for flag, envs, default, text in OPTIONS:
+            parser.add_argument(f"--{flag}", help=f"{text} [env {', '.join(envs)}; default {default}]")
+        parser.add_argument("--dialect-listen", action="append", default=[], metavar="NAME=ADDRESS",
+                            help="serve one dialect on its own address (repeatable)")
+        parser.add_argument("--version", action="version", version=f"polyvisor {VERSION}")
+        args = parser.parse_args(list(argv))
+        values: dict[str, Any] = {}
+        for flag, envs, default, _ in OPTIONS:
+            given = getattr(args, flag.replace("-", "_"))
+            if given is None:
+                given = next((environ[e] for e in envs if environ.get(e)), default)
+            values[flag.replace("-", "_")] = given
+        dialects = tuple(d.strip() for d in values["dialects"].split(",") if d.strip())
+        unknown = [d for d in dialects if d not in DIALECTS]
+        if unknown or not dialects:
+            parser.error(f"unknown dialect(s) {', '.join(unknown) or '(none)'}; known: {', '.join(DIALECTS)}")
+        if values["balena_profile"] not in PROFILES:
+            parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
+        own: dict[str, str] = {}
+        for name in DIALECTS:
+            if environ.get(f"POLYVISOR_LISTEN_{name.upper()}"):
+                own[name] = environ[f"POLYVISOR_LISTEN_{name.upper()}"]
+        for item in args.dialect_listen:
+            name, _, address = item.partition("=")
+            if name not in DIALECTS or not address:
+                parser.error(f"--dialect-listen takes NAME=ADDRESS with NAME in {', '.join(DIALECTS)}")
+            own[name] = address
+        for address in [values["listen"], *own.values()]:
+            try:
+                parse_listen(address)
+            except ValueError as err:
+                parser.error(str(err))
+        return cls(
+            listen=values["listen"], data_dir=Path(values["data_dir"]), api_key=values["api_key"],
+            root=Path(values["root"]), dialects=dialects,
+            dialect_listen={k: v for k, v in own.items() if k in dialects},
+            balena_profile=values["balena_profile"], docker_host=values["docker_host"],
+            dbus_address=values["dbus_address"], log_level=values["log_level"],
+        )
+
+    def listen_groups(self) -> dict[str, tuple[str, ...]]:
+        """Listen address -> the dialects served there, in configured order."""
+        groups: dict[str, list[str]] = {}
+        for name in self.dialects:
+            groups.setdefault(self.dialect_listen.get(name, self.listen), []).append(name)
+        return {address: tuple(names) for address, names in groups.items()}
+
+    def port_of(self, dialect: str) -> int:
+        """The TCP port a dialect is served on (0 for a unix socket)."""
+        address = self.dialect_listen.get(dialect, self.listen)
+        return parse_listen(address)[1] if not address.startswith("unix:") else 0
+
+
+def parse_listen(address: str) -> tuple[str, int]:
+    """HOST:PORT -> (host, port); unix:/path -> (path, 0)."""
+    if address.startswith("unix:"):
+        if not address[5:]:
+            raise ValueError("unix: listen address needs a path")
+        return address[5:], 0
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad listen address {address!r}: use HOST:PORT or unix:/path")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def build_services(settings: Settings) -> Services:
+    """The domain objects for these settings (not yet opened)."""
+    return Services.build(settings.data_dir, settings.root, settings.api_key, settings.docker_host,
+                          settings.dbus_address, settings.port_of("balena"))
+
+
+def create_app(settings: Settings, services: Services | None = None,
+               dialects: Sequence[str] | None = None) -> Any:
+    """The ASGI app serving `dialects` (default: all configured) over one set of services."""
+    return build_asgi(settings, services or build_services(settings),
+                      tuple(dialects or settings.dialects))
+
+
+def notify(message: str, environ: Mapping[str, str] = os.environ) -> None:
+    """Send an sd_notify message when systemd gave us a socket (Type=notify units)."""
+    path = environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(message.encode(), path)
+        except OSError as err:
+            log.warning("sd_notify failed: %s", err)
+
+
+async def _wait_bound(addresses: Sequence[str]) -> None:
+    """Return once every listen address accepts connections."""
+    for address in addresses:
+        host, port = parse_listen(address)
+        for _ in range(500):
+            try:
+                if port == 0:
+                    _, writer = await asyncio.open_unix_connection(host)
+                else:
+                    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+                    _, writer = await asyncio.open_connection(target, port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+
+
+async def _watchdog(interval: float) -> None:
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+async def serve(settings: Settings, services: Services) -> None:
+    """Serve every listen group until SIGTERM or SIGINT."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    tasks = []
+    groups = settings.listen_groups()
+    for address, names in groups.items():
+        config = Config()
+        config.bind = [address if address.startswith("unix:") else address]
+        config.include_server_header = False  # the legacy agents sent none (or their own)
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        config.graceful_timeout = 3
+        config.keep_alive_timeout = 75
+        app = create_app(settings, services, names)
+        tasks.append(asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait)))
+        log.info("serving %s on %s", ", ".join(names), address)
+    await _wait_bound(list(groups))
+    notify("READY=1\nSTATUS=serving")
+    usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+    keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    notify("STOPPING=1")
+    if keepalive:
+        keepalive.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if task.exception():
+            raise task.exception()  # type: ignore[misc]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python app.py` and of the frozen binary."""
+    settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings)
+    try:
+        services.open()
+    except (OSError, ValueError) as err:
+        log.error("cannot start: %s", err)
+        return 1
+    try:
+        asyncio.run(serve(settings, services))
+    except OSError as err:
+        log.error("cannot serve: %s", err)
+        return 1
+    finally:
+        services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The balena (resin) supervisor's API on port 48484: auth, express envelope, profiles.
+
+The v1 and v2 route tables live in compat/balena_v1.py and compat/balena_v2.py; this module
+puts them behind the supervisor's middleware order: GET /v1/healthy, then the API-key check
+for everything else (so an unknown route without a key is 401), then the routes, then
+express's `Cannot GET /x` page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from compat import express
+from compat.base import Context, Dialect, Route, Router, lookup_error
+from handlers.errors import PolyvisorError
+
+log = logging.getLogger("polyvisor.balena")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What differs between the supervisor eras; one entry per difference."""
+
+    # "Error" of the reboot/shutdown success envelope: null from v7.1.24 (PR #608), "" before.
+    ok_error: str | None
+    # /v1/tcp-ping (removed in v7) and /v1/spawn-tty, /v1/despawn-tty (removed 2016).
+    resin_routes: bool
+
+
+PROFILES = {
+    "v10": Profile(ok_error=None, resin_routes=False),
+    "legacy": Profile(ok_error="", resin_routes=True),
+}
+
+# Paths served before the key check. /v1/healthy has been open since v9.6.2; /ping since
+# v10.3.7 (issue 3 decides: open in every profile).
+OPEN_PATHS = frozenset({"/v1/healthy", "/ping"})
+
+# Authorization: ApiKey <key> (2016) or Bearer <key> (v11.3, issue #1249), scheme in any case.
+AUTH_HEADER = re.compile(r"^(?:ApiKey|Bearer) (\w+)$", re.IGNORECASE)
+
+@dataclass
+class Call:
+    """One request as a balena route sees it."""
+
+    request: Request
+    context: Context
+    profile: Profile
+    body: dict[str, Any]
+
+    @property
+    def services(self) -> Any:
+        return self.context.services
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking domain call in a worker thread."""
+        return await run_in_threadpool(fn, *args)
+
+
+def find_key(request: Request) -> str | None:
+    """The key a client presented: ?apikey= first, else the Authorization header."""
+    query = request.query_params.get("apikey")
+    if query:
+        return query
+    match = AUTH_HEADER.match(request.headers.get("authorization", ""))
+    return match.group(1) if match else None
+
+
+def needs_key(context: Context) -> bool:
+    """needsAuth = unmanaged ? osVariant === 'prod' : !localMode; an unknown variant counts as prod."""
+    return context.services.device.os_variant() != "dev"
+
+
+class BalenaApp:
+    """The supervisor's express app: healthy -> auth -> routes -> Cannot GET."""
+
+    def __init__(self, context: Context, routes: list[Route]) -> None:
+        self.context = context
+        profile = context.settings.balena_profile
+        self.profile = PROFILES[profile]
+        self.router = Router(case_insensitive=True)
+        self.router.items = [r for r in routes if profile in r.options.get("profiles", PROFILES)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request the way the legacy supervisor did."""
+        path = (request.url.path.lower().rstrip("/") or "/")
+        if path not in OPEN_PATHS or request.method not in ("GET", "HEAD"):
+            if await run_in_threadpool(needs_key, self.context):
+                if not self.context.services.identity.check_key(find_key(request)):
+                    return express.send_status(401, request)
+        # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
+        route, params, _ = self.router.match(request.method, path)
+        if route is None:
+            raw = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return express.cannot(request.method, raw)
+        request.scope["path_params"] = params
+        errors = route.options.get("errors", {})
+        try:
+            body = await express.parse_body(request) if route.options.get("body", True) else {}
+        except express.ParseError as err:
+            return err.response()
+        try:
+            return await route.endpoint(Call(request, self.context, self.profile, body))
+        except PolyvisorError as err:
+            answer = lookup_error(errors, err)
+            if answer is None:
+                log.warning("%s %s: %s", request.method, request.url.path, err)
+                return express.send(str(err), 503, request)
+            return answer(err)
+        except Exception as err:  # never a traceback to the client
+            log.exception("%s %s failed", request.method, request.url.path)
+            answer = lookup_error(errors, err)
+            return answer(err) if answer else express.send(f"{type(err).__name__}: {err}", 503, request)
+
+
+def envelope_error(status: int) -> Callable[[BaseException], Response]:
+    """Failures answered as {"Data":"","Error":"<message>"} (node's reboot/shutdown/device style)."""
+    return lambda err: express.send_json({"Data": "", "Error": str(err)}, status)
+
+
+def text_error(status: int) -> Callable[[BaseException], Response]:
+    """Failures answered as the bare message in text/html (node's res.status(n).send(msg))."""
+    return lambda err: express.send(str(err), status)
+
+
+def build(context: Context) -> BalenaApp:
+    """The balena app with every route of the configured profile."""
+    from compat import balena_v1
+
+    return BalenaApp(context, list(balena_v1.ROUTES.items))
+
+
+DIALECT = Dialect("balena", ("/ping", "/v1", "/v2"), build)

@@ -1,0 +1,167 @@
+"""What every dialect shares: the request context, path ownership, error tables, body reading."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("polyvisor.compat")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a dialect is built with: the settings and the domain services."""
+
+    settings: Any
+    services: Any
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """A legacy API: the paths it owns on a shared port and how to build its ASGI app.
+
+    `owns` entries are path prefixes ("/v1" owns /v1 and /v1/...); an entry starting with
+    "=" owns exactly that path.
+    """
+
+    name: str
+    owns: tuple[str, ...]
+    build: Callable[[Context], ASGIApp]
+
+    def match(self, path: str) -> int:
+        """How specifically this dialect owns `path`: 0 not at all, higher is more specific."""
+        best = 0
+        for entry in self.owns:
+            if entry.startswith("="):
+                if path == entry[1:]:
+                    return 1_000_000
+            elif path == entry or path.startswith(entry.rstrip("/") + "/"):
+                best = max(best, len(entry))
+        return best
+
+
+class Mux:
+    """Sends each request to the dialect that owns its path; the first dialect gets the rest.
+
+    Each dialect is a whole app of its own, so it keeps its own auth, envelope and
+    not-found answer when several share one port. Runs the services' lifespan.
+    """
+
+    def __init__(self, apps: list[tuple[Dialect, ASGIApp]], services: Any) -> None:
+        if not apps:
+            raise ValueError("no dialect to serve")
+        self.apps = apps
+        self.services = services
+
+    def app_for(self, path: str) -> ASGIApp:
+        """The app of the dialect that owns `path`."""
+        best_app, best_score = self.apps[0][1], 0
+        for dialect, app in self.apps:
+            score = dialect.match(path)
+            if score > best_score:
+                best_app, best_score = app, score
+        return best_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.app_for(scope.get("path", "/"))(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.services.open()
+                except Exception as err:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(err)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.services.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def lookup_error(table: Mapping[type[BaseException], Any], exc: BaseException) -> Any:
+    """The table entry for the exception's class or its nearest base class (MRO order)."""
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the dialect's limit."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole request body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One legacy route: method, path pattern, endpoint and dialect-specific options."""
+
+    method: str
+    path: str
+    pattern: Any
+    endpoint: Callable[..., Awaitable[Any]]
+    options: Mapping[str, Any]
+
+
+class Router:
+    """A dialect's route table, filled by decorators; `:name` path segments become parameters."""
+
+    def __init__(self, case_insensitive: bool = False) -> None:
+        self.items: list[Route] = []
+        self._flags = re.IGNORECASE if case_insensitive else 0
+
+    def add(self, method: str, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Register the decorated endpoint for METHOD path."""
+        regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", path)
+
+        def register(endpoint: Any) -> Any:
+            self.items.append(Route(method, path, re.compile(f"^{regex}$", self._flags), endpoint,
+                                    options))
+            return endpoint
+
+        return register
+
+    def match(self, method: str, path: str, head_as_get: bool = True) -> tuple[Route | None, dict[str, str], list[str]]:
+        """(route, params, allowed methods): route None with methods = wrong method; none = unknown."""
+        allowed: list[str] = []
+        for route in self.items:
+            found = route.pattern.match(path)
+            if not found:
+                continue
+            if route.method == method or (head_as_get and method == "HEAD" and route.method == "GET"):
+                return route, found.groupdict(), []
+            allowed.append(route.method)
+        return None, {}, allowed
+
+    def paths(self) -> set[tuple[str, str]]:
+        """Every (METHOD, path) served, for the contract tests."""
+        return {(r.method, r.path) for r in self.items}

@@ -1,0 +1,145 @@
+"""The gosd job scheduler's API (v2.2.0): gorilla/mux routing, miniflux JSON helpers.
+
+The router runs first (an unknown path is gorilla's plain 404, never a 401), then the
+bearer-token check of protected routes; errors are {"error_message": "..."}.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from compat.base import Context, Dialect, Router, lookup_error
+from compat.responses import Text
+from handlers.errors import InvalidInput, NotFound, PolyvisorError
+
+log = logging.getLogger("polyvisor.gosd")
+
+# Headers miniflux's JSON helpers put on every JSON answer.
+JSON_HEADERS = {
+    "X-XSS-Protection": "1; mode=block",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src *; media-src *; frame-src *",
+}
+# The /api/v1 and /api/v2 subrouters add these to every matched answer.
+SUBROUTER_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "*"}
+# The router-wide OPTIONS handler (any path, 200, empty).
+PREFLIGHT = {"Access-Control-Allow-Origin": "*",
+             "Access-Control-Allow-Headers": "Authorization,Content-Type",
+             "Access-Control-Allow-Methods": "PUT,POST,PATCH,DELETE"}
+
+# Domain error -> (status, message or None for the error's own text), miniflux helpers.
+ERRORS: dict[type[BaseException], tuple[int, str | None]] = {
+    NotFound: (404, "Resource Not Found"),
+    InvalidInput: (400, None),
+    PolyvisorError: (500, None),
+    Exception: (500, None),
+}
+
+ROUTES = Router()
+STARTED = time.monotonic()
+
+
+def json_response(value: Any, status: int = 200, cors: bool = True) -> Response:
+    """miniflux json.OK/Created/...: compact JSON, application/json, its security headers."""
+    headers = {**JSON_HEADERS, **(SUBROUTER_CORS if cors else {})}
+    response = Response(orjson.dumps(value), status, headers)
+    response.headers["content-type"] = "application/json"
+    return response
+
+
+def error(status: int, message: str, cors: bool = True) -> Response:
+    """{"error_message": message} with the given status."""
+    return json_response({"error_message": message}, status, cors)
+
+
+def unauthorized() -> Response:
+    """miniflux json.Unauthorized."""
+    return error(401, "Access Unauthorized")
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of `Authorization: <scheme> <token>`: split on one space, exactly two parts."""
+    parts = (header or "").split(" ")
+    return parts[1] if len(parts) == 2 and parts[1] else None
+
+
+def go_time(now: float | None = None) -> str:
+    """Go's time.Now().String(): local time, nanoseconds, offset, zone and monotonic reading."""
+    ns = time.time_ns() if now is None else int(now * 1e9)
+    local = datetime.fromtimestamp(ns // 1_000_000_000).astimezone()
+    offset = local.strftime("%z")
+    zone = local.tzname() or offset
+    if zone.startswith(("+", "-")):  # Go prints the numeric offset again when the zone has no name
+        zone = offset
+    fraction = f"{ns % 1_000_000_000:09d}".rstrip("0")
+    stamp = local.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "")
+    return f"{stamp} {offset} {zone} m=+{time.monotonic() - STARTED:.9f}"
+
+
+@ROUTES.add("GET", "/gosd/api/v2/ok", auth=False)
+async def get_ok(request: Request, context: Context) -> Response:
+    """Liveness: {"ok": "<Go time string>"}."""
+    return json_response({"ok": go_time()})
+
+
+class GosdApp:
+    """gosd's gorilla/mux router."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.router = ROUTES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        """Router, then auth, then the endpoint."""
+        if request.method == "OPTIONS":
+            return Response(b"", 200, PREFLIGHT)
+        route, params, allowed = self.router.match(request.method, request.url.path, head_as_get=False)
+        if route is None:
+            if allowed:
+                return Response(b"", 405)
+            return Text("404 page not found\n", 404, "text/plain; charset=utf-8",
+                        {"X-Content-Type-Options": "nosniff"})
+        request.scope["path_params"] = params
+        if route.options.get("auth", True):
+            user = await self.authenticate(request)
+            if user is None:
+                return unauthorized()
+            request.scope["gosd_user"] = user
+        try:
+            return await route.endpoint(request, self.context)
+        except Exception as err:
+            status, message = lookup_error(ERRORS, err)
+            if status >= 500:
+                log.exception("%s %s failed", request.method, request.url.path)
+            return error(status, message or str(err))
+
+    async def authenticate(self, request: Request) -> Any:
+        """The user a bearer token belongs to, or None (tokens come with gosd's login route)."""
+        token = bearer(request.headers.get("authorization"))
+        tokens: Callable[[str], Any] | None = getattr(self.context.services, "gosd_user_for", None)
+        return tokens(token) if token and tokens else None
+
+
+def build(context: Context) -> GosdApp:
+    """The gosd app."""
+    return GosdApp(context)
+
+
+DIALECT = Dialect("gosd", ("/gosd",), build)

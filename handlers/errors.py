@@ -1,0 +1,55 @@
+"""Domain errors. They carry no HTTP status: each dialect maps them in its ERRORS table.
+
+PolyvisorError
+ +-- InvalidInput          a caller gave something the domain cannot use
+ +-- NotFound              the thing asked for does not exist
+ |    +-- AppNotFound
+ +-- Conflict              the request clashes with the current state
+ |    +-- UpdatesLocked    an application holds its update lock
+ +-- Unavailable           a component the agent depends on does not answer
+ |    +-- EngineUnavailable    the Docker Engine
+ |    +-- BusUnavailable       the system D-Bus or one of its services
+ +-- NotSupported          this machine lacks the hardware or service
+"""
+
+from __future__ import annotations
+
+
+class PolyvisorError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class InvalidInput(PolyvisorError):
+    """A caller gave something the domain cannot use."""
+
+
+class NotFound(PolyvisorError):
+    """The thing asked for does not exist."""
+
+
+class AppNotFound(NotFound):
+    """No application with that id runs on this device."""
+
+
+class Conflict(PolyvisorError):
+    """The request clashes with the current state."""
+
+
+class UpdatesLocked(Conflict):
+    """An application holds its update lock."""
+
+
+class Unavailable(PolyvisorError):
+    """A component the agent depends on does not answer."""
+
+
+class EngineUnavailable(Unavailable):
+    """The Docker Engine does not answer."""
+
+
+class BusUnavailable(Unavailable):
+    """The system D-Bus, or a service on it, does not answer."""
+
+
+class NotSupported(PolyvisorError):
+    """This machine lacks the hardware or service."""
