@@ -40,6 +40,10 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "balena behaviour: v10 (2019 supervisor) or legacy (resin era and its Go helper)"),
     ("docker-host", ("DOCKER_HOST",), None, "Docker Engine address (the docker SDK's DOCKER_HOST)"),
     ("dbus-address", ("DBUS_SYSTEM_BUS_ADDRESS",), None, "system D-Bus address"),
+    ("led-file", ("POLYVISOR_LED_FILE", "LED_FILE"), "/sys/class/leds/led0/brightness",
+     "LED brightness file that POST /v1/blink toggles (host path, under --root)"),
+    ("boot-dir", ("POLYVISOR_BOOT_DIR", "BOOT_MOUNTPOINT"), "/mnt/boot",
+     "boot partition holding config.json and system-proxy/ (host path, under --root)"),
     ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
 )
 PROFILES = ("v10", "legacy")
@@ -58,6 +62,8 @@ class Settings:
     balena_profile: str = "v10"
     docker_host: str | None = None
     dbus_address: str | None = None
+    led_file: str = "/sys/class/leds/led0/brightness"
+    boot_dir: str = "/mnt/boot"
     log_level: str = "info"
     version: str = VERSION
 
@@ -106,6 +112,7 @@ class Settings:
             dialect_listen={k: v for k, v in own.items() if k in dialects},
             balena_profile=values["balena_profile"], docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
+            led_file=values["led_file"], boot_dir=values["boot_dir"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -135,8 +142,7 @@ def parse_listen(address: str) -> tuple[str, int]:
 
 def build_services(settings: Settings) -> Services:
     """The domain objects for these settings (not yet opened)."""
-    return Services.build(settings.data_dir, settings.root, settings.api_key, settings.docker_host,
-                          settings.dbus_address, settings.port_of("balena"))
+    return Services.build(settings, settings.port_of("balena"))
 
 
 def create_app(settings: Settings, services: Services | None = None,

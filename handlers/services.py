@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from handlers.actions import Actions
 from handlers.apps import Apps
+from handlers.blink import DEFAULT_LED, Blink
 from handlers.bus import Bus
 from handlers.device import Device, UpdateFlags
 from handlers.engine import Engine
+from handlers.hostconfig import HostConfig
 from handlers.hostfs import HostFS
 from handlers.identity import Identity
+from handlers.locks import Locks
 from handlers.network import Network
+from handlers.power import Power
 from handlers.store import Store
 
 
@@ -27,25 +33,39 @@ class Services:
     apps: Apps
     bus: Bus
     device: Device
+    locks: Locks
+    actions: Actions
+    power: Power
+    blink: Blink
+    hostconfig: HostConfig
 
     @classmethod
-    def build(cls, data_dir: Path, root: Path, api_key: str | None, docker_host: str | None,
-              dbus_address: str | None, api_port: int) -> Services:
-        """Wire the domain objects together; nothing is opened yet."""
-        store = Store(data_dir)
-        hostfs = HostFS(root)
+    def build(cls, settings: Any, api_port: int) -> Services:
+        """Wire the domain objects from a settings object (data_dir, root, api_key, docker_host,
+        dbus_address, led_file, boot_dir); nothing is opened yet."""
+        store = Store(Path(settings.data_dir))
+        hostfs = HostFS(settings.root)
         network = Network()
-        engine = Engine(docker_host)
+        engine = Engine(settings.docker_host)
         apps = Apps(engine)
+        bus = Bus(settings.dbus_address)
+        locks = Locks(hostfs)
+        actions = Actions(engine, apps, locks)
+        led = getattr(settings, "led_file", None) or DEFAULT_LED
         return cls(
             store=store,
-            identity=Identity(store, api_key),
+            identity=Identity(store, settings.api_key),
             hostfs=hostfs,
             network=network,
             engine=engine,
             apps=apps,
-            bus=Bus(dbus_address),
+            bus=bus,
             device=Device(hostfs, network, apps, api_port, UpdateFlags()),
+            locks=locks,
+            actions=actions,
+            power=Power(bus, actions),
+            blink=Blink(hostfs.path(led)),
+            hostconfig=HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot"),
         )
 
     def __post_init__(self) -> None:
@@ -62,6 +82,7 @@ class Services:
         """Release connections when the last user closes."""
         self._users = max(0, self._users - 1)
         if self._users == 0:
+            self.blink.stop()
             self.engine.close()
             self.bus.close()
             self.store.close()

@@ -1,0 +1,129 @@
+"""Host configuration as balenaOS keeps it: proxy files and hostname on the boot partition.
+
+<boot>/system-proxy/redsocks.conf and no_proxy hold the proxy (read by redsocks and the
+proxy-config service); config.json's `hostname` key names the host. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.bus import HOSTNAMED, SYSTEMD, Bus
+from handlers.errors import BusUnavailable, InvalidInput
+from handlers.hostfs import HostFS
+
+log = logging.getLogger("polyvisor.hostconfig")
+
+PROXY_FIELDS = ("type", "ip", "port", "login", "password")
+QUOTED = ("login", "password")
+PROXY_TYPES = ("socks4", "socks5", "http-connect", "http-relay")
+REDSOCKS_HEADER = (
+    "base {\n\tlog_debug = off;\n\tlog_info = on;\n\tlog = stderr;\n\tdaemon = off;\n"
+    "\tredirector = iptables;\n}\n\nredsocks {\n\tlocal_ip = 127.0.0.1;\n\tlocal_port = 12345;\n"
+)
+# Anchored (as from 2021): the 2019 patterns also matched local_ip/local_port.
+FIELD_PATTERNS = {
+    name: re.compile(rf"^\s*{name}\s*=\s*\"(.*)\"\s*;" if name in QUOTED else rf"^\s*{name}\s*=\s*([^;\s]*)\s*;")
+    for name in PROXY_FIELDS
+}
+# What may not appear in a value: it would end the directive or the block (config injection).
+UNSAFE = re.compile(r"[\";{}\n\r\\]")
+PROXY_UNITS = ("resin-proxy-config.service", "redsocks.service")
+
+
+@dataclass
+class HostConfig:
+    """Reads and writes the proxy and hostname settings."""
+
+    hostfs: HostFS
+    bus: Bus
+    boot: str = "/mnt/boot"
+
+    @property
+    def proxy_dir(self) -> str:
+        return f"{self.boot}/system-proxy"
+
+    def read(self) -> dict[str, Any]:
+        """{"proxy": {...} (only when redsocks.conf exists), "hostname": "..."}."""
+        network: dict[str, Any] = {}
+        conf = self.hostfs.read_text(f"{self.proxy_dir}/redsocks.conf")
+        if conf is not None:
+            proxy: dict[str, Any] = {}
+            for line in conf.splitlines():
+                for name, pattern in FIELD_PATTERNS.items():
+                    match = pattern.match(line)
+                    if match and name not in proxy:
+                        proxy[name] = match.group(1)
+            no_proxy = self.hostfs.read_text(f"{self.proxy_dir}/no_proxy")
+            if no_proxy is not None:
+                proxy["noProxy"] = no_proxy.split("\n")
+            network["proxy"] = proxy
+        network["hostname"] = (self.hostfs.read_text("/etc/hostname") or "").strip()
+        return network
+
+    def patch(self, network: Any) -> None:
+        """Apply {"proxy": ..., "hostname": ...}; absent keys are left as they are."""
+        if not isinstance(network, dict):
+            return
+        if network.get("hostname") is not None:
+            self.set_hostname(str(network["hostname"]))
+        if "proxy" in network and network["proxy"] is not None:
+            self.set_proxy(network["proxy"])
+
+    def set_hostname(self, name: str) -> None:
+        """Write config.json's hostname; apply it at once where hostnamed answers."""
+        if "\n" in name or len(name) > 253:
+            raise InvalidInput("Invalid hostname")
+        path = f"{self.boot}/config.json"
+        text = self.hostfs.read_text(path)
+        try:
+            config = json.loads(text) if text else {}
+        except ValueError as err:
+            raise InvalidInput(f"{path} is not valid JSON: {err}") from err
+        config["hostname"] = name
+        self.hostfs.write_atomic(path, json.dumps(config, indent=None, separators=(",", ":")))
+        if name:
+            try:
+                self.bus.call(HOSTNAMED, "SetStaticHostname", "sb", (name, False))
+            except BusUnavailable as err:
+                log.info("hostname stored in config.json; hostnamed not reachable: %s", err)
+
+    def set_proxy(self, proxy: Any) -> None:
+        """Write (or with {} remove) redsocks.conf and no_proxy, then restart the proxy units."""
+        if not isinstance(proxy, dict):
+            raise InvalidInput("proxy must be an object")
+        conf_path, no_proxy_path = f"{self.proxy_dir}/redsocks.conf", f"{self.proxy_dir}/no_proxy"
+        if not proxy:
+            for path in (conf_path, no_proxy_path):
+                self.hostfs.path(path).unlink(missing_ok=True)
+        else:
+            lines = []
+            for name in PROXY_FIELDS:
+                if name in proxy and proxy[name] is not None:
+                    value = str(proxy[name])
+                    if UNSAFE.search(value):
+                        raise InvalidInput(f"Invalid proxy {name}")
+                    lines.append(f'\t{name} = "{value}";' if name in QUOTED else f"\t{name} = {value};")
+            no_proxy = proxy.get("noProxy")
+            if isinstance(no_proxy, list):
+                entries = [str(e) for e in no_proxy]
+                if any("\n" in e for e in entries):
+                    raise InvalidInput("Invalid noProxy entry")
+                self.hostfs.write_atomic(no_proxy_path, "\n".join(entries))
+            self.hostfs.write_atomic(conf_path, REDSOCKS_HEADER + "".join(f"{line}\n" for line in lines) + "}\n")
+        self.restart_units(PROXY_UNITS)
+
+    def restart_units(self, units: tuple[str, ...]) -> None:
+        """systemd RestartUnit(unit, "fail") for each unit the host has."""
+        for unit in units:
+            try:
+                self.bus.call(SYSTEMD, "RestartUnit", "ss", (unit, "fail"))
+            except BusUnavailable as err:
+                if "NoSuchUnit" in str(err) or "not found" in str(err).lower():
+                    log.info("%s is not on this host; skipped", unit)
+                    continue
+                raise
