@@ -32,13 +32,13 @@ class Profile:
 
     # "Error" of the reboot/shutdown success envelope: null from v7.1.24 (PR #608), "" before.
     ok_error: str | None
-    # /v1/tcp-ping (removed in v7) and /v1/spawn-tty, /v1/despawn-tty (removed 2016).
-    resin_routes: bool
+    # POST /v1/purge without an appId: v10's text, or the 2016 node text.
+    purge_missing_id: str
 
 
 PROFILES = {
-    "v10": Profile(ok_error=None, resin_routes=False),
-    "legacy": Profile(ok_error="", resin_routes=True),
+    "v10": Profile(ok_error=None, purge_missing_id="Invalid or missing appId"),
+    "legacy": Profile(ok_error="", purge_missing_id="Missing app id"),
 }
 
 # Paths served before the key check. /v1/healthy has been open since v9.6.2; /ping since

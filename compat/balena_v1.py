@@ -7,9 +7,10 @@ from typing import Any
 from starlette.responses import Response
 
 from compat import express
-from compat.balena import Call, envelope_error
+from compat.balena import Call, envelope_error, text_error
 from compat.base import Router
 from handlers.device import DeviceState
+from handlers.errors import AppNotFound, InvalidInput, UpdatesLocked
 
 ROUTES = Router(case_insensitive=True)
 
@@ -58,3 +59,162 @@ async def get_device(call: Call) -> Response:
     """The device's state; any failure is 500 {"Data":"","Error":"<message>"}."""
     state = await call.run(call.services.device.state)
     return express.send_json(device_body(state), request=call.request)
+
+
+# ---- the rest of the v1 API (balena-v1.md section 2) ----
+
+# privateAppEnvVars: never shown by GET /v1/apps/:appId
+PRIVATE_ENV = ("RESIN_SUPERVISOR_API_KEY", "RESIN_API_KEY", "BALENA_SUPERVISOR_API_KEY", "BALENA_API_KEY")
+
+# v1.coffee: every failure of these routes is 503 with the bare message in text/html.
+TEXT_503 = {Exception: text_error(503)}
+# device-state reboot/shutdown: a held lock is 423, anything else 500, both in the envelope.
+POWER_ERRORS = {UpdatesLocked: envelope_error(423), Exception: envelope_error(500)}
+# v1StopOrStart / GET app: the app checks answer 400 text, the rest 503 text.
+APP_ERRORS = {AppNotFound: text_error(400), InvalidInput: text_error(400), Exception: text_error(503)}
+# doPurge reports an unknown app with the longer message of lib/messages.ts.
+APP_NOT_FOUND_MESSAGE = (
+    "App not found: an app needs to be installed for this endpoint to work.\n"
+    "\tIf you've recently moved this device from another app,\n"
+    "\tplease push an app and wait for it to be installed first."
+)
+
+
+def force_of(call: Call) -> bool:
+    """checkTruthy(body.force), or the device's lock override."""
+    return bool(express.check_truthy(call.body.get("force"))) or call.services.lock_override()
+
+
+@ROUTES.add("POST", "/v1/blink", body=False)
+async def post_blink(call: Call) -> Response:
+    """Blink the LED for 15 s; answer at once."""
+    await call.run(call.services.blink.identify)
+    return express.send_status(200, call.request)
+
+
+@ROUTES.add("POST", "/v1/regenerate-api-key", body=False, errors=TEXT_503)
+async def post_regenerate_api_key(call: Call) -> Response:
+    """A new key in the body; the old one stops working at once."""
+    key = await call.run(call.services.identity.regenerate_key)
+    return express.send(key, request=call.request)
+
+
+@ROUTES.add("POST", "/v1/update", errors=TEXT_503)
+async def post_update(call: Call) -> Response:
+    """204 when an update was triggered, 202 Accepted when instant updates cannot run."""
+    force = bool(express.check_truthy(call.body.get("force")))
+    triggered = await call.run(call.services.trigger_update, force)
+    return express.no_content() if triggered else express.send_status(202, call.request)
+
+
+async def _power(call: Call, action: str) -> Response:
+    await call.run(call.services.power.request, action, force_of(call))
+    return express.send_json({"Data": "OK", "Error": call.profile.ok_error}, 202, call.request)
+
+
+@ROUTES.add("POST", "/v1/reboot", errors=POWER_ERRORS)
+async def post_reboot(call: Call) -> Response:
+    """Stop the apps under their locks, answer 202, reboot through logind a second later."""
+    return await _power(call, "reboot")
+
+
+@ROUTES.add("POST", "/v1/shutdown", errors=POWER_ERRORS)
+async def post_shutdown(call: Call) -> Response:
+    """As reboot, with logind's PowerOff."""
+    return await _power(call, "shutdown")
+
+
+@ROUTES.add("POST", "/v1/purge", errors={AppNotFound: lambda err: express.send(APP_NOT_FOUND_MESSAGE, 503),
+                                         **TEXT_503})
+async def post_purge(call: Call) -> Response:
+    """Empty the app's volumes: containers and volumes removed, made again, app restarted."""
+    app_id = express.check_int(call.body.get("appId"))
+    if app_id is None:
+        return express.send(call.profile.purge_missing_id, 400, call.request)
+    await call.run(call.services.actions.purge, app_id, force_of(call))
+    return express.send_json({"Data": "OK", "Error": ""}, request=call.request)
+
+
+@ROUTES.add("POST", "/v1/restart", errors={
+    # doRestart dereferenced the missing app: node's TypeError text reached the client
+    AppNotFound: lambda err: express.send("Cannot read property 'services' of undefined", 503),
+    **TEXT_503})
+async def post_restart(call: Call) -> Response:
+    """Recreate the app's containers."""
+    app_id = express.check_int(call.body.get("appId"))
+    if app_id is None:
+        return express.send("Missing app id", 400, call.request)
+    await call.run(call.services.actions.restart, app_id, force_of(call))
+    return express.send("OK", request=call.request)
+
+
+async def _stop_or_start(call: Call, action: str) -> Response:
+    app_id = express.check_int(call.request.path_params.get("appId"))
+    if app_id is None:
+        return express.send("Missing app id", 400, call.request)
+    actions = call.services.actions
+    run = actions.stop_service if action == "stop" else actions.start_service
+    container_id = await call.run(run, app_id, force_of(call))  # a held lock: 503 text
+    return express.send_json({"containerId": container_id}, request=call.request)
+
+
+@ROUTES.add("POST", "/v1/apps/:appId/stop", errors=APP_ERRORS)
+async def post_app_stop(call: Call) -> Response:
+    """Stop a single-container app: {"containerId": "..."}."""
+    return await _stop_or_start(call, "stop")
+
+
+@ROUTES.add("POST", "/v1/apps/:appId/start", errors=APP_ERRORS)
+async def post_app_start(call: Call) -> Response:
+    """Start a single-container app: {"containerId": "..."}."""
+    return await _stop_or_start(call, "start")
+
+
+@ROUTES.add("GET", "/v1/apps/:appId", body=False, errors=APP_ERRORS)
+async def get_app(call: Call) -> Response:
+    """appId, containerId, env (without keys), releaseId, imageId (the image name), commit if known."""
+    app_id = express.check_int(call.request.path_params.get("appId"))
+    if app_id is None:
+        return express.send("Missing app id", 400, call.request)
+    service = await call.run(call.services.actions.single_service, app_id)
+    body: dict[str, Any] = {
+        "appId": app_id,
+        "containerId": service.container_id,
+        "env": {k: v for k, v in service.env.items() if k not in PRIVATE_ENV},
+        "releaseId": service.release_id,
+        "imageId": service.image,
+    }
+    commit = call.services.device.flags.commit
+    if commit is not None:
+        body["commit"] = commit
+    return express.send_json(body, request=call.request)
+
+
+@ROUTES.add("GET", "/v1/device/host-config", body=False, errors=TEXT_503)
+async def get_host_config(call: Call) -> Response:
+    """{"network": {"proxy": {...}, "hostname": "..."}}."""
+    network = await call.run(call.services.hostconfig.read)
+    return express.send_json({"network": network}, request=call.request)
+
+
+@ROUTES.add("PATCH", "/v1/device/host-config", errors={InvalidInput: text_error(400), **TEXT_503})
+async def patch_host_config(call: Call) -> Response:
+    """Write proxy and hostname; a body without `network` changes nothing and is still OK."""
+    await call.run(call.services.hostconfig.patch, call.body.get("network"))
+    return express.send("OK", request=call.request)
+
+
+# ---- resin era only (the `legacy` profile) ----
+
+@ROUTES.add("POST", "/v1/tcp-ping", profiles=("legacy",), body=False)
+async def post_tcp_ping(call: Call) -> Response:
+    """Re-enable the connectivity check (kept across restarts, unlike the in-memory original)."""
+    await call.run(call.services.set_connectivity_check, True)
+    return express.no_content()
+
+
+@ROUTES.add("DELETE", "/v1/tcp-ping", profiles=("legacy",), body=False)
+async def delete_tcp_ping(call: Call) -> Response:
+    """Disable the connectivity check."""
+    await call.run(call.services.set_connectivity_check, False)
+    return express.no_content()

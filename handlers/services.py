@@ -71,6 +71,18 @@ class Services:
     def __post_init__(self) -> None:
         self._users = 0
 
+    def lock_override(self) -> bool:
+        """SUPERVISOR_OVERRIDE_LOCK: update locks are ignored everywhere."""
+        return self.store.get("lock_override") == "true"
+
+    def trigger_update(self, force: bool = False) -> bool:
+        """Ask for an update now; False when there is no target source to update from."""
+        return False
+
+    def set_connectivity_check(self, enabled: bool) -> None:
+        """The resin era's tcp-ping switch, kept in the store."""
+        self.store.set(connectivity_check="true" if enabled else "false")
+
     def open(self) -> None:
         """Open the store and load or create the identity; nested opens are counted."""
         if self._users == 0:
