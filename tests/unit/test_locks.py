@@ -1,0 +1,70 @@
+"""Update locks: the supervisor's file semantics on a real folder tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handlers.errors import UpdatesLocked
+from handlers.hostfs import HostFS
+from handlers.locks import Locks
+
+
+@pytest.fixture
+def locks(tmp_path: Path) -> Locks:
+    return Locks(HostFS(tmp_path))
+
+
+def service_dir(locks: Locks, app_id: int = 1, name: str = "main") -> Path:
+    path = locks.service_dir(app_id, name)
+    path.mkdir(parents=True)
+    return path
+
+
+def test_takes_and_releases_both_files(locks: Locks) -> None:
+    folder = service_dir(locks)
+    with locks.hold(1):
+        assert (folder / "updates.lock").exists() and (folder / "resin-updates.lock").exists()
+    assert list(folder.iterdir()) == []
+
+
+def test_an_app_lock_refuses_with_node_message(locks: Locks, tmp_path: Path) -> None:
+    folder = service_dir(locks)
+    other = service_dir(locks, name="aaa")  # sorted first: taken, then released on failure
+    (folder / "updates.lock").touch()
+    with pytest.raises(UpdatesLocked) as info:
+        with locks.hold(1):
+            pytest.fail("must not run")
+    path = tmp_path / "tmp/balena-supervisor/services/1/main/updates.lock"
+    assert str(info.value) == f"Updates are locked: EEXIST: file already exists, open '{path}'"
+    assert (folder / "updates.lock").exists()  # the app's own lock stays
+    assert list(other.iterdir()) == []  # what we took is released
+
+
+def test_resin_lock_file_counts_too(locks: Locks) -> None:
+    (service_dir(locks) / "resin-updates.lock").touch()
+    assert locks.is_locked(1)
+    with pytest.raises(UpdatesLocked):
+        with locks.hold(1):
+            pass
+
+
+def test_force_breaks_the_app_lock(locks: Locks) -> None:
+    folder = service_dir(locks)
+    (folder / "updates.lock").write_text("held")
+    with locks.hold(1, force=True):
+        assert (folder / "updates.lock").read_text() == ""
+    assert not (folder / "updates.lock").exists()
+
+
+def test_missing_folders_mean_no_lock(locks: Locks) -> None:
+    with locks.hold([5, 6]):
+        pass
+    assert not locks.is_locked(5)
+
+
+def test_service_names_cannot_leave_the_folder(locks: Locks) -> None:
+    for bad in ("", "..", "a/b"):
+        with pytest.raises(ValueError):
+            locks.service_dir(1, bad)
