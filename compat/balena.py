@@ -41,10 +41,6 @@ PROFILES = {
     "legacy": Profile(ok_error="", purge_missing_id="Missing app id"),
 }
 
-# Paths served before the key check. /v1/healthy has been open since v9.6.2; /ping since
-# v10.3.7 (issue 3 decides: open in every profile).
-OPEN_PATHS = frozenset({"/v1/healthy", "/ping"})
-
 # Authorization: ApiKey <key> (2016) or Bearer <key> (v11.3, issue #1249), scheme in any case.
 AUTH_HEADER = re.compile(r"^(?:ApiKey|Bearer) (\w+)$", re.IGNORECASE)
 
@@ -91,21 +87,37 @@ class BalenaApp:
         self.router.items = [r for r in routes if profile in r.options.get("profiles", PROFILES)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
 
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """WebSocket routes (method "WS"); they check their own credentials."""
+        from starlette.websockets import WebSocket
+
+        route, params, _ = self.router.match("WS", scope["path"].rstrip("/") or "/")
+        socket = WebSocket(scope, receive, send)
+        if route is None:
+            await socket.close(code=1008)
+            return
+        scope["path_params"] = params
+        await route.endpoint(socket, self.context)
+
     async def handle(self, request: Request) -> Response:
         """Answer one request the way the legacy supervisor did."""
-        path = (request.url.path.lower().rstrip("/") or "/")
-        if path not in OPEN_PATHS or request.method not in ("GET", "HEAD"):
+        # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
+        path = request.url.path.rstrip("/") or "/"  # the router itself ignores case
+        route, params, _ = self.router.match(request.method, path)
+        # routes before the auth middleware (or holding their own credential) skip the key check
+        if route is None or not route.options.get("open", False):
             if await run_in_threadpool(needs_key, self.context):
                 if not self.context.services.identity.check_key(find_key(request)):
                     return express.send_status(401, request)
-        # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
-        route, params, _ = self.router.match(request.method, path)
         if route is None:
             raw = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return express.cannot(request.method, raw)

@@ -15,13 +15,15 @@ from handlers.errors import AppNotFound, InvalidInput, UpdatesLocked
 ROUTES = Router(case_insensitive=True)
 
 
-@ROUTES.add("GET", "/ping", body=False)
+# /v1/healthy has been served before the key check since v9.6.2, /ping since v10.3.7;
+# issue 3 decides both are open in every profile.
+@ROUTES.add("GET", "/ping", body=False, open=True)
 async def get_ping(call: Call) -> Response:
     """res.send('OK')."""
     return express.send("OK", request=call.request)
 
 
-@ROUTES.add("GET", "/v1/healthy", body=False)
+@ROUTES.add("GET", "/v1/healthy", body=False, open=True)
 async def get_healthy(call: Call) -> Response:
     """200 OK while the agent's store answers; 500 otherwise (sendStatus in both cases)."""
     try:
@@ -218,3 +220,52 @@ async def delete_tcp_ping(call: Call) -> Response:
     """Disable the connectivity check."""
     await call.run(call.services.set_connectivity_check, False)
     return express.no_content()
+
+
+# spawn-tty (2014-2016) answered an ngrok URL of a tty.js server; we answer a URL of our own
+# web terminal. The token in the URL is the credential, as the tunnel URL was.
+TTY_ERRORS = {AppNotFound: text_error(503), **TEXT_503}
+
+
+@ROUTES.add("POST", "/v1/spawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
+async def post_spawn_tty(call: Call) -> Response:
+    """200 with the terminal's URL as text."""
+    app_id = express.check_int(call.body.get("appId"))
+    if app_id is None:
+        return express.send("Missing app id", 400, call.request)
+    session = await call.run(call.services.terminals.spawn, app_id)
+    base = str(call.request.base_url).rstrip("/")
+    return express.send(f"{base}/v1/tty/{session.token}/", request=call.request)
+
+
+@ROUTES.add("POST", "/v1/despawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
+async def post_despawn_tty(call: Call) -> Response:
+    """The session's URL stops working; sendStatus(200)."""
+    app_id = express.check_int(call.body.get("appId"))
+    if app_id is None:
+        return express.send("Missing app id", 400, call.request)
+    await call.run(call.services.terminals.despawn, app_id)
+    return express.send_status(200, call.request)
+
+
+@ROUTES.add("GET", "/v1/tty/:token", profiles=("legacy",), body=False, open=True)
+async def get_tty_page(call: Call) -> Response:
+    """The terminal page (its token is the credential)."""
+    if call.services.terminals.find(call.request.path_params["token"]) is None:
+        return express.cannot(call.request.method, call.request.url.path)
+    return express.send(terminal_page(), request=call.request)
+
+
+@ROUTES.add("WS", "/v1/tty/:token/ws", profiles=("legacy",))
+async def ws_tty(socket: Any, context: Any) -> None:
+    """Bridge the WebSocket to a shell: binary/text frames in, binary frames out."""
+    from compat.tty import bridge
+
+    await bridge(socket, context.services.terminals)
+
+
+def terminal_page() -> str:
+    """The HTML of the web terminal."""
+    from compat.tty import PAGE
+
+    return PAGE

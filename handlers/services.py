@@ -19,6 +19,7 @@ from handlers.locks import Locks
 from handlers.network import Network
 from handlers.power import Power
 from handlers.store import Store
+from handlers.terminal import Terminals
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Services:
     power: Power
     blink: Blink
     hostconfig: HostConfig
+    terminals: Terminals
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -66,6 +68,7 @@ class Services:
             power=Power(bus, actions),
             blink=Blink(hostfs.path(led)),
             hostconfig=HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot"),
+            terminals=Terminals(engine, actions),
         )
 
     def __post_init__(self) -> None:
