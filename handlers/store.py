@@ -15,6 +15,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: the state engine: target apps per source, target device config, managed images
+    """
+    CREATE TABLE app (app_id INTEGER NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
+                      commit_ TEXT, release_id INTEGER, services TEXT NOT NULL,
+                      networks TEXT NOT NULL, volumes TEXT NOT NULL, PRIMARY KEY (app_id, source));
+    CREATE TABLE device_config (id INTEGER PRIMARY KEY CHECK (id = 1), target_values TEXT NOT NULL);
+    CREATE TABLE image (name TEXT NOT NULL, app_id INTEGER NOT NULL, service_id INTEGER NOT NULL,
+                        service_name TEXT NOT NULL, image_id INTEGER NOT NULL, release_id INTEGER,
+                        docker_image_id TEXT, PRIMARY KEY (image_id, name));
+    """,
 )
 
 DB_NAME = "polyvisor.sqlite"
