@@ -20,7 +20,7 @@ in its own way (express's `Cannot GET` page, aiohttp's `404: Not Found`, gorilla
     x-head-as-get: bool     # HEAD is answered by the GET operation, without a body
     x-unmatched-route: {responses: {...}}
 
-and, on a path item, `x-websocket: {...}` for a WebSocket route (not an HTTP operation).
+and, on an operation, `x-profiles: [name, ...]` (served only in those profiles), and on a path item, `x-websocket: {...}` for a WebSocket route (not an HTTP operation).
 
 Mismatches raise AssertionError naming the dialect, the request and what differed.
 """
@@ -107,8 +107,14 @@ class Target:
         return f"{self.method.upper()} {self.template}"
 
 
-def find_operation(spec: Mapping[str, Any], method: str, path: str) -> Target:
-    """The operation `METHOD path` reaches, or the document's x-unmatched-route."""
+def _served(operation: Mapping[str, Any], profile: str | None) -> bool:
+    """False for an operation of another profile (`x-profiles: [...]`); None serves every operation."""
+    profiles = operation.get("x-profiles")
+    return profile is None or profiles is None or profile in profiles
+
+
+def find_operation(spec: Mapping[str, Any], method: str, path: str, profile: str | None = None) -> Target:
+    """The operation `METHOD path` reaches (in `profile`), or the document's x-unmatched-route."""
     rules = spec.get("x-path-matching") or {}
     insensitive = bool(rules.get("case-insensitive", False))
     optional_slash = rules.get("trailing-slash", "exact") == "optional"
@@ -116,9 +122,9 @@ def find_operation(spec: Mapping[str, Any], method: str, path: str) -> Target:
     for template, item in (spec.get("paths") or {}).items():
         if not _template_regex(template, insensitive, optional_slash).match(path):
             continue
-        if wanted in item:
+        if wanted in item and _served(item[wanted], profile):
             return Target(template, wanted, item[wanted])
-        if wanted == "head" and spec.get("x-head-as-get") and "get" in item:
+        if wanted == "head" and spec.get("x-head-as-get") and "get" in item and _served(item["get"], profile):
             return Target(template, "get", item["get"])
     if UNMATCHED not in spec:
         raise AssertionError(f"{method} {path}: no operation in the document and no {UNMATCHED}")
@@ -157,12 +163,16 @@ class Checked:
 
 
 def check_response(stem: str, response: Any, method: str | None = None,
-                   path: str | None = None) -> Checked:
-    """Assert that `response` (httpx / TestClient) is what spec/<stem>.yaml documents."""
+                   path: str | None = None, profile: str | None = None) -> Checked:
+    """Assert that `response` (httpx / TestClient) is what spec/<stem>.yaml documents.
+
+    `method` and `path` default to the response's request; `profile` leaves out the operations
+    whose `x-profiles` do not name it (None: every operation is served).
+    """
     spec = load_spec(stem)
     method = (method or response.request.method).upper()
     path = urlsplit(path if path is not None else str(response.request.url)).path or "/"
-    target = find_operation(spec, method, path)
+    target = find_operation(spec, method, path, profile)
     where = f"{stem}: {method} {path} -> {target.name}"
     responses = target.operation.get("responses") or {}
     documented = _documented(responses, response.status_code)
