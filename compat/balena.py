@@ -100,7 +100,7 @@ class BalenaApp:
         """WebSocket routes (method "WS"); they check their own credentials."""
         from starlette.websockets import WebSocket
 
-        route, params, _ = self.router.match("WS", scope["path"].rstrip("/") or "/")
+        route, params, _ = self.router.match("WS", _one_slash_less(scope["path"]))
         socket = WebSocket(scope, receive, send)
         if route is None:
             await socket.close(code=1008)
@@ -119,8 +119,8 @@ class BalenaApp:
                 if not self.context.services.identity.check_key(find_key(request)):
                     return express.send_status(401, request)
         if route is None:
-            raw = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return express.cannot(request.method, raw)
+            raw = request.scope.get("raw_path") or request.url.path.encode()
+            return express.cannot(request.method, raw.decode("latin-1"))
         request.scope["path_params"] = params
         errors = route.options.get("errors", {})
         try:
@@ -139,6 +139,11 @@ class BalenaApp:
             log.exception("%s %s failed", request.method, request.url.path)
             answer = lookup_error(errors, err)
             return answer(err) if answer else express.send(f"{type(err).__name__}: {err}", 503, request)
+
+
+def _one_slash_less(path: str) -> str:
+    """express (path-to-regexp, strict off) ignores one trailing slash, not more."""
+    return path[:-1] if path.endswith("/") and path != "/" else path
 
 
 def envelope_error(status: int) -> Callable[[BaseException], Response]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import re
 from typing import Any
@@ -74,7 +73,7 @@ def no_content() -> Response:
 
 def html_page(status: int, message: str) -> Response:
     """finalhandler's error document: the message in <pre>, with its two security headers."""
-    body = html.escape(message, quote=True).replace("\n", "<br>").replace("  ", " &nbsp;")
+    body = escape_html(message).replace("\n", "<br>").replace("  ", " &nbsp;")
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Error</title>\n</head>\n<body>\n<pre>" + body + "</pre>\n</body>\n</html>\n")
     response = Response(page.encode(), status, {
@@ -83,9 +82,21 @@ def html_page(status: int, message: str) -> Response:
     return response
 
 
+def escape_html(text: str) -> str:
+    """The escape-html package: & < > " and ' (as &#39;)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def encode_url(path: str) -> str:
+    """The encodeurl package: percent-encode what is not allowed in a URL, keep existing %XX."""
+    return re.sub(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?#\[\]%]",
+                  lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), path)
+
+
 def cannot(method: str, raw_path: str) -> Response:
-    """The 404 express gives a route it does not know: `Cannot GET /x`."""
-    return html_page(404, f"Cannot {method} {raw_path}")
+    """The 404 express gives a route it does not know: `Cannot GET /x` (the path as sent, no query)."""
+    return html_page(404, f"Cannot {method} {encode_url(raw_path)}")
 
 
 class ParseError(Exception):

@@ -194,34 +194,30 @@ def test_cannot_page_escapes_html(api: Agent) -> None:
     assert_cannot(response, "GET", "/v1/a&b")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finalhandler escapes the message with escape-html, which writes `'` as `&#39;`: "
-    "`GET /v1/x'y` is `<pre>Cannot GET /v1/x&#39;y</pre>` (Python's html.escape writes `&#x27;`) "
-    "(balena-v1.md §2.0)"))
+# finalhandler escapes the message with escape-html, which writes `'` as `&#39;`:
+# `GET /v1/x'y` is `<pre>Cannot GET /v1/x&#39;y</pre>` (Python's html.escape writes `&#x27;`)
+# (balena-v1.md §2.0)
 def test_cannot_page_escapes_quotes_as_escape_html_does(api: Agent) -> None:
     response = api.request(STEM, "GET", "/v1/x'y", headers=KEY)
     assert b"<pre>Cannot GET /v1/x&#39;y</pre>" in response.content
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finalhandler 1.1.1 (express 4.16.4, the v10 supervisor) names the resource by "
-    "parseUrl.original(req).pathname: the query string is not in the message, so "
-    "`GET /v1/xyz?apikey=...` is `<pre>Cannot GET /v1/xyz</pre>` (balena-v1.md §2.0)"))
+# finalhandler 1.1.1 (express 4.16.4, the v10 supervisor) names the resource by
+# parseUrl.original(req).pathname: the query string is not in the message, so
+# `GET /v1/xyz?apikey=...` is `<pre>Cannot GET /v1/xyz</pre>` (balena-v1.md §2.0)
 def test_cannot_page_leaves_out_the_query_string(api: Agent) -> None:
     assert_cannot(api.request(STEM, "GET", f"/v1/xyz?apikey={API_KEY}"), "GET", "/v1/xyz")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finalhandler shows encodeUrl(pathname) of the raw request target, so a percent-encoded "
-    "path stays encoded: `GET /v1/a%20b` is `Cannot GET /v1/a%20b`, not the decoded `/v1/a b` "
-    "(balena-v1.md §2.0)"))
+# finalhandler shows encodeUrl(pathname) of the raw request target, so a percent-encoded
+# path stays encoded: `GET /v1/a%20b` is `Cannot GET /v1/a%20b`, not the decoded `/v1/a b`
+# (balena-v1.md §2.0)
 def test_cannot_page_keeps_percent_encoding(api: Agent) -> None:
     assert_cannot(api.request(STEM, "GET", "/v1/a%20b", headers=KEY), "GET", "/v1/a%20b")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "express (path-to-regexp 0.1, strict off) ignores ONE trailing slash: `/v1/healthy//` is no "
-    "route, so the auth middleware answers 401 `Unauthorized` without a key (balena-v1.md §2.0, §3)"))
+# express (path-to-regexp 0.1, strict off) ignores ONE trailing slash: `/v1/healthy//` is no
+# route, so the auth middleware answers 401 `Unauthorized` without a key (balena-v1.md §2.0, §3)
 def test_only_one_trailing_slash_is_ignored(api: Agent) -> None:
     assert_unauthorized(api.request(STEM, "GET", "/v1/healthy//"))
 
