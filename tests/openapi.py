@@ -20,7 +20,9 @@ in its own way (express's `Cannot GET` page, aiohttp's `404: Not Found`, gorilla
     x-head-as-get: bool     # HEAD is answered by the GET operation, without a body
     x-unmatched-route: {responses: {...}}
 
-and, on an operation, `x-profiles: [name, ...]` (served only in those profiles), and on a path item, `x-websocket: {...}` for a WebSocket route (not an HTTP operation).
+and, on an operation, `x-profiles: [name, ...]` (served only in those profiles); on a response,
+`x-without-content-type: true` (the body of its one media type comes with no Content-Type
+header); on a path item, `x-websocket: {...}` for a WebSocket route (not an HTTP operation).
 
 Mismatches raise AssertionError naming the dialect, the request and what differed.
 """
@@ -43,6 +45,7 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 UNMATCHED = "x-unmatched-route"
 WEBSOCKET = "x-websocket"
+NO_CONTENT_TYPE = "x-without-content-type"
 
 
 @functools.cache
@@ -186,6 +189,18 @@ def check_response(stem: str, response: Any, method: str | None = None,
 
     content = documented.get("content") or {}
     actual_type = response.headers.get("content-type")
+    if documented.get(NO_CONTENT_TYPE) and content:
+        # a body sent without a Content-Type header (node's res.write with no type set)
+        if actual_type is not None:
+            raise AssertionError(f"{where}: documented without a Content-Type, got {actual_type!r}")
+        actual_type = next(iter(content))
+        if method == "HEAD":
+            return Checked(target, response.status_code, None, None)
+        text = response.content.decode("utf-8", errors="replace")
+        schema = content[actual_type].get("schema")
+        if schema is not None:
+            _validate(schema, text, f"{where} body (no Content-Type)")
+        return Checked(target, response.status_code, None, text)
     if not content:
         if actual_type is not None or response.content:
             raise AssertionError(f"{where}: documented without a body, got Content-Type "
