@@ -45,6 +45,14 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("boot-dir", ("POLYVISOR_BOOT_DIR", "BOOT_MOUNTPOINT"), "/mnt/boot",
      "boot partition holding config.json and system-proxy/ (host path, under --root)"),
     ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
+    ("os-accounts", ("POLYVISOR_OS_ACCOUNTS",), "pam",
+     "platform OS-account logins (m=0): pam, or a users file (name:hash:groups) for machines without PAM"),
+    ("pam-service", ("POLYVISOR_PAM_SERVICE",), "login", "PAM service that checks OS-account logins"),
+    ("admin-group", ("POLYVISOR_ADMIN_GROUP",), "sudo",
+     "OS groups (comma-separated) whose members may reboot, shut down and kill processes"),
+    ("jwt-lifetime", ("POLYVISOR_JWT_LIFETIME",), "3600", "platform JWT lifetime in seconds"),
+    ("watchdog-device", ("POLYVISOR_WATCHDOG_DEVICE",), "/dev/watchdog0",
+     "hardware watchdog the platform API drives (host path, under --root)"),
 )
 PROFILES = ("v10", "legacy")
 
@@ -65,6 +73,11 @@ class Settings:
     led_file: str = "/sys/class/leds/led0/brightness"
     boot_dir: str = "/mnt/boot"
     log_level: str = "info"
+    os_accounts: str = "pam"
+    pam_service: str = "login"
+    admin_group: str = "sudo"
+    jwt_lifetime: int = 3600
+    watchdog_device: str = "/dev/watchdog0"
     version: str = VERSION
 
     @classmethod
@@ -101,6 +114,8 @@ class Settings:
             if name not in DIALECTS or not address:
                 parser.error(f"--dialect-listen takes NAME=ADDRESS with NAME in {', '.join(DIALECTS)}")
             own[name] = address
+        if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
+            parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
             try:
                 parse_listen(address)
@@ -113,6 +128,9 @@ class Settings:
             balena_profile=values["balena_profile"], docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],
+            os_accounts=values["os_accounts"], pam_service=values["pam_service"],
+            admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
+            watchdog_device=values["watchdog_device"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

@@ -4,6 +4,11 @@ gin routes first: an unknown path is `404 page not found` (text/plain), a path t
 only by a trailing slash is redirected (301 for GET, 307 otherwise). Protected routes take a
 JWT from `Authorization: Bearer`, `?token=` or the `jwt` cookie and refuse with
 401 {"Code":401,"Message":"..."}; domain errors are {"errors":{"<Domain>":"..."}}.
+
+Route options: auth (default True), jwt (gin-jwt's lower-case 401 envelope), admin (the
+caller must be an admin), pre_change (allowed while the admin password is the default),
+domain (the error key), errors (overrides of compat.platform_kit.REST_ERRORS).
+The routes live in compat/platform_*.py, registered on this module's ROUTES.
 """
 
 from __future__ import annotations
@@ -11,22 +16,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from compat.base import Context, Dialect, Router
+from compat.base import Context, Dialect, Route, Router
+from compat.platform_kit import answer_error, code_message, gin_jwt_error, pong
 from compat.responses import CompactJSON, Text
+from handlers.jwt_rs256 import TokenInvalid
 
 log = logging.getLogger("polyvisor.platform")
 
 ROUTES = Router()
 API_VERSION = 1.2  # GET /auth/version: a JSON number
-
-
-def pong() -> Response:
-    """c.String(200, "pong")."""
-    return Text("pong", 200, "text/plain; charset=utf-8")
+# Prefixes where the admin's default-password rule applies (B.3's recommended rule).
+GUARDED = ("/platform/api/", "/edgehub/api/")
+MUST_CHANGE = "admin password must be changed"
+NO_PERMISSION = "the login user has no permission"
 
 
 def agentinfo(context: Context) -> Response:
@@ -34,22 +40,16 @@ def agentinfo(context: Context) -> Response:
     return CompactJSON({"version": f"v{context.settings.version}"})
 
 
-def code_message(status: int, message: str) -> Response:
-    """The rest-server's token-check failure: {"Code":n,"Message":"..."}."""
-    return CompactJSON({"Code": status, "Message": message}, status)
-
-
-def domain_error(status: int, domain: str, message: str) -> Response:
-    """gin realworld's CommonError: {"errors":{"<Domain>":"<message>"}}."""
-    return CompactJSON({"errors": {domain: message}}, status)
-
-
-def find_token(request: Request) -> str | None:
+def find_token(conn: HTTPConnection) -> str | None:
     """The JWT a client presented: Bearer header, then ?token=, then the jwt cookie."""
-    header = request.headers.get("authorization", "")
+    header = conn.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return header[7:].strip()
-    return request.query_params.get("token") or request.cookies.get("jwt") or None
+    return conn.query_params.get("token") or conn.cookies.get("jwt") or None
+
+
+async def _async(response: Response) -> Response:
+    return response
 
 
 for _prefix in ("/auth", "/platform/api", "/api", "/api/irtm", "/edgehub/api"):
@@ -65,10 +65,6 @@ async def get_auth_version(request: Request, context: Context) -> Response:
     return CompactJSON({"version": API_VERSION})
 
 
-async def _async(response: Response) -> Response:
-    return response
-
-
 class PlatformApp:
     """The gin engines of auth-server, rest-server, portal-service and edgehub-agent."""
 
@@ -77,11 +73,31 @@ class PlatformApp:
         self.router = ROUTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """WebSocket routes (method WS): the same token check, a refusal closes with 1008."""
+        from starlette.websockets import WebSocket
+
+        socket = WebSocket(scope, receive, send)
+        route, params, _ = self.router.match("WS", scope.get("path", "/"), head_as_get=False)
+        if route is None:
+            await socket.close(code=1008)
+            return
+        scope["path_params"] = params
+        refusal, claims = self.check(socket, route)
+        if refusal is not None:
+            await socket.close(code=1008)
+            return
+        scope["platform_claims"] = claims
+        await route.endpoint(socket, self.context)
 
     async def handle(self, request: Request) -> Response:
         """Router (with gin's trailing-slash redirect), then auth, then the endpoint."""
@@ -95,22 +111,40 @@ class PlatformApp:
                 return Text(body, status, "text/html; charset=utf-8", {"Location": other})
             return Text("404 page not found", 404, "text/plain")
         request.scope["path_params"] = params
-        if route.options.get("auth", True):
-            claims = await self.authenticate(request)
-            if claims is None:
-                return code_message(401, "token is invalid")
-            request.scope["platform_claims"] = claims
+        refusal, claims = self.check(request, route)
+        if refusal is not None:
+            return refusal
+        request.scope["platform_claims"] = claims
         try:
-            return await route.endpoint(request, self.context)
+            response: Response = await route.endpoint(request, self.context)
+            return response
         except Exception as err:
-            log.exception("%s %s failed", request.method, path)
-            return domain_error(500, "Server", str(err))
+            return answer_error(route.options.get("errors", {}), route.options.get("domain", "Server"), err)
 
-    async def authenticate(self, request: Request) -> Any:
-        """The verified claims of the presented JWT, or None (the signer comes with /auth/login)."""
-        token = find_token(request)
-        verify = getattr(self.context.services, "platform_verify", None)
-        return verify(token) if token and verify else None
+    def check(self, conn: HTTPConnection, route: Route) -> tuple[Response | None, Any]:
+        """(refusal, claims): the token check, the default-password rule, the admin rule."""
+        if not route.options.get("auth", True):
+            return None, None
+        auth = self.context.services.platform.auth
+        refuse = gin_jwt_error if route.options.get("jwt") else code_message
+        token = find_token(conn)
+        if not token:
+            return refuse(401, "auth header is empty"), None
+        try:
+            claims = auth.verify(token)
+        except TokenInvalid as err:
+            return refuse(401, str(err)), None
+        if (conn.url.path.startswith(GUARDED) and not route.options.get("pre_change")
+                and auth.must_change_password(claims)):
+            return code_message(403, MUST_CHANGE), None
+        if route.options.get("admin") and not auth.is_admin(claims):
+            return code_message(403, NO_PERMISSION), None
+        return None, claims
+
+
+def claims_of(conn: HTTPConnection) -> Any:
+    """The verified claims of the request's token."""
+    return conn.scope.get("platform_claims")
 
 
 def build(context: Context) -> PlatformApp:
@@ -119,3 +153,6 @@ def build(context: Context) -> PlatformApp:
 
 
 DIALECT = Dialect("platform", ("/auth", "/platform", "/api", "/edgehub"), build)
+
+# The route modules register on ROUTES when imported (after ROUTES exists).
+from compat import platform_auth  # noqa: E402,F401

@@ -17,6 +17,7 @@ from handlers.hostfs import HostFS
 from handlers.identity import Identity
 from handlers.locks import Locks
 from handlers.network import Network
+from handlers.platform import Platform
 from handlers.power import Power
 from handlers.store import Store
 from handlers.terminal import Terminals
@@ -40,6 +41,7 @@ class Services:
     blink: Blink
     hostconfig: HostConfig
     terminals: Terminals
+    platform: Platform
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -69,6 +71,7 @@ class Services:
             blink=Blink(hostfs.path(led)),
             hostconfig=HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot"),
             terminals=Terminals(engine, actions),
+            platform=Platform.build(settings, store, hostfs, bus, engine),
         )
 
     def __post_init__(self) -> None:
@@ -98,6 +101,7 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            self.platform.close()
             self.engine.close()
             self.bus.close()
             self.store.close()

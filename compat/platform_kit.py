@@ -1,0 +1,149 @@
+"""What the platform routes share: gin's answers, request binding and the error tables.
+
+rest-server's envelopes (gosd-platform.md B.2): token-check failures `{"Code":n,"Message":..}`
+(a Go struct without JSON tags), gin-jwt's own `{"code":n,"message":..}`, domain errors
+`{"errors":{"<Domain>":"..."}}` (gin realworld's CommonError), binding failures under the
+`validator` key with status 422.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from compat.base import BodyTooLarge, lookup_error, read_body
+from compat.responses import CompactJSON, Text
+from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
+
+log = logging.getLogger("polyvisor.platform")
+
+BODY_LIMIT = 1 << 20
+Answer = Callable[[str, BaseException], Response]
+
+
+class BindError(Exception):
+    """The request body is not the JSON the route binds (gin's ShouldBindJSON failed)."""
+
+
+class BadParam(InvalidInput):
+    """A path parameter is not a valid id (the routes answer 400 for these)."""
+
+
+def code_message(status: int, message: str) -> Response:
+    """The rest-server's token check: {"Code":n,"Message":"..."}."""
+    return CompactJSON({"Code": status, "Message": message}, status)
+
+
+def gin_jwt_error(status: int, message: str) -> Response:
+    """gin-jwt's own failure body: {"code":n,"message":"..."}."""
+    return CompactJSON({"code": status, "message": message}, status)
+
+
+def domain_error(status: int, domain: str, message: str) -> Response:
+    """gin realworld's CommonError: {"errors":{"<Domain>":"<message>"}}."""
+    return CompactJSON({"errors": {domain: message}}, status)
+
+
+def status_only(status: int = 200) -> Response:
+    """c.Status(n): no body and no Content-Type."""
+    return Response(status_code=status)
+
+
+def as_json(value: Any, status: int = 200) -> Response:
+    """c.JSON(status, value), compact."""
+    return CompactJSON(value, status)
+
+
+def pong() -> Response:
+    """c.String(200, "pong")."""
+    return Text("pong", 200, "text/plain; charset=utf-8")
+
+
+def domain(status: int) -> Answer:
+    """A table entry: the error's message under the route's domain key."""
+    return lambda key, err: domain_error(status, key, str(err) or type(err).__name__)
+
+
+def bare(status: int) -> Answer:
+    """A table entry: the status alone (the page documents no body)."""
+    return lambda key, err: status_only(status)
+
+
+# rest-server's answers by domain error class (MRO lookup); routes override entries.
+# Anything else "has been applied but got errors": 422 under the domain key.
+REST_ERRORS: Mapping[type[BaseException], Answer] = {
+    BadParam: domain(400),
+    NotSupported: bare(404),  # "Not supported or no available data."
+    InvalidInput: domain(422),
+    NotFound: domain(422),
+    Unavailable: domain(422),
+    PolyvisorError: domain(422),
+}
+
+
+def answer_error(errors: Mapping[type[BaseException], Answer], key: str, err: BaseException) -> Response:
+    """The route's answer to a domain error (unknown ones logged, 422 with a generic message)."""
+    if isinstance(err, BindError):
+        return domain_error(422, "validator", str(err))
+    entry = lookup_error({**REST_ERRORS, **errors}, err)
+    if entry is None or not isinstance(err, PolyvisorError) and entry is REST_ERRORS[PolyvisorError]:
+        log.error("unexpected failure: %r", err, exc_info=err)
+        return domain_error(422, key, "internal error")
+    response: Response = entry(key, err)
+    return response
+
+
+async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking domain call in the thread pool."""
+    return await run_in_threadpool(fn, *args)
+
+
+GO_TYPES = {str: "string", int: "int", bool: "bool", float: "float64", list: "[]string", dict: "map"}
+
+
+async def bind(request: Request, struct: str, fields: Mapping[str, type | tuple[type, ...]],
+               required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON body as gin binds it into a struct: BindError (-> 422 validator) when it cannot."""
+    try:
+        raw = await read_body(request, BODY_LIMIT)
+    except BodyTooLarge as err:
+        raise BindError("http: request body too large") from err
+    if not raw.strip():
+        raise BindError("EOF")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise BindError(f"invalid character in JSON body: {err.msg}") from err
+    if not isinstance(data, dict):
+        raise BindError(f"json: cannot unmarshal {type(data).__name__} into Go value of type {struct}")
+    bound: dict[str, Any] = {}
+    for name, kind in fields.items():
+        value = data.get(name)
+        if value is None:
+            if name in required:
+                field = name[:1].upper() + name[1:]
+                raise BindError(f"Key: '{struct}.{field}' Error:Field validation for '{field}' "
+                                "failed on the 'required' tag")
+            continue
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            if not (float in kinds and isinstance(value, int) and not isinstance(value, bool)):
+                go = GO_TYPES.get(kinds[0], "value")
+                raise BindError(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                                f"{struct}.{name} of type {go}")
+        bound[name] = value
+    return bound
+
+
+def int_param(request: Request, name: str, message: str = "invalid parameter") -> int:
+    """A decimal path parameter; BadParam (400) otherwise."""
+    text = request.path_params.get(name, "")
+    if not text.isdigit() or len(text) > 9:
+        raise BadParam(message)
+    return int(text)
