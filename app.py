@@ -45,6 +45,10 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("boot-dir", ("POLYVISOR_BOOT_DIR", "BOOT_MOUNTPOINT"), "/mnt/boot",
      "boot partition holding config.json and system-proxy/ (host path, under --root)"),
     ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
+    ("target-url", ("POLYVISOR_TARGET_URL",), None,
+     "http(s):// or file:// target state (local-mode format) to apply; makes the device managed"),
+    ("os-variant", ("POLYVISOR_OS_VARIANT",), None,
+     "dev or prod (default: VARIANT_ID of os-release under --root); unmanaged dev devices need no key"),
     ("os-accounts", ("POLYVISOR_OS_ACCOUNTS",), "pam",
      "platform OS-account logins (m=0): pam, or a users file (name:hash:groups) for machines without PAM"),
     ("pam-service", ("POLYVISOR_PAM_SERVICE",), "login", "PAM service that checks OS-account logins"),
@@ -73,6 +77,8 @@ class Settings:
     led_file: str = "/sys/class/leds/led0/brightness"
     boot_dir: str = "/mnt/boot"
     log_level: str = "info"
+    target_url: str | None = None
+    os_variant: str | None = None
     os_accounts: str = "pam"
     pam_service: str = "login"
     admin_group: str = "sudo"
@@ -103,6 +109,10 @@ class Settings:
         unknown = [d for d in dialects if d not in DIALECTS]
         if unknown or not dialects:
             parser.error(f"unknown dialect(s) {', '.join(unknown) or '(none)'}; known: {', '.join(DIALECTS)}")
+        if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
+            parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["os_variant"] and values["os_variant"] not in ("dev", "prod"):
+            parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
             parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
         own: dict[str, str] = {}
@@ -127,6 +137,7 @@ class Settings:
             dialect_listen={k: v for k, v in own.items() if k in dialects},
             balena_profile=values["balena_profile"], docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
+            target_url=values["target_url"], os_variant=values["os_variant"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),

@@ -72,7 +72,13 @@ def find_key(request: Request) -> str | None:
 
 
 def needs_key(context: Context) -> bool:
-    """needsAuth = unmanaged ? osVariant === 'prod' : !localMode; an unknown variant counts as prod."""
+    """needsAuth = unmanaged ? osVariant === 'prod' : !localMode; an unknown variant counts as prod.
+
+    Managed = a target URL is configured (the legacy: config.json has an apiEndpoint).
+    """
+    supervisor = getattr(context.services, "supervisor", None)
+    if supervisor is not None and supervisor.managed:
+        return not supervisor.local_mode()
     return context.services.device.os_variant() != "dev"
 
 
@@ -158,9 +164,9 @@ def text_error(status: int) -> Callable[[BaseException], Response]:
 
 def build(context: Context) -> BalenaApp:
     """The balena app with every route of the configured profile."""
-    from compat import balena_v1
+    from compat import balena_v1, balena_v2
 
-    return BalenaApp(context, list(balena_v1.ROUTES.items))
+    return BalenaApp(context, list(balena_v1.ROUTES.items) + list(balena_v2.ROUTES.items))
 
 
 DIALECT = Dialect("balena", ("/ping", "/v1", "/v2"), build)

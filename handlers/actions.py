@@ -7,6 +7,8 @@ real containers and volumes through the engine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,8 @@ class Actions:
     locks: Locks
     # volatile `running: false` targets set by stop (kept until the agent restarts, as legacy)
     stopped: set[tuple[int, str]] = field(default_factory=set)
+    # holds the state engine between iterations while an action runs (the legacy pausingApply)
+    pause: Callable[[], AbstractContextManager[None]] = nullcontext
 
     def app(self, app_id: int) -> App:
         """The app, or AppNotFound."""
@@ -49,18 +53,20 @@ class Actions:
 
     def stop_service(self, app_id: int, force: bool = False) -> str:
         """Stop the app's only container; its id."""
-        service = self.single_service(app_id)
-        with self.locks.hold(app_id, force):
-            self.engine.call(lambda c: c.api.stop(service.container_id, timeout=STOP_TIMEOUT))
-        self.stopped.add((app_id, service.service_name))
+        with self.pause():
+            service = self.single_service(app_id)
+            with self.locks.hold(app_id, force):
+                self.engine.call(lambda c: c.api.stop(service.container_id, timeout=STOP_TIMEOUT))
+            self.stopped.add((app_id, service.service_name))
         return service.container_id
 
     def start_service(self, app_id: int, force: bool = False) -> str:
         """Start the app's only container; its id."""
-        service = self.single_service(app_id)
-        with self.locks.hold(app_id, force):
-            self.engine.call(lambda c: c.api.start(service.container_id))
-        self.stopped.discard((app_id, service.service_name))
+        with self.pause():
+            service = self.single_service(app_id)
+            with self.locks.hold(app_id, force):
+                self.engine.call(lambda c: c.api.start(service.container_id))
+            self.stopped.discard((app_id, service.service_name))
         return self.single_service(app_id).container_id
 
     def stop_all(self, force: bool = False) -> None:
@@ -73,6 +79,10 @@ class Actions:
 
     def restart(self, app_id: int, force: bool = False) -> None:
         """Remove the app's containers and create them again from their own configuration."""
+        with self.pause():
+            self._restart(app_id, force)
+
+    def _restart(self, app_id: int, force: bool) -> None:
         app = self.app(app_id)
         with self.locks.hold(app_id, force):
             configs = [self._inspect(s) for s in app.services]
@@ -83,6 +93,10 @@ class Actions:
 
     def purge(self, app_id: int, force: bool = False) -> None:
         """Remove the app's containers and volumes, make the volumes again empty, restart the app."""
+        with self.pause():
+            self._purge(app_id, force)
+
+    def _purge(self, app_id: int, force: bool) -> None:
         app = self.app(app_id)
         with self.locks.hold(app_id, force):
             configs = [self._inspect(s) for s in app.services]

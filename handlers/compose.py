@@ -29,6 +29,9 @@ SUPERVISOR_NETWORK = "supervisor0"
 SUPERVISOR_SUBNET = "10.114.104.0/25"
 SUPERVISOR_GATEWAY = "10.114.104.1"
 NAME_AT_INIT = ("BALENA_DEVICE_NAME_AT_INIT", "RESIN_DEVICE_NAME_AT_INIT")
+# Not compared: an agent or OS upgrade (node supervisor -> polyvisor) must not recreate the apps.
+UPGRADE_ENV = ("BALENA_SUPERVISOR_VERSION", "RESIN_SUPERVISOR_VERSION", "BALENA_HOST_OS_VERSION",
+               "RESIN_HOST_OS_VERSION")
 RESTART_POLICIES = ("always", "unless-stopped", "on-failure", "no")
 STRATEGIES = ("download-then-kill", "kill-then-download", "delete-then-download", "hand-over")
 
@@ -332,7 +335,11 @@ def _empty(value: Any) -> Any:
 
 
 def _env_map(items: list[str] | None) -> dict[str, str]:
-    return dict(i.split("=", 1) if "=" in i else (i, "") for i in items or [])
+    found: dict[str, str] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        found[key] = value
+    return found
 
 
 def comparable(config: dict[str, Any], image: dict[str, Any] | None,
@@ -358,14 +365,14 @@ def comparable(config: dict[str, Any], image: dict[str, Any] | None,
     env = _env_map(config.get("Env"))
     if from_image:
         env = {**_env_map(image_config.get("Env")), **env}
-    for key in NAME_AT_INIT:
+    for key in NAME_AT_INIT + UPGRADE_ENV:
         env.pop(key, None)
     out["Env"] = env
     found_labels = normalise_labels(config.get("Labels"))
     if from_image:
         found_labels = {**normalise_labels(image_config.get("Labels")), **found_labels}
     out["Labels"] = found_labels
-    exposed = set((config.get("ExposedPorts") or {}))
+    exposed = set(config.get("ExposedPorts") or {})
     if from_image:
         exposed |= set(image_config.get("ExposedPorts") or {})
     out["ExposedPorts"] = sorted(exposed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from handlers import VERSION
@@ -39,12 +40,15 @@ class Device:
     """Collects the device's state from the network, the host files and the engine."""
 
     def __init__(self, hostfs: HostFS, network: Network, apps: Apps, api_port: int,
-                 flags: UpdateFlags | None = None) -> None:
+                 flags: UpdateFlags | None = None, variant: str | None = None) -> None:
         self._hostfs = hostfs
         self._network = network
         self._apps = apps
         self.api_port = api_port
         self.flags = flags or UpdateFlags()
+        self._variant = variant  # --os-variant: wins over os-release
+        # (has a service, status, download progress) from the state engine, when one runs
+        self.engine_status: Callable[[], tuple[bool, str | None, int | None]] | None = None
 
     def os_version(self) -> str | None:
         """PRETTY_NAME of os-release under the root, as the legacy supervisor reported it."""
@@ -52,6 +56,8 @@ class Device:
 
     def os_variant(self) -> str | None:
         """VARIANT_ID of os-release ("dev" or "prod" on balenaOS), or None when not stated."""
+        if self._variant:
+            return self._variant.lower()
         release = self._hostfs.os_release()
         variant = release.get("VARIANT_ID")
         if variant:
@@ -72,6 +78,9 @@ class Device:
             supervisor_version=VERSION,
             flags=self.flags,
         )
+        if self.engine_status is not None:
+            state.has_service, state.status, state.download_progress = self.engine_status()
+            return state
         apps = self._apps.list()
         if apps and apps[0].services:
             first = apps[0].services[0]

@@ -20,6 +20,7 @@ from handlers.network import Network
 from handlers.platform import Platform
 from handlers.power import Power
 from handlers.store import Store
+from handlers.supervisor import Supervisor
 from handlers.terminal import Terminals
 
 
@@ -42,6 +43,7 @@ class Services:
     hostconfig: HostConfig
     terminals: Terminals
     platform: Platform
+    supervisor: Supervisor | None = None  # the balena state engine (built by build())
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -56,15 +58,25 @@ class Services:
         locks = Locks(hostfs)
         actions = Actions(engine, apps, locks)
         led = getattr(settings, "led_file", None) or DEFAULT_LED
+        identity = Identity(store, settings.api_key)
+        device = Device(hostfs, network, apps, api_port, UpdateFlags(),
+                        variant=getattr(settings, "os_variant", None))
+        supervisor = Supervisor(store=store, identity=identity, hostfs=hostfs, engine=engine, locks=locks,
+                                actions=actions, device=device, api_port=api_port,
+                                boot_dir=getattr(settings, "boot_dir", None) or "/mnt/boot",
+                                docker_host=settings.docker_host,
+                                target_url=getattr(settings, "target_url", None))
+        actions.pause = supervisor.reconciler.paused
+        device.engine_status = supervisor.status.first_service
         return cls(
             store=store,
-            identity=Identity(store, settings.api_key),
+            identity=identity,
             hostfs=hostfs,
             network=network,
             engine=engine,
             apps=apps,
             bus=bus,
-            device=Device(hostfs, network, apps, api_port, UpdateFlags()),
+            device=device,
             locks=locks,
             actions=actions,
             power=Power(bus, actions),
@@ -72,6 +84,7 @@ class Services:
             hostconfig=HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot"),
             terminals=Terminals(engine, actions),
             platform=Platform.build(settings, store, hostfs, bus, engine),
+            supervisor=supervisor,
         )
 
     def __post_init__(self) -> None:
@@ -79,11 +92,21 @@ class Services:
 
     def lock_override(self) -> bool:
         """SUPERVISOR_OVERRIDE_LOCK: update locks are ignored everywhere."""
+        if self.supervisor is not None:
+            return self.supervisor.reconciler.lock_override()
         return self.store.get("lock_override") == "true"
 
     def trigger_update(self, force: bool = False) -> bool:
-        """Ask for an update now; False when there is no target source to update from."""
-        return False
+        """Fetch the target URL now (instant updates); False when unmanaged or instant updates are off."""
+        from handlers.target import config_value
+
+        supervisor = self.supervisor
+        if supervisor is None or supervisor.source is None:
+            return False
+        if not force and not config_value(supervisor.targets.device_config(), "SUPERVISOR_INSTANT_UPDATE_TRIGGER"):
+            return False
+        supervisor.source.poll_now(force)
+        return True
 
     def set_connectivity_check(self, enabled: bool) -> None:
         """The resin era's tcp-ping switch, kept in the store."""
@@ -94,6 +117,8 @@ class Services:
         if self._users == 0:
             self.store.open()
             self.identity.load()
+            if self.supervisor is not None:
+                self.supervisor.open()
         self._users += 1
 
     def close(self) -> None:
@@ -101,6 +126,8 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            if self.supervisor is not None:
+                self.supervisor.close()
             self.platform.close()
             self.engine.close()
             self.bus.close()

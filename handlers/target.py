@@ -10,6 +10,7 @@ references, duplicate service names, depends_on cycles): those answer its `Inval
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ def parse_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value) if value == value and abs(value) != float("inf") else None
+        return int(value) if math.isfinite(value) else None
     match = re.match(r"^\s*([+-]?\d+)", str(value))
     return int(match.group(1)) if match else None
 
@@ -289,7 +290,7 @@ def _value_problem(service: dict[str, Any]) -> str | None:
     """Durations, sizes and ports the engine could not take."""
     from handlers.compose_values import duration_ns, healthcheck, parse_ports, size_bytes
 
-    checks = [("stop_grace_period", duration_ns), ("shm_size", size_bytes), ("mem_limit", size_bytes),
+    checks: list[tuple[str, Any]] = [("stop_grace_period", duration_ns), ("shm_size", size_bytes), ("mem_limit", size_bytes),
               ("mem_reservation", size_bytes), ("ports", parse_ports), ("healthcheck", healthcheck)]
     for name, parse in checks:
         if name in service:

@@ -123,3 +123,7 @@ def test_comparison_adopts_an_equal_container_and_sees_changes() -> None:
     assert differences(changed, comparable(current, None, "f" * 64)) == ["Env"]
     renamed = create_config(service(), "app", DeviceInfo(**{**DEVICE.__dict__, "device_name": "Other"}))
     assert differences(comparable(renamed, image), comparable(current, None, "f" * 64)) == []
+    # made by the node supervisor 10.0.0 on an older OS: still the same service
+    upgraded = DeviceInfo(**{**DEVICE.__dict__, "supervisor_version": "10.0.0", "os_version": "balenaOS 2.29"})
+    assert differences(comparable(create_config(service(), "app", upgraded), image),
+                       comparable(current, None, "f" * 64)) == []
