@@ -4,6 +4,7 @@ Nothing starts until a test asks for it, so unit tests stay fast:
   docker_host     a private dockerd (own data/exec roots, no iptables, no bridge), session-wide
   busybox_image   polyvisor-test/busybox:latest, imported from busybox-static (no registry)
   system_bus      a private dbus-daemon with python-dbusmock's logind and systemd and our hostnamed
+                  (started once; each test finds the calls cleared and hostnamed's names reset)
   dbus_calls      what the mocks recorded (org.freedesktop.DBus.Mock.GetCalls)
   host_root       a temporary tree shaped like a balenaOS device's /
   make_settings   app.Settings from flags, over the fixtures above
@@ -35,6 +36,7 @@ from integration.components import (  # after the sys.path lines above
     TIMINGS,
     Agent,
     Dockerd,
+    MockCalls,
     SystemBus,
     import_busybox,
     run_agent,
@@ -105,8 +107,8 @@ def busybox_image(docker_client: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def system_bus() -> Iterator[str]:
-    """Address of a private system bus with logind, systemd and hostnamed mocks on it."""
+def _system_bus_session() -> Iterator[str]:
+    """The bus and its mocks, started once per session."""
     bus = SystemBus(Path(tempfile.mkdtemp(prefix="pv-dbus-")))
     try:
         bus.start()
@@ -120,10 +122,18 @@ def system_bus() -> Iterator[str]:
 
 
 @pytest.fixture
-def dbus_calls(system_bus: str) -> Any:
-    """calls(name) -> [(method, args)] recorded by a mock; calls.clear(name) forgets them."""
-    from integration.components import MockCalls
+def system_bus(_system_bus_session: str) -> str:
+    """Address of a private system bus with logind, systemd and hostnamed mocks on it.
 
+    Each test finds the mocks as started: no recorded calls, hostnamed's names as loaded.
+    """
+    MockCalls(_system_bus_session).reset()
+    return _system_bus_session
+
+
+@pytest.fixture
+def dbus_calls(system_bus: str) -> MockCalls:
+    """calls(name) -> [(method, args)] recorded by a mock; calls.clear(name) forgets them."""
     return MockCalls(system_bus)
 
 

@@ -3,11 +3,14 @@
 Loaded by Debian's dbusmock under /usr/bin/python3 (not the project's venv):
     python3 -m dbusmock --template tests/dbus_templates/hostnamed.py [-p '{"Hostname": "x"}']
 The setters update the properties and emit PropertiesChanged, as hostnamed does; every call
-is recorded for org.freedesktop.DBus.Mock.GetCalls.
+is recorded for org.freedesktop.DBus.Mock.GetCalls. org.freedesktop.DBus.Mock.Reset() puts the
+properties back as loaded (the test fixtures call it before each test).
 """
 
-# This file is exec'd by dbusmock, which provides these modules; nothing here runs in the venv.
+# This file is exec'd by dbusmock under Debian's python3, which has these modules (the venv has not).
 import dbus
+import dbus.service
+from dbusmock import MOCK_IFACE
 
 BUS_NAME = "org.freedesktop.hostname1"
 MAIN_OBJ = "/org/freedesktop/hostname1"
@@ -45,9 +48,16 @@ def _set_pretty(mock, name, _interactive):
 def load(mock, parameters):
     """Add hostnamed's properties (overridable through -p) and setters."""
     values = {key: dbus.String(parameters.get(key, default)) for key, default in DEFAULTS.items()}
+    mock.loaded_properties = dict(values)
     mock.AddProperties(MAIN_IFACE, dbus.Dictionary(values, signature="sv"))
     mock.AddMethods(MAIN_IFACE, [
         ("SetStaticHostname", "sb", "", _set_static),
         ("SetHostname", "sb", "", _set_transient),
         ("SetPrettyHostname", "sb", "", _set_pretty),
     ])
+
+
+@dbus.service.method(MOCK_IFACE, in_signature="", out_signature="")
+def Reset(self):
+    """Put every property back to its value at load time."""
+    self.UpdateProperties(MAIN_IFACE, dict(self.loaded_properties))

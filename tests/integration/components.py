@@ -405,6 +405,18 @@ class MockCalls:
         destination, path = self._target(name, path)
         bus_call(self.address, destination, path, MOCK_IFACE, "ClearCalls")
 
+    def reset(self) -> None:
+        """Every mock as at start: no recorded calls, hostnamed's properties as loaded."""
+        names = [n for n in MOCKS if self._owned(MOCKS[n][0])]
+        if "hostnamed" in names:
+            bus_call(self.address, *MOCKS["hostnamed"], MOCK_IFACE, "Reset")
+        for name in names:  # after Reset, which is recorded too
+            self.clear(name)
+
+    def _owned(self, name: str) -> bool:
+        return bool(bus_call(self.address, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                             "org.freedesktop.DBus", "NameHasOwner", "s", (name,))[0])
+
 
 @dataclass
 class Agent:

@@ -45,27 +45,30 @@ def test_hostnamed_properties(bus: Bus) -> None:
 
 
 def test_hostnamed_setters_are_recorded(bus: Bus, dbus_calls: Any) -> None:
-    dbus_calls.clear("hostnamed")
-    try:
-        bus.call(HOSTNAMED, "SetStaticHostname", "sb", ("device-a", False))
-        bus.call(HOSTNAMED, "SetPrettyHostname", "sb", ("Device A", False))
-        assert bus.get_property(HOSTNAMED, "StaticHostname") == "device-a"
-        assert bus.get_property(HOSTNAMED, "Hostname") == "device-a"  # the static name applies
-        assert bus.get_property(HOSTNAMED, "PrettyHostname") == "Device A"
-        bus.call(HOSTNAMED, "SetHostname", "sb", ("transient", False))
-        assert bus.get_property(HOSTNAMED, "Hostname") == "transient"
-        assert bus.get_property(HOSTNAMED, "StaticHostname") == "device-a"
-        assert dbus_calls("hostnamed") == [("SetStaticHostname", ("device-a", False)),
-                                           ("SetPrettyHostname", ("Device A", False)),
-                                           ("SetHostname", ("transient", False))]
-    finally:  # the bus lives for the whole session: put the names back
-        bus.call(HOSTNAMED, "SetStaticHostname", "sb", ("polyvisor-test", False))
-        bus.call(HOSTNAMED, "SetPrettyHostname", "sb", ("", False))
-        dbus_calls.clear("hostnamed")
+    assert dbus_calls("hostnamed") == []  # each test starts with a clean record
+    bus.call(HOSTNAMED, "SetStaticHostname", "sb", ("device-a", False))
+    bus.call(HOSTNAMED, "SetPrettyHostname", "sb", ("Device A", False))
+    assert bus.get_property(HOSTNAMED, "StaticHostname") == "device-a"
+    assert bus.get_property(HOSTNAMED, "Hostname") == "device-a"  # the static name applies
+    assert bus.get_property(HOSTNAMED, "PrettyHostname") == "Device A"
+    bus.call(HOSTNAMED, "SetHostname", "sb", ("transient", False))
+    assert bus.get_property(HOSTNAMED, "Hostname") == "transient"
+    assert bus.get_property(HOSTNAMED, "StaticHostname") == "device-a"
+    assert dbus_calls("hostnamed") == [("SetStaticHostname", ("device-a", False)),
+                                       ("SetPrettyHostname", ("Device A", False)),
+                                       ("SetHostname", ("transient", False))]
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_each_test_finds_hostnamed_as_loaded(bus: Bus, attempt: int) -> None:
+    assert bus.get_property(HOSTNAMED, "Hostname") == "polyvisor-test"
+    assert bus.get_property(HOSTNAMED, "PrettyHostname") == ""
+    bus.call(HOSTNAMED, "SetStaticHostname", "sb", (f"changed-{attempt}", False))
+    bus.call(HOSTNAMED, "SetPrettyHostname", "sb", ("Changed", False))
 
 
 def test_logind_calls_are_recorded(bus: Bus, dbus_calls: Any) -> None:
-    dbus_calls.clear("logind")
+    assert dbus_calls("logind") == []
     bus.call(LOGIND, "Reboot", "b", (False,))  # the mock's: it only records the call
     assert dbus_calls("logind") == [("Reboot", (False,))]
     dbus_calls.clear("logind")
