@@ -78,17 +78,7 @@ class Registry:
         name = f"{self.address}/{repository}"
         rootfs = busybox_rootfs()
         if padding:
-            import io
-            import os
-            import tarfile
-
-            buf = io.BytesIO(rootfs[:-1024])  # strip the end-of-archive blocks
-            buf.seek(0, 2)
-            with tarfile.open(fileobj=buf, mode="a") as tar:
-                info = tarfile.TarInfo("padding.bin")
-                info.size = padding
-                tar.addfile(info, io.BytesIO(os.urandom(padding)))
-            rootfs = buf.getvalue()
+            rootfs = _with_padding(rootfs, padding)
         client.api.import_image_from_data(rootfs, repository=name, tag=tag,
                                           changes=["ENV PATH=/bin", f"ENV MARKER={marker}", 'CMD ["sh"]'])
         for event in client.api.push(name, tag=tag, stream=True, decode=True):
@@ -96,6 +86,22 @@ class Registry:
                 raise RuntimeError(event["error"])
         client.api.remove_image(f"{name}:{tag}")
         return f"{name}:{tag}"
+
+
+def _with_padding(rootfs: bytes, size: int) -> bytes:
+    """The tar plus /padding.bin of `size` random bytes (a layer big enough to see progress)."""
+    import io
+    import os
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(rootfs)) as source, tarfile.open(fileobj=out, mode="w") as tar:
+        for member in source.getmembers():
+            tar.addfile(member, source.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo("padding.bin")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    return out.getvalue()
 
 
 @pytest.fixture(scope="session")
