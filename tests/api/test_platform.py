@@ -5,6 +5,10 @@ Every response is checked against spec/platform.yaml by Agent.request.
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 import httpx
 import pytest
 
@@ -77,3 +81,84 @@ def test_trailing_slash_redirect_keeps_the_query(api: Agent) -> None:
     assert response.status_code == 301
     assert response.headers["location"] == "/auth/ping?a=1"
     assert response.content == b'<a href="/auth/ping?a=1">Moved Permanently</a>.\n\n'
+
+
+# ---- auth-server: logins (gin-jwt), the certificate, the admin password ----
+
+ADMIN_BASIC = {"Authorization": "Basic " + base64.b64encode(b"admin:p@ssw0rd").decode()}
+JSON = "application/json; charset=utf-8"
+
+
+def login(api: Agent) -> str:
+    """An admin token (m=2, factory password)."""
+    response = api.request(STEM, "GET", "/auth/token?m=2", headers=ADMIN_BASIC)
+    assert response.status_code == 200, response.content
+    token: str = json.loads(response.content)["token"]
+    return token
+
+
+@pytest.mark.parametrize("method, path, kwargs", [
+    ("GET", "/auth/token?m=2", {"headers": ADMIN_BASIC}),
+    ("POST", "/auth/login?m=2", {"json": {"username": "admin", "password": "p@ssw0rd"}}),
+])
+def test_admin_login(api: Agent, method: str, path: str, kwargs: dict[str, Any]) -> None:
+    response = api.request(STEM, method, path, **kwargs)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == JSON
+    assert response.content.startswith(b'{"code":200,"expire":"')
+    body = json.loads(response.content)
+    assert list(body) == ["code", "expire", "token"]
+    assert response.headers["set-cookie"] == f"jwt={body['token']}; Path=/; Max-Age=3600; HttpOnly; Secure"
+
+
+@pytest.mark.parametrize("path, kwargs, body", [
+    ("/auth/token", {}, b'{"Code":401,"Message":"missing Username or Password"}'),
+    ("/auth/token?m=2", {"headers": {"Authorization": "Basic " + base64.b64encode(b"admin:nope").decode()}},
+     b'{"Code":401,"Message":"incorrect Username or Password"}'),
+])
+def test_refused_logins_are_code_message_401(api: Agent, path: str, kwargs: dict[str, Any], body: bytes) -> None:
+    response = api.request(STEM, "GET", path, **kwargs)
+    assert (response.status_code, response.content, response.headers["content-type"]) == (401, body, JSON)
+
+
+def test_login_with_a_body_that_is_not_json(api: Agent) -> None:
+    response = api.request(STEM, "POST", "/auth/login?m=2", content=b"{")
+    assert (response.status_code, response.content) == (401, b'{"Code":401,"Message":"missing Username or Password"}')
+
+
+def test_certificate_is_a_pem_download(api: Agent) -> None:
+    response = api.request(STEM, "GET", "/auth/certificate")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-disposition"] == "attachment; filename=cert.pem.crt"
+    assert response.content.startswith(b"-----BEGIN CERTIFICATE-----\n")
+
+
+def test_admin_password_needs_a_token_gin_jwt_style(api: Agent) -> None:
+    response = api.request(STEM, "PUT", "/auth/user/admin/password", json={"old": "a", "new": "b"})
+    assert (response.status_code, response.content) == (401, b'{"code":401,"message":"auth header is empty"}')
+
+
+def test_admin_password_change_and_reset(api: Agent) -> None:
+    bearer = {"Authorization": f"Bearer {login(api)}"}
+    response = api.request(STEM, "PUT", "/auth/user/admin/password", headers=bearer, content=b"{}")
+    assert response.status_code == 422
+    assert response.content.startswith(b'{"errors":{"validator":"')
+    response = api.request(STEM, "PUT", "/auth/user/admin/password", headers=bearer,
+                           json={"old": "wrong", "new": "N3w-passw0rd!"})
+    assert response.status_code == 400 and response.content.startswith(b'{"code":400,"message":"')
+    response = api.request(STEM, "PUT", "/auth/user/admin/password", headers=bearer,
+                           json={"old": "p@ssw0rd", "new": "N3w-passw0rd!"})
+    assert (response.status_code, response.content) == (200, b"")
+    assert "content-type" not in response.headers
+    response = api.request(STEM, "DELETE", "/auth/user/admin/password", headers=bearer)
+    assert (response.status_code, response.content) == (200, b"")
+
+
+def test_logout_expires_the_cookie_and_the_token(api: Agent) -> None:
+    bearer = {"Authorization": f"Bearer {login(api)}"}
+    response = api.request(STEM, "POST", "/auth/logout", headers=bearer)
+    assert (response.status_code, response.content) == (200, b'{"code":200}')
+    assert response.headers["set-cookie"] == "jwt=; Path=/; Max-Age=0; HttpOnly; Secure"
+    response = api.request(STEM, "DELETE", "/auth/user/admin/password", headers=bearer)
+    assert response.status_code == 401 and response.content.startswith(b'{"code":401,"message":"')
