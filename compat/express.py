@@ -41,7 +41,9 @@ def _respond(body: bytes, status: int, media_type: str, request: Request | None)
         return Response(status_code=status)
     tag = etag(body)
     # express's req.fresh: a matching If-None-Match on a successful GET/HEAD turns into 304
-    if request is not None and request.method in ("GET", "HEAD") and 200 <= status < 300:
+    # (fresh 0.5: a request with Cache-Control: no-cache is never fresh)
+    if (request is not None and request.method in ("GET", "HEAD") and 200 <= status < 300
+            and "no-cache" not in request.headers.get("cache-control", "")):
         wanted = request.headers.get("if-none-match", "")
         if wanted and (wanted.strip() == "*" or tag in [w.strip() for w in wanted.split(",")]):
             return Response(status_code=304, headers={"ETag": tag})
@@ -72,12 +74,13 @@ def no_content() -> Response:
 
 
 def html_page(status: int, message: str) -> Response:
-    """finalhandler's error document: the message in <pre>, with its two security headers."""
+    """finalhandler 1.1.1's error document (express 4.16.4, the v10 supervisor's): the message in
+    <pre>, with its two security headers (CSP became 'none' only in finalhandler 1.1.2)."""
     body = escape_html(message).replace("\n", "<br>").replace("  ", " &nbsp;")
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Error</title>\n</head>\n<body>\n<pre>" + body + "</pre>\n</body>\n</html>\n")
     response = Response(page.encode(), status, {
-        "Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff"})
+        "Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff"})
     response.headers["content-type"] = "text/html; charset=utf-8"
     return response
 

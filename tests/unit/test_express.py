@@ -87,4 +87,4 @@ def test_oversized_body_is_413() -> None:
 def test_error_page_escapes() -> None:
     page = express.cannot("GET", "/<script>'x")
     assert b"<pre>Cannot GET /%3Cscript%3E&#39;x</pre>" in page.body  # encodeurl, then escape-html
-    assert page.headers["content-security-policy"] == "default-src 'none'"
+    assert page.headers["content-security-policy"] == "default-src 'self'"
