@@ -27,7 +27,8 @@ WATCH_INTERVAL = 1.0  # how often new containers are looked for while someone li
 
 def parse_line(raw: bytes) -> tuple[int, str]:
     """`<RFC3339Nano timestamp> <text>` -> (ms since epoch, text); now when unparsable."""
-    text = raw.decode("utf-8", errors="replace").rstrip("\n")
+    # a tty (the default) ends lines with \r\n
+    text = raw.decode("utf-8", errors="replace").rstrip("\n").removesuffix("\r")
     stamp, sep, rest = text.partition(" ")
     if sep:
         try:

@@ -44,7 +44,7 @@ class Status:
         seen: set[tuple[int, str]] = set()
         present = {c.image for c in current.containers}
         downloading = dict(self.r.images.downloading)
-        for row in self.r.images.rows():
+        for row in sorted(self.r.images.rows(), key=lambda r: (r["appId"], r["imageId"])):
             if row["name"] in downloading:
                 continue
             if row["dockerImageId"] not in present and self.r.images.inspect(row["dockerImageId"] or row["name"]) is None:
