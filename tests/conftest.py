@@ -204,7 +204,8 @@ def start_agent(request: pytest.FixtureRequest, tmp_path: Path, host_root: Path)
     ("unix:/path" or HOST:PORT; default a free 127.0.0.1 port), docker_host and dbus_address
     (default: the private engine and bus, started on demand; None: not set), netns (run inside
     `ip netns exec NAME`), args (extra flags), env (extra environment), command (argv
-    replacing `python app.py`, e.g. the frozen binary), wait (for GET /ping == 200).
+    replacing `python app.py`, e.g. the frozen binary), wait (until GET <ready> is 200;
+    ready="/ping" by default, None for any answer to GET /: a dialect without /ping).
     """
     started: list[Agent] = []
     counter = iter(range(1_000_000))

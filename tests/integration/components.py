@@ -430,6 +430,7 @@ class Agent:
     log: Path
     process: subprocess.Popen[bytes]
     socket: Path | None = None
+    ready: str | None = "/ping"
 
     def client(self, timeout: float = 30.0) -> Any:
         """An httpx client on the agent (over its unix socket when it listens on one)."""
@@ -448,14 +449,15 @@ class Agent:
             return client.get(path, headers=headers, **kwargs)
 
     def ping(self) -> bool:
-        """True when GET /ping answers 200."""
+        """True when GET <ready> answers 200 (ready None: when anything answers GET /)."""
         import httpx
 
         try:
             with self.client(timeout=2) as client:
-                return bool(client.get("/ping").status_code == 200)
+                status = client.get(self.ready or "/").status_code
         except httpx.HTTPError:
             return False
+        return self.ready is None or status == 200
 
     def stored_key(self) -> str | None:
         """The API key in the agent's database."""
@@ -488,7 +490,7 @@ AGENT_ENV = ("DOCKER_HOST", "DBUS_SYSTEM_BUS_ADDRESS", "BALENA_SUPERVISOR_API_KE
 def run_agent(*, log: Path, command: Sequence[str], api_key: str | None, data_dir: Path, root: Path,
               listen: str, docker_host: str | None, dbus_address: str | None, netns: str | None = None,
               args: Sequence[str] = (), env: dict[str, str] | None = None, wait: bool = True,
-              timeout: float = 30.0) -> Agent:
+              ready: str | None = "/ping", timeout: float = 30.0) -> Agent:
     """Start the agent; docker_host/dbus_address None mean an address where nothing listens."""
     argv = [*command, "--listen", listen, "--data-dir", str(data_dir), "--root", str(root)]
     if api_key is not None:
@@ -503,7 +505,7 @@ def run_agent(*, log: Path, command: Sequence[str], api_key: str | None, data_di
     proc = spawn(argv, log, environ)
     socket = Path(listen[5:]) if listen.startswith("unix:") else None
     url = "http://localhost" if socket else f"http://{listen}"
-    agent = Agent(url, api_key, proc.pid, Path(data_dir), Path(root), log, proc, socket)
+    agent = Agent(url, api_key, proc.pid, Path(data_dir), Path(root), log, proc, socket, ready)
     if wait:
         wait_until(agent.ping, timeout, "agent", proc, log)
         if api_key is None:

@@ -29,3 +29,28 @@ def test_busybox_image_runs(containers: Callable[..., Any]) -> None:
 def test_busybox_exit_code(containers: Callable[..., Any]) -> None:
     container = containers("pv_busybox_exit", {}, ("sh", "-c", "exit 3"))
     assert container.wait(timeout=30)["StatusCode"] == 3
+
+
+def test_make_settings_starts_nothing_it_is_not_asked_for(make_settings: Callable[..., Any],
+                                                          host_root: Any) -> None:
+    from integration.components import NO_BUS, NO_ENGINE
+
+    settings = make_settings(docker_host=None, dbus_address=None, dialects=("gosd",))
+    assert (settings.docker_host, settings.dbus_address) == (NO_ENGINE, NO_BUS)
+    assert settings.root == host_root
+    assert settings.api_key == "testkey_0123456789"
+    assert settings.dialects == ("gosd",)
+    assert settings.listen.startswith("127.0.0.1:")
+
+
+def test_make_settings_uses_the_private_engine_and_bus(make_settings: Callable[..., Any],
+                                                       docker_host: str, system_bus: str) -> None:
+    settings = make_settings(balena_profile="legacy")
+    assert (settings.docker_host, settings.dbus_address) == (docker_host, system_bus)
+    assert settings.balena_profile == "legacy"
+
+
+def test_agent_without_ping_route(start_agent: Callable[..., Any]) -> None:
+    agent = start_agent(args=["--dialects", "gosd"], ready=None, docker_host=None, dbus_address=None)
+    assert agent.ping()  # up: it answered GET / (whatever gosd says to it)
+    assert agent.process.poll() is None
