@@ -118,7 +118,7 @@ class PlatformApp:
         try:
             response: Response = await route.endpoint(request, self.context)
             return response
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - every failure gets the route's legacy answer
             return answer_error(route.options.get("errors", {}), route.options.get("domain", "Server"), err)
 
     def check(self, conn: HTTPConnection, route: Route) -> tuple[Response | None, Any]:
@@ -155,4 +155,11 @@ def build(context: Context) -> PlatformApp:
 DIALECT = Dialect("platform", ("/auth", "/platform", "/api", "/edgehub"), build)
 
 # The route modules register on ROUTES when imported (after ROUTES exists).
-from compat import platform_auth  # noqa: E402,F401
+from compat import (  # noqa: F401
+    platform_auth,
+    platform_net,
+    platform_perif,
+    platform_stream,
+    platform_system,
+    platform_term,
+)

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from compat.base import BodyTooLarge, lookup_error, read_body
 from compat.responses import CompactJSON, Text
 from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
+from handlers.hardware_errors import InvalidId
 
 log = logging.getLogger("polyvisor.platform")
 
@@ -31,7 +32,7 @@ class BindError(Exception):
     """The request body is not the JSON the route binds (gin's ShouldBindJSON failed)."""
 
 
-class BadParam(InvalidInput):
+class BadParam(InvalidId):
     """A path parameter is not a valid id (the routes answer 400 for these)."""
 
 
@@ -78,7 +79,7 @@ def bare(status: int) -> Answer:
 # rest-server's answers by domain error class (MRO lookup); routes override entries.
 # Anything else "has been applied but got errors": 422 under the domain key.
 REST_ERRORS: Mapping[type[BaseException], Answer] = {
-    BadParam: domain(400),
+    InvalidId: domain(400),  # a bad :id, pid or interface uuid
     NotSupported: bare(404),  # "Not supported or no available data."
     InvalidInput: domain(422),
     NotFound: domain(422),
@@ -132,11 +133,11 @@ async def bind(request: Request, struct: str, fields: Mapping[str, type | tuple[
                                 "failed on the 'required' tag")
             continue
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            if not (float in kinds and isinstance(value, int) and not isinstance(value, bool)):
-                go = GO_TYPES.get(kinds[0], "value")
-                raise BindError(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-                                f"{struct}.{name} of type {go}")
+        wrong = isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds)
+        if wrong and not (float in kinds and isinstance(value, int) and not isinstance(value, bool)):
+            go = GO_TYPES.get(kinds[0], "value")
+            raise BindError(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                            f"{struct}.{name} of type {go}")
         bound[name] = value
     return bound
 

@@ -10,8 +10,24 @@ from handlers.auth import Auth
 from handlers.auth_accounts import make_verifier
 from handlers.bus import Bus
 from handlers.engine import Engine
+from handlers.errors import NotSupported
+from handlers.hardware_backlight import Backlight
+from handlers.hardware_devices import Devices
+from handlers.hardware_disks import Disks
+from handlers.hardware_gpio import Gpio
+from handlers.hardware_leds import Leds
+from handlers.hardware_screens import Screens
+from handlers.hardware_sensors import Sensors
+from handlers.hardware_watchdog import LinuxWatchdog, Watchdog
 from handlers.hostfs import HostFS
+from handlers.netconfig import Netconfig
+from handlers.netconfig_dhcp import Dhcp
 from handlers.store import Store
+from handlers.sysinfo import SysInfo
+from handlers.sysinfo_control import Control
+from handlers.sysinfo_processes import Processes
+from handlers.sysinfo_units import Units
+from handlers.wifi import Wifi
 
 
 @dataclass
@@ -19,9 +35,22 @@ class Platform:
     """Everything compat/platform*.py calls into; built once, nothing opened at build time."""
 
     auth: Auth
-    hostfs: HostFS
-    bus: Bus
-    engine: Engine
+    sysinfo: SysInfo
+    processes: Processes
+    units: Units
+    control: Control
+    devices: Devices
+    sensors: Sensors
+    leds: Leds
+    watchdog: Watchdog
+    gpio: Gpio
+    backlight: Backlight
+    screens: Screens
+    disks: Disks
+    netconfig: Netconfig
+    wifi: Wifi
+    sse_interval: float = 2.0  # seconds between two SSE frames of one source
+    snapshots: Any = None  # compat's shared SSE readings, made on first stream
 
     @classmethod
     def build(cls, settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine) -> Platform:
@@ -30,7 +59,18 @@ class Platform:
                                  getattr(settings, "pam_service", "login"))
         auth = Auth(store, Path(settings.data_dir), verifier, getattr(settings, "admin_group", "sudo"),
                     int(getattr(settings, "jwt_lifetime", 3600)))
-        return cls(auth=auth, hostfs=hostfs, bus=bus, engine=engine)
+        device = getattr(settings, "watchdog_device", None) or "/dev/watchdog0"
+        return cls(
+            auth=auth, sysinfo=SysInfo(hostfs, engine), processes=Processes(), units=Units(bus),
+            control=Control(bus), devices=Devices(hostfs), sensors=Sensors(hostfs), leds=Leds(hostfs),
+            watchdog=Watchdog(LinuxWatchdog(hostfs, device)), gpio=Gpio(hostfs), backlight=Backlight(hostfs),
+            screens=Screens(), disks=Disks(hostfs), netconfig=Netconfig(hostfs, dhcp=Dhcp(bus)), wifi=Wifi(bus),
+        )
+
+    def power_status(self) -> dict[str, int]:
+        """Redundant power inputs: Linux has no generic source (vendor EC/SUSI only)."""
+        raise NotSupported("redundant power status is not available on this machine")
 
     def close(self) -> None:
-        """Stop what runs in the background."""
+        """Disarm the watchdog if the API armed it (a clean stop must not reboot the machine)."""
+        self.watchdog.close()

@@ -49,7 +49,7 @@ def auth(tmp_path: Path, keys: Path, users: Path) -> Auth:
 
 
 def forge(header: dict[str, object], claims: dict[str, object], signature: bytes = b"") -> str:
-    part = lambda value: b64url(json.dumps(value).encode())  # noqa: E731
+    part = lambda value: b64url(json.dumps(value).encode())
     return f"{part(header)}.{part(claims)}.{b64url(signature)}"
 
 
