@@ -174,7 +174,7 @@ class Supervisor:
         except ValueError:
             raise AppNotFound(APP_NOT_FOUND) from None
         r = self.reconciler
-        with r.paused(), r.locks.hold(number, force or r.lock_override()):
+        with r.paused(), r.update_lock(number, force or r.lock_override()):
             current = r.read_current()
             if number not in current.app_ids():
                 raise AppNotFound(APP_NOT_FOUND)

@@ -8,8 +8,17 @@ from typing import Any
 
 import pytest
 
-from integration.engine_support import cleanup, converged, post_target, request, service, status, supervised, \
-    target, wait_for
+from integration.engine_support import (
+    cleanup,
+    converged,
+    post_target,
+    request,
+    service,
+    status,
+    supervised,
+    target,
+    wait_for,
+)
 from integration.registry import Registry, registry  # noqa: F401 - the fixture
 
 STRATEGIES = ("download-then-kill", "kill-then-download", "delete-then-download", "hand-over")

@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 
-from integration.engine_support import cleanup, converged, post_target, request, service, supervised, \
-    target, wait_for
+from integration.engine_support import (
+    cleanup,
+    converged,
+    post_target,
+    request,
+    service,
+    supervised,
+    target,
+    wait_for,
+)
 from tests.openapi import check_response
 
 STEM = "balena_v2"
