@@ -11,12 +11,7 @@ from typing import Any
 
 import pytest
 
-from integration.platform_fixtures import (  # noqa: F401 - fixtures
-    mock_call,
-    platform_bus,
-    platform_calls,
-    pv5_netns,
-)
+pytest_plugins = ["integration.platform_fixtures"]  # platform_bus, platform_calls, pv5_netns
 
 NM = "org.freedesktop.NetworkManager"
 NM_PATH = "/org/freedesktop/NetworkManager"
@@ -82,6 +77,8 @@ def test_control_answers_first_then_calls_logind(api: Any, platform_calls: Any, 
 
 def add_wifi(address: str, tag: str) -> str:
     """A Wi-Fi device wl<tag> with two access points and a profile for the first; its path."""
+    from integration.platform_fixtures import mock_call
+
     (device,) = mock_call(address, NM, NM_PATH, "AddWiFiDevice", "ssi", f"dev{tag}", f"wl{tag}", 100)
     mock_call(address, NM, NM_PATH, "AddAccessPoint", "ssssuuuyu", device, f"ap{tag}a", f"SQA-{tag}",
               "e0:3f:49:00:04:30", 2, 2442, 54000, 90, 0x100)
