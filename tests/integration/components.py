@@ -1,14 +1,12 @@
-"""The real components the tests run: a private dockerd, a private system bus with mocks, the agent.
+"""The real components the tests run: a private dockerd, the busybox image, the agent process.
 
-Each class starts its own processes and stops only those, by PID (SIGTERM, then SIGKILL);
-every child also gets SIGTERM from the kernel if the test process dies (PR_SET_PDEATHSIG).
-Heavy modules (docker, jeepney, httpx) are imported on first use so plain unit runs stay fast.
+Each class starts its own processes and stops only those, by PID (integration.processes);
+the system bus and its mocks are in integration.sysbus. Heavy modules (docker, jeepney,
+httpx) are imported on first use so plain unit runs stay fast.
 """
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import io
 import json
 import os
@@ -16,114 +14,34 @@ import shutil
 import signal
 import subprocess
 import tarfile
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-# /usr/bin/python3: Debian's python3-dbusmock with its dbus-python and gi (not the venv's python)
-DBUSMOCK_PYTHON = os.environ.get("POLYVISOR_TEST_DBUSMOCK_PYTHON", "/usr/bin/python3")
+from integration.processes import (  # re-exported: other test modules import them from here
+    TIMINGS,
+    _started,
+    ip,
+    remove_tree,
+    spawn,
+    stop_process,
+    tail,
+    unmount_all,
+    wait_until,
+)
+from integration.sysbus import MOCK_IFACE, MOCKS, MockCalls, SystemBus, bus_call
+
+__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls",
+           "SystemBus", "bus_call", "busybox_rootfs", "import_busybox", "ip", "remove_tree", "run_agent",
+           "spawn", "stop_process", "tail", "unmount_all", "wait_until"]
+
 BUSYBOX = Path(os.environ.get("POLYVISOR_TEST_BUSYBOX", "/bin/busybox"))
 
 # Addresses where nothing ever listens: what a test gets instead of the host's engine or bus.
 NO_ENGINE = "unix:///nonexistent/polyvisor-test/docker.sock"
 NO_BUS = "unix:path=/nonexistent/polyvisor-test/system_bus_socket"
-
-_started: dict[int, subprocess.Popen[bytes]] = {}
-# What starting each component took, for the end of the test report.
-TIMINGS: dict[str, str] = {}
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the test process goes away, however it ends."""
-    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
-          stdout: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a process with its output in `log` (stdout in its own file when given)."""
-    with open(log, "ab") as err, open(stdout or log, "ab") as out:
-        # preexec_fn only calls prctl (libc loaded beforehand): safe after fork despite threads
-        proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, env=env, close_fds=True,
-                                preexec_fn=_die_with_parent)  # noqa: PLW1509
-    _started[proc.pid] = proc
-    return proc
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int | None:
-    """SIGTERM the process we started, SIGKILL it after `grace` seconds; its exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    _started.pop(proc.pid, None)
-    return proc.returncode
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for proc in list(_started.values()):
-        stop_process(proc, 5)
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a log file."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> float:
-    """Poll `check` until true; the seconds it took. RuntimeError with the log's tail otherwise."""
-    start = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - start
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail(log) if log else ''}")
-        if time.monotonic() - start > timeout:
-            raise RuntimeError(f"{what} not ready after {timeout:.0f} s:\n{tail(log) if log else ''}")
-        time.sleep(0.05)
-
-
-def mounts_under(folder: Path) -> list[str]:
-    """Mount points at or below `folder`, deepest first."""
-    prefix = str(folder).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo") as info:
-        for line in info:
-            point = line.split()[4].encode().decode("unicode_escape")  # \040 for spaces
-            if point == prefix[:-1] or point.startswith(prefix):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
-
-
-def unmount_all(folder: Path) -> list[str]:
-    """Unmount whatever is mounted under `folder` (errors ignored); what is still mounted."""
-    for flags in (["-R"], ["-l"]):
-        for point in mounts_under(folder):
-            subprocess.run(["umount", *flags, point], capture_output=True, check=False)
-    return mounts_under(folder)
-
-
-def remove_tree(folder: Path) -> None:
-    """Remove a work folder, unless something is still mounted in it (never delete through a mount)."""
-    left = unmount_all(folder)
-    if left:
-        print(f"polyvisor tests: left {folder} in place, still mounted: {left}")
-        return
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 class Dockerd:
@@ -266,156 +184,6 @@ def import_busybox(client: Any, name: str) -> str:
                                       changes=["ENV PATH=/bin", 'CMD ["sh"]'])
     client.images.get(name)
     return name
-
-
-SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-"""
-
-# The bus names our mock templates own, and their main objects.
-MOCKS = {
-    "logind": ("org.freedesktop.login1", "/org/freedesktop/login1"),
-    "systemd": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
-    "hostnamed": ("org.freedesktop.hostname1", "/org/freedesktop/hostname1"),
-}
-MOCK_IFACE = "org.freedesktop.DBus.Mock"
-
-
-def bus_call(address: str, destination: str, path: str, interface: str, method: str,
-             signature: str | None = None, body: tuple[Any, ...] = (), timeout: float = 10) -> tuple[Any, ...]:
-    """One method call on a fresh connection; the reply body (DBusErrorResponse on errors)."""
-    from jeepney import DBusAddress, new_method_call
-    from jeepney.io.blocking import open_dbus_connection
-    from jeepney.wrappers import unwrap_msg
-
-    conn = open_dbus_connection(bus=address)
-    try:
-        message = new_method_call(DBusAddress(path, destination, interface), method, signature, body)
-        return tuple(unwrap_msg(conn.send_and_get_reply(message, timeout=timeout)))
-    finally:
-        conn.close()
-
-
-class SystemBus:
-    """A private dbus-daemon of type system, policy allow-all, with python-dbusmock services."""
-
-    def __init__(self, workdir: Path, socket: Path | None = None) -> None:
-        self.dir = workdir
-        self.socket = socket or workdir / "system_bus_socket"
-        self.address = f"unix:path={self.socket}"
-        self.log = workdir / "dbus-daemon.log"
-        self.daemon: subprocess.Popen[bytes] | None = None
-        self.mocks: list[tuple[str, subprocess.Popen[bytes], Path]] = []
-        self.started_at = time.monotonic()
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start dbus-daemon and wait until it accepts connections."""
-        if shutil.which("dbus-daemon") is None:
-            raise RuntimeError("dbus-daemon is not installed (scripts/test installs it)")
-        self.started_at = time.monotonic()
-        config = self.dir / "system.conf"
-        config.write_text(SYSTEM_CONF.format(socket=self.socket))
-        self.daemon = spawn(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address"],
-                            self.log, stdout=self.dir / "address")
-        wait_until(self.answers, timeout, "dbus-daemon", self.daemon, self.log)
-
-    def answers(self) -> bool:
-        """True when the bus daemon answers GetId."""
-        try:
-            bus_call(self.address, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                     "org.freedesktop.DBus", "GetId", timeout=2)
-            return True
-        except (OSError, EOFError):
-            return False
-
-    def add_mock(self, template: str, parameters: dict[str, Any] | None = None) -> None:
-        """Start `python3 -m dbusmock --template T` on this bus (call wait_for_mocks after)."""
-        if not Path(DBUSMOCK_PYTHON).exists():
-            raise RuntimeError(f"{DBUSMOCK_PYTHON} missing: install python3-dbusmock")
-        stem = Path(template).stem
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-        env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
-        argv = [DBUSMOCK_PYTHON, "-m", "dbusmock", "--template", template]
-        if parameters:
-            argv += ["--parameters", json.dumps(parameters)]
-        log = self.dir / f"mock-{stem}.log"
-        self.mocks.append((MOCKS[stem][0], spawn(argv, log, env), log))
-
-    def wait_for_mocks(self, timeout: float = 30.0) -> None:
-        """Wait until every mock owns its bus name."""
-        for name, proc, log in self.mocks:
-            def owned(name: str = name) -> bool:
-                return bool(bus_call(self.address, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                     "org.freedesktop.DBus", "NameHasOwner", "s", (name,))[0])
-
-            wait_until(owned, timeout, f"dbusmock {name}", proc, log)
-        took = time.monotonic() - self.started_at
-        TIMINGS[f"dbus-daemon {self.socket} and {len(self.mocks)} dbusmock services"] = f"{took:.2f} s"
-
-    def stop(self, remove: bool = True) -> None:
-        """Stop the mocks and the daemon; remove the work folder."""
-        for _, proc, _ in reversed(self.mocks):
-            stop_process(proc, 5)
-        self.mocks.clear()
-        if self.daemon is not None:
-            stop_process(self.daemon, 5)
-            self.daemon = None
-        if remove:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class MockCalls:
-    """calls("logind") -> [(method, args)] that mock recorded; calls.clear("logind") resets it.
-
-    Accepts a template stem (logind, systemd, hostnamed) or a bus name with its object path.
-    """
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    def _target(self, name: str, path: str | None) -> tuple[str, str]:
-        for bus_name, main in MOCKS.values():
-            if name == bus_name:
-                return bus_name, path or main
-        if name in MOCKS:
-            return MOCKS[name][0], path or MOCKS[name][1]
-        if path is None:
-            raise ValueError(f"object path needed for {name}")
-        return name, path
-
-    def __call__(self, name: str, path: str | None = None) -> list[tuple[str, tuple[Any, ...]]]:
-        destination, path = self._target(name, path)
-        (calls,) = bus_call(self.address, destination, path, MOCK_IFACE, "GetCalls")
-        # a(tsav): (timestamp, method, [variant (signature, value)])
-        return [(method, tuple(value for _sig, value in args)) for _ts, method, args in calls]
-
-    def clear(self, name: str, path: str | None = None) -> None:
-        """Forget the calls recorded so far."""
-        destination, path = self._target(name, path)
-        bus_call(self.address, destination, path, MOCK_IFACE, "ClearCalls")
-
-    def reset(self) -> None:
-        """Every mock as at start: no recorded calls, hostnamed's properties as loaded."""
-        names = [n for n in MOCKS if self._owned(MOCKS[n][0])]
-        if "hostnamed" in names:
-            bus_call(self.address, *MOCKS["hostnamed"], MOCK_IFACE, "Reset")
-        for name in names:  # after Reset, which is recorded too
-            self.clear(name)
-
-    def _owned(self, name: str) -> bool:
-        return bool(bus_call(self.address, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                             "org.freedesktop.DBus", "NameHasOwner", "s", (name,))[0])
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from integration.processes import ip
+
 
 @pytest.fixture
 def containers(docker_client: Any, busybox_image: str) -> Iterator[Callable[..., Any]]:
@@ -36,13 +38,6 @@ def containers(docker_client: Any, busybox_image: str) -> Iterator[Callable[...,
         except Exception as err:  # already gone is fine; anything else is worth seeing
             if "No such container" not in str(err):
                 raise
-
-
-def ip(*args: str) -> None:
-    """Run `ip ARGS`, failing the test with ip's message."""
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.network import Network
-from integration.conftest import ip
+from integration.processes import ip
 
 # What a device's own interfaces carry, and what the engine, VPN and supervisor put beside them.
 OWN = {"pv0": "10.213.7.1", "pv1": "10.213.8.1"}
