@@ -145,12 +145,15 @@ class Netconfig:
             done: list[tuple[str, dict[str, Any]]] = []  # (undo op, route) for a rollback
             try:
                 for position, index in enumerate(order):
-                    for oif, gateway, metric in self._defaults(ipr, family):
-                        wanted = 100 * (position + 1)
-                        if oif != index or metric == wanted:
+                    for route in ipr.get_routes(family=family, table=254):
+                        oif, metric = _attr(route, "RTA_OIF"), _attr(route, "RTA_PRIORITY", 0)
+                        gateway, wanted = _attr(route, "RTA_GATEWAY"), 100 * (position + 1)
+                        if route["dst_len"] != 0 or oif != index or metric == wanted:
                             continue
+                        # the same route with another metric: protocol and scope kept (dhcp stays dhcp)
                         old = {"dst": "::/0" if ipv6 else "0.0.0.0/0", "oif": oif, "family": family,
-                               "priority": metric, **({"gateway": gateway} if gateway else {})}
+                               "priority": metric, "proto": route["proto"], "scope": route["scope"],
+                               **({"gateway": gateway} if gateway else {})}
                         new = {**old, "priority": wanted}
                         ipr.route("add", **new)
                         done.append(("del", new))
@@ -178,12 +181,13 @@ class Netconfig:
             routes = [r for r in self._defaults(ipr, socket.AF_INET) if r[0] == if_index]
             resolv = self._fs.read_text("/etc/resolv.conf")
             try:
-                for old, prefix in before:
-                    ipr.addr("del", index=if_index, address=old, prefixlen=prefix)
-                ipr.addr("add", index=if_index, address=str(ip), prefixlen=net.prefixlen)
+                # routes first: deleting an address makes the kernel drop routes through it
                 for oif, old_gw, metric in routes:
                     ipr.route("del", dst="0.0.0.0/0", oif=oif, priority=metric,
                               **({"gateway": old_gw} if old_gw else {}))
+                for old, prefix in before:
+                    ipr.addr("del", index=if_index, address=old, prefixlen=prefix)
+                ipr.addr("add", index=if_index, address=str(ip), prefixlen=net.prefixlen)
                 if gw is not None:
                     ipr.route("add", dst="0.0.0.0/0", gateway=str(gw), oif=if_index,
                               priority=min((m for _, _, m in routes), default=0))
