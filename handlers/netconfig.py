@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,16 +60,28 @@ class Netconfig:
         self._fs = hostfs
         self.netns = netns
         self.dhcp = dhcp
+        self._socket: Any = None
+        self._lock = threading.RLock()
 
     @contextmanager
     def _ipr(self) -> Iterator[Any]:
+        """One netlink socket kept open (a namespace's costs a helper process), one user at a time."""
         from pyroute2 import IPRoute, NetNS
 
-        ipr = NetNS(self.netns) if self.netns else IPRoute()
-        try:
-            yield ipr
-        finally:
-            ipr.close()
+        with self._lock:
+            if self._socket is None:
+                self._socket = NetNS(self.netns) if self.netns else IPRoute()
+            try:
+                yield self._socket
+            except OSError:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """Close the netlink socket (reopened on the next use)."""
+        if self._socket is not None:
+            _quietly(self._socket.close)
+            self._socket = None
 
     def nameservers(self) -> list[str]:
         """nameserver lines of /etc/resolv.conf (under --root)."""

@@ -74,3 +74,4 @@ class Platform:
     def close(self) -> None:
         """Disarm the watchdog if the API armed it (a clean stop must not reboot the machine)."""
         self.watchdog.close()
+        self.netconfig.close()
