@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from handlers.errors import NotSupported
 from handlers.hostfs import HostFS
 
 Runner = Callable[[list[str]], str | None]
+SMART_TTL = 60.0
 
 
 def smartctl(argv: list[str]) -> str | None:
@@ -56,6 +58,7 @@ class Disks:
     def __init__(self, hostfs: HostFS, runner: Runner = smartctl) -> None:
         self._fs = hostfs
         self._run = runner
+        self._smart_cache: dict[str, tuple[float, Any]] = {}
 
     def _mounts(self) -> list[tuple[str, str, bool]]:
         text = self._fs.read_text("/proc/self/mounts") or self._fs.read_text("/proc/mounts")
@@ -120,6 +123,15 @@ class Disks:
         return found
 
     def _smart(self, device: str) -> builtins.list[dict[str, Any]] | None:
+        """SMART attributes, re-read at most every SMART_TTL seconds (smartctl wakes the disk)."""
+        cached = self._smart_cache.get(device)
+        if cached is not None and time.monotonic() - cached[0] < SMART_TTL:
+            return cached[1]
+        found = self._read_smart(device)
+        self._smart_cache[device] = (time.monotonic(), found)
+        return found
+
+    def _read_smart(self, device: str) -> builtins.list[dict[str, Any]] | None:
         out = self._run(["-j", "-i", "-A", device])
         if not out:
             return None
