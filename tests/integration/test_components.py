@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,3 +55,10 @@ def test_agent_without_ping_route(start_agent: Callable[..., Any]) -> None:
     agent = start_agent(args=["--dialects", "gosd"], ready=None, docker_host=None, dbus_address=None)
     assert agent.ping()  # up: it answered GET / (whatever gosd says to it)
     assert agent.process.poll() is None
+
+
+def test_agent_stops_cleanly_on_sigterm(start_agent: Callable[..., Any]) -> None:
+    agent = start_agent(docker_host=None, dbus_address=None)
+    started = time.monotonic()
+    assert agent.stop() == 0
+    assert time.monotonic() - started < 5  # within the grace period: no SIGKILL needed
