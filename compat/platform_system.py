@@ -18,10 +18,6 @@ from handlers.sysinfo_units import ACTIONS
 HOST = {"domain": "Host", "errors": {PolyvisorError: domain(422), NotSupported: domain(422)}}
 
 
-def _p(context: Context) -> object:
-    return context.services.platform
-
-
 @routes.add("GET", "/platform/api/host/info", **HOST)
 async def get_host_info(request: Request, context: Context) -> Response:
     """BIOS, boot time, uptime, OS, docker version (when the engine answers)."""
