@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handlers.compose import (
-    LOCK_ROOT,
     SUPERVISOR_GATEWAY,
     SUPERVISOR_NETWORK,
     SUPERVISOR_SUBNET,
@@ -169,10 +167,14 @@ class Executor:
             self.owner.logs.system(f"Killed service {what}")
             if step.config.get("remove_image"):
                 self._remove_unused_image(current.image)
+            killed = True
         except docker.errors.APIError as err:
+            killed = False
             self.owner.logs.system(f"Failed to kill service {what} due to '{err.explanation or err}'", error=True)
         finally:
             self.owner.status.pop(current.id, None)
+        if killed and step.config.get("then_start") and step.target is not None:
+            self.do_start(Step("start", step.app_id, None, step.target))
 
     def _remove_unused_image(self, image: str) -> None:
         """delete-then-download: the old image goes before the new one comes (when nothing uses it)."""
@@ -260,7 +262,3 @@ class Executor:
             SUPERVISOR_NETWORK, driver="bridge", ipam=ipam, check_duplicate=True,
             options={"com.docker.network.bridge.name": SUPERVISOR_NETWORK}))
 
-
-def lock_dir_of(root: Path, app_id: int, service_name: str) -> Path:
-    """The host folder of a service's locks under a root."""
-    return root / LOCK_ROOT.lstrip("/") / str(app_id) / service_name

@@ -41,7 +41,7 @@ from handlers.target import Target, Targets, config_value
 
 log = logging.getLogger("polyvisor.reconciler")
 
-PAUSE = 0.2        # between iterations
+PAUSE = 0.05       # between iterations (the legacy waited 200 ms; nothing depends on it)
 NOOP_PAUSE = 1.0   # when every step only waits
 
 
@@ -107,7 +107,7 @@ class Reconciler:
             return
         self.release_stale_locks()
         self._closing.clear()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="step")
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="step")
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self._thread.start()
         self.trigger()
@@ -250,7 +250,7 @@ class Reconciler:
 
     def run_steps(self, steps: list[Step], force: bool) -> None:
         """Run the steps concurrently; lock-taking ones inside their app's update lock."""
-        pool = self._pool or ThreadPoolExecutor(max_workers=8)
+        pool = self._pool or ThreadPoolExecutor(max_workers=16)
         by_app: dict[int, list[Step]] = {}
         free: list[Step] = []
         for step in steps:

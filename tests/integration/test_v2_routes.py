@@ -58,7 +58,7 @@ def test_status_documents(app_agent: Any, docker_client: Any) -> None:
     assert list(main) == ["status", "serviceName", "appId", "imageId", "serviceId", "containerId", "createdAt"]
     assert (main["status"], main["appId"], main["imageId"], main["serviceId"]) == ("Running", 1, 11, 1)
     assert body["release"] == "c1" and body["overallDownloadProgress"] is None
-    assert [list(i) for i in body["images"]][0] == ["name", "appId", "serviceName", "imageId", "dockerImageId",
+    assert list(body["images"][0]) == ["name", "appId", "serviceName", "imageId", "dockerImageId",
                                                    "status", "downloadProgress"]
     apps = call(app_agent, "GET", "/v2/applications/state").content
     assert apps == (b'{"app":{"appId":1,"commit":"c1","services":{"main":{"status":"Running","releaseId":1,'

@@ -1,0 +1,133 @@
+"""Step inference (handlers/steps.py, balena-v2.md 3.2) on hand-made current and target states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.compose import (
+    DeviceInfo,
+    comparable,
+    create_config,
+    current_networks,
+    service_networks,
+    strategy,
+    target_networks,
+)
+from handlers.current import Container, Current
+from handlers.steps import Facts, Wanted, WantedApp, infer
+
+DEVICE = DeviceInfo(uuid="u", device_type="t", os_version="o", supervisor_version="v", device_name="n",
+                    api_key="k", api_port=48484, docker_socket="/var/run/docker.sock")
+IMAGE = {"Id": "sha256:" + "1" * 64, "Config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]}}
+
+
+def svc(name: str, sid: int, image_id: int, release: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"serviceName": name, "serviceId": sid, "imageId": image_id, "releaseId": release, "appId": 1,
+            "image": "app", "environment": {}, "labels": {}, **extra}
+
+
+def wanted(service: dict[str, Any], available: bool = True, running: bool = True) -> Wanted:
+    config = create_config(service, "app", DEVICE, IMAGE["Id"] if available else None)
+    nets = service_networks(service)
+    extra = {k: v for k, v in nets.items() if k != config["HostConfig"]["NetworkMode"]}
+    return Wanted(1, "app", service, config, comparable(config, IMAGE, None, target_networks(config, extra)),
+                  "app:latest", IMAGE["Id"] if available else None, extra, strategy(service), running)
+
+
+def container(service: dict[str, Any], cid: str = "c" * 64, running: bool = True, created: str = "2019") -> Container:
+    """What the engine would show for a container made from the service's config."""
+    config = create_config(service, "app", DEVICE, IMAGE["Id"])
+    attrs = {"Id": cid, "Name": f"/{service['serviceName']}_{service['imageId']}_{service['releaseId']}",
+             "Image": IMAGE["Id"], "Created": created, "State": {"Running": running, "Status": "running" if running else "exited"},
+             "Config": {**config, "Env": IMAGE["Config"]["Env"] + config["Env"], "Cmd": ["sh"]},
+             "HostConfig": config["HostConfig"],
+             "NetworkSettings": {"Networks": {config["HostConfig"]["NetworkMode"]: {}}}}
+    found = Container(cid, attrs["Name"][1:], 1, service["serviceId"], service["serviceName"], service["imageId"],
+                      service["releaseId"], IMAGE["Id"], created, attrs["State"]["Status"], running, attrs)
+    found.form = comparable({**attrs["Config"], "HostConfig": attrs["HostConfig"]}, None, cid, current_networks(attrs))
+    return found
+
+
+def app(*services: Wanted, commit: str = "c1", volumes: dict[str, Any] | None = None) -> dict[int, WantedApp]:
+    return {1: WantedApp(1, "app", commit, list(services), {"default": {}}, volumes or {})}
+
+
+def ready(current: Current | None = None) -> Current:
+    """The app's default network exists."""
+    current = current or Current()
+    current.networks[(1, "default")] = {"Name": "1_default", "Driver": "bridge", "Labels": {"io.balena.supervised": "true"}}
+    return current
+
+
+def actions(steps: list[Any]) -> list[str]:
+    return [s.describe() for s in steps]
+
+
+def test_install_makes_network_and_volume_before_starting() -> None:
+    steps = infer(Current(), app(wanted(svc("main", 1, 11, volumes=["data:/d"])), volumes={"data": {}}), Facts())
+    assert actions(steps) == ["createNetwork 1_default", "createVolume 1_data"]
+    steps = infer(ready(), app(wanted(svc("main", 1, 11))), Facts())
+    assert actions(steps) == ["start main_11_1"]
+
+
+def test_depends_on_waits_for_the_dependency() -> None:
+    db, web = svc("db", 1, 11), svc("web", 2, 12, depends_on=["db"])
+    assert actions(infer(ready(), app(wanted(db), wanted(web)), Facts())) == ["start db_11_1"]
+    current = ready(Current(containers=[container(db)]))
+    assert actions(infer(current, app(wanted(db), wanted(web)), Facts())) == ["start web_12_1"]
+
+
+def test_missing_image_is_fetched_or_waited_for() -> None:
+    want = wanted(svc("main", 1, 11), available=False)
+    assert actions(infer(ready(), app(want), Facts())) == ["fetch app:latest"]
+    assert actions(infer(ready(), app(want), Facts(downloading={"app:latest"}))) == ["noop main_11_1"]
+    assert actions(infer(ready(), app(want), Facts(waiting_retry={"app:latest"}))) == ["noop main_11_1"]
+
+
+def test_strategies_on_a_changed_service() -> None:
+    old = svc("main", 1, 11)
+    current = ready(Current(containers=[container(old)]))
+    for label, available, expected in [
+        ("download-then-kill", False, "fetch app:latest"),
+        ("download-then-kill", True, "kill main_11_1"),
+        ("kill-then-download", False, "kill main_11_1"),
+        ("delete-then-download", False, "kill main_11_1"),
+        ("hand-over", False, "fetch app:latest"),
+        ("hand-over", True, "handover main_11_1"),
+    ]:
+        new = svc("main", 1, 11, environment={"V": "2"}, labels={"io.balena.update.strategy": label})
+        assert actions(infer(current, app(wanted(new, available)), Facts())) == [expected], label
+
+
+def test_running_flags_and_metadata() -> None:
+    service = svc("main", 1, 11)
+    stopped = ready(Current(containers=[container(service, running=False)]))
+    assert actions(infer(stopped, app(wanted(service)), Facts(current_commit="c1"))) == ["start main_11_1"]
+    # a container this agent started and that exited by itself is left to docker's restart policy
+    assert infer(stopped, app(wanted(service)), Facts(started={"c" * 64}, current_commit="c1")) == []
+    running = ready(Current(containers=[container(service)]))
+    assert actions(infer(running, app(wanted(service, running=False)), Facts(current_commit="c1"))) == ["stop main_11_1"]
+    renamed = svc("main", 1, 11, release=2)
+    assert actions(infer(running, app(wanted(renamed)), Facts())) == ["updateMetadata main_11_1"]  # renamed to main_11_2
+    assert actions(infer(running, app(wanted(service), commit="c9"), Facts(current_commit="c1"))) == ["updateCommit c9"]
+    assert infer(running, app(wanted(service), commit="c1"), Facts(current_commit="c1")) == []
+
+
+def test_departed_service_and_app_are_killed_network_removed_after() -> None:
+    a, b = svc("a", 1, 11), svc("b", 2, 12)
+    current = ready(Current(containers=[container(a, "a" * 64), container(b, "b" * 64)]))
+    assert actions(infer(current, app(wanted(a)), Facts(current_commit="c1"))) == ["kill b_12_1"]
+    assert sorted(actions(infer(current, {}, Facts()))) == ["kill a_11_1", "kill b_12_1"]
+    assert actions(infer(ready(), {}, Facts())) == ["removeNetwork 1_default"]
+    # volumes are never removed implicitly
+    current = ready()
+    current.volumes[(1, "data")] = {"Name": "1_data", "Labels": {"io.balena.supervised": "true"}}
+    assert actions(infer(current, {}, Facts())) == ["removeNetwork 1_default"]
+
+
+def test_duplicates_keep_the_newest() -> None:
+    service = svc("main", 1, 11)
+    current = ready(Current(containers=[container(service, "a" * 64, created="2019-01"),
+                                        container(service, "b" * 64, created="2019-02")]))
+    steps = infer(current, app(wanted(service)), Facts(current_commit="c1"))
+    assert [(s.action, s.current.id[:1] if s.current else "") for s in steps] == [("kill", "a")]
