@@ -56,9 +56,18 @@ class Backlight:
                 return "backlight"
         except NotSupported:
             pass
-        if self._environ.get("DISPLAY") and shutil.which("xset"):
-            return "dpms"
+        if self._environ.get("DISPLAY") and shutil.which("xset") and "DPMS is" in self._xset("q"):
+            return "dpms"  # the X server has the DPMS extension (Xvfb, for one, has not)
         raise NotSupported("the display cannot be switched on and off here")
+
+    def _xset(self, *args: str) -> str:
+        """xset's output (it exits 0 even when the server lacks what was asked: read the text)."""
+        try:
+            done = subprocess.run(["xset", *args], capture_output=True, text=True, env=self._environ,
+                                  timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise PolyvisorError(f"xset: {err}") from err
+        return done.stdout + done.stderr
 
     def set_display(self, on: bool) -> None:
         """Switch the display on or off."""
@@ -69,10 +78,9 @@ class Backlight:
             except OSError as err:
                 raise PolyvisorError(f"bl_power: {err.strerror}") from err
             return
-        done = subprocess.run(["xset", "dpms", "force", "on" if on else "off"], capture_output=True,
-                              text=True, env=self._environ, timeout=10, check=False)
-        if done.returncode:
-            raise PolyvisorError(f"xset: {done.stderr.strip() or done.returncode}")
+        out = self._xset("dpms", "force", "on" if on else "off")
+        if "does not have" in out or "unknown option" in out:
+            raise PolyvisorError(f"xset: {out.strip().splitlines()[0]}")
 
     def display_state(self) -> bool | None:
         """True on, False off, None unknown (backlight only)."""
