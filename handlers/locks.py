@@ -10,14 +10,20 @@ lock. The agent takes the same files with O_CREAT|O_EXCL before acting on an app
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from handlers.errors import UpdatesLocked
 from handlers.hostfs import HostFS
+
+log = logging.getLogger("polyvisor.locks")
+JOURNAL_KEY = "engine_locks"
 
 LOCK_FILES = ("updates.lock", "resin-updates.lock")
 LOCK_ROOT = "/tmp/balena-supervisor/services"
@@ -39,11 +45,18 @@ def uv_error(err: OSError, syscall: str, path: Path) -> str:
 
 
 class Locks:
-    """Takes and releases the update locks of applications."""
+    """Takes and releases the update locks of applications.
 
-    def __init__(self, hostfs: HostFS) -> None:
+    With a store, every hold is journaled (the lock files that existed before are noted), so
+    that lock files a killed agent left behind are removed at its next start
+    (`release_stale`); without that an app would look locked forever.
+    """
+
+    def __init__(self, hostfs: HostFS, store: Any = None) -> None:
         self._hostfs = hostfs
+        self._store = store
         self._guard = threading.Lock()
+        self._journal_guard = threading.Lock()
         self._app_locks: dict[int, threading.Lock] = {}
 
     def app_dir(self, app_id: int) -> Path:
@@ -71,12 +84,15 @@ class Locks:
         """Hold the update locks of these apps for the block; UpdatesLocked when one is taken."""
         ids = sorted({int(a) for a in ([app_ids] if isinstance(app_ids, int) else app_ids)})
         held: list[threading.Lock] = []
+        journaled: list[int] = []
         created: list[Path] = []
         try:
             for app_id in ids:
                 lock = self._in_process(app_id)
                 lock.acquire()
                 held.append(lock)
+                self._journal_add(app_id, force)
+                journaled.append(app_id)
                 created.extend(self._take_files(app_id, force))
             yield
         finally:
@@ -85,8 +101,49 @@ class Locks:
                     path.unlink()
                 except FileNotFoundError:
                     pass
+            for app_id in journaled:
+                self._journal_remove(app_id)
             for lock in reversed(held):
                 lock.release()
+
+    def _present(self, app_id: int) -> list[str]:
+        base = self.app_dir(app_id)
+        folders = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+        return [str(d / n) for d in folders for n in LOCK_FILES if (d / n).exists()]
+
+    def _journal(self) -> dict[str, Any]:
+        raw = self._store.get(JOURNAL_KEY) if self._store is not None else None
+        return dict(json.loads(raw)) if raw else {}
+
+    def _journal_add(self, app_id: int, force: bool) -> None:
+        if self._store is None:
+            return
+        with self._journal_guard:
+            journal = self._journal()
+            # with force the app's own files are deleted anyway: nothing to keep
+            journal[str(app_id)] = {"before": [] if force else self._present(app_id)}
+            self._store.set(**{JOURNAL_KEY: json.dumps(journal)})
+
+    def _journal_remove(self, app_id: int) -> None:
+        if self._store is None:
+            return
+        with self._journal_guard:
+            journal = self._journal()
+            journal.pop(str(app_id), None)
+            self._store.set(**{JOURNAL_KEY: json.dumps(journal)})
+
+    def release_stale(self) -> None:
+        """Remove the lock files a previous run of the agent held when it died (kill -9)."""
+        if self._store is None:
+            return
+        with self._journal_guard:
+            for app_id, entry in self._journal().items():
+                keep = set(entry.get("before") or [])
+                for path in self._present(int(app_id)):
+                    if path not in keep:
+                        Path(path).unlink(missing_ok=True)
+                        log.warning("removed %s, left by a previous run of the agent", path)
+            self._store.set(**{JOURNAL_KEY: "{}"})
 
     def _take_files(self, app_id: int, force: bool) -> list[Path]:
         taken: list[Path] = []

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 
 from handlers.compose import (
     DeviceInfo,
@@ -71,7 +70,6 @@ class Reconciler:
         self._force = False
         self._delay_until = 0.0
         self._iteration = threading.RLock()
-        self._journal_guard = threading.Lock()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -267,47 +265,13 @@ class Reconciler:
             if err is not None:
                 raise err
 
-    @contextmanager
-    def update_lock(self, app_id: int, force: bool) -> Iterator[None]:
-        """locks.hold, journaled in the store: lock files this agent made and a kill -9 left behind
-        are removed at the next start (else the app would look locked forever)."""
-        from handlers.locks import LOCK_FILES
-
-        base = self.locks.app_dir(app_id)
-        before = sorted(str(d / n) for d in (base.iterdir() if base.is_dir() else []) for n in LOCK_FILES
-                        if (d / n).exists())
-        with self._journal_guard:
-            journal = self._journal()
-            journal[str(app_id)] = {"before": [] if force else before}
-            self.store.set(engine_locks=orjson.dumps(journal).decode())
-        try:
-            with self.locks.hold(app_id, force):
-                yield
-        finally:
-            with self._journal_guard:
-                journal = self._journal()
-                journal.pop(str(app_id), None)
-                self.store.set(engine_locks=orjson.dumps(journal).decode())
-
-    def _journal(self) -> dict[str, Any]:
-        raw = self.store.get("engine_locks")
-        return dict(orjson.loads(raw)) if raw else {}
+    def update_lock(self, app_id: int, force: bool) -> Any:
+        """The app's update lock (journaled by Locks, so a kill -9 leaves no stale files)."""
+        return self.locks.hold(app_id, force)
 
     def release_stale_locks(self) -> None:
         """Remove the lock files a previous run of the agent held when it died."""
-        from handlers.locks import LOCK_FILES
-
-        with self._journal_guard:
-            for app_id, entry in self._journal().items():
-                base = self.locks.app_dir(int(app_id))
-                keep = set(entry.get("before") or [])
-                for folder in (base.iterdir() if base.is_dir() else []):
-                    for name in LOCK_FILES:
-                        path = folder / name
-                        if path.exists() and str(path) not in keep:
-                            path.unlink(missing_ok=True)
-                            log.warning("removed %s, left by a previous run of the agent", path)
-            self.store.set(engine_locks="{}")
+        self.locks.release_stale()
 
     def _locked(self, app_id: int, steps: list[Step], force: bool, pool: ThreadPoolExecutor) -> None:
         with self.update_lock(app_id, force):

@@ -55,7 +55,7 @@ class Services:
         engine = Engine(settings.docker_host)
         apps = Apps(engine)
         bus = Bus(settings.dbus_address)
-        locks = Locks(hostfs)
+        locks = Locks(hostfs, store)
         actions = Actions(engine, apps, locks)
         led = getattr(settings, "led_file", None) or DEFAULT_LED
         identity = Identity(store, settings.api_key)

@@ -68,3 +68,25 @@ def test_service_names_cannot_leave_the_folder(locks: Locks) -> None:
     for bad in ("", "..", "a/b"):
         with pytest.raises(ValueError):
             locks.service_dir(1, bad)
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    from handlers.store import Store
+
+    store = Store(tmp_path / "data")
+    store.open()
+    locks = Locks(HostFS(tmp_path), store)
+    folder = locks.service_dir(1, "main")
+    folder.mkdir(parents=True)
+    users = locks.service_dir(2, "main")
+    users.mkdir(parents=True)
+    (users / "updates.lock").touch()  # the app's own lock, taken before
+    holding = locks.hold([1])
+    holding.__enter__()  # the agent is killed -9 inside the block: no __exit__
+    assert (folder / "updates.lock").exists()
+    restarted = Locks(HostFS(tmp_path), store)
+    restarted.release_stale()
+    assert list(folder.iterdir()) == []
+    assert (users / "updates.lock").exists()  # an application's lock is never removed
+    with restarted.hold(1):
+        pass
