@@ -74,6 +74,15 @@ class HostConfig:
         if "proxy" in network and network["proxy"] is not None:
             self.set_proxy(network["proxy"])
 
+    def config_json(self) -> dict[str, Any]:
+        """The boot partition's config.json ({} when absent or unreadable)."""
+        text = self.hostfs.read_text(f"{self.boot}/config.json")
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     def set_hostname(self, name: str) -> None:
         """Write config.json's hostname; apply it at once where hostnamed answers."""
         if "\n" in name or len(name) > 253:

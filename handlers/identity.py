@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 import uuid as uuidlib
+from collections.abc import Callable
 
 from handlers.store import Store
 
@@ -33,9 +34,13 @@ def _digest(value: str) -> str:
 class Identity:
     """API key, device uuid and device name."""
 
-    def __init__(self, store: Store, configured_key: str | None = None) -> None:
+    def __init__(self, store: Store, configured_key: str | None = None,
+                 device_uuid: Callable[[], str | None] | None = None) -> None:
         self._store = store
         self._configured_key = configured_key
+        # the uuid the device already has (balenaOS: config.json's `uuid`), kept on first start so
+        # containers the legacy supervisor made keep their BALENA_DEVICE_UUID
+        self._device_uuid = device_uuid
         self._key: str | None = None
 
     def load(self) -> None:
@@ -54,7 +59,8 @@ class Identity:
             elif "api_key" not in rows:
                 updates["api_key"] = new_key()
             if "uuid" not in rows:
-                updates["uuid"] = uuidlib.uuid4().hex
+                existing = self._device_uuid() if self._device_uuid else None
+                updates["uuid"] = existing if existing and KEY_PATTERN.match(existing) else uuidlib.uuid4().hex
             if "device_name" not in rows:
                 updates["device_name"] = "polyvisor-" + (updates.get("uuid") or rows["uuid"])[:7]
             for key, value in updates.items():

@@ -58,7 +58,8 @@ class Services:
         locks = Locks(hostfs, store)
         actions = Actions(engine, apps, locks)
         led = getattr(settings, "led_file", None) or DEFAULT_LED
-        identity = Identity(store, settings.api_key)
+        hostconfig = HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot")
+        identity = Identity(store, settings.api_key, lambda: hostconfig.config_json().get("uuid"))
         device = Device(hostfs, network, apps, api_port, UpdateFlags(),
                         variant=getattr(settings, "os_variant", None))
         supervisor = Supervisor(store=store, identity=identity, hostfs=hostfs, engine=engine, locks=locks,
@@ -81,7 +82,7 @@ class Services:
             actions=actions,
             power=Power(bus, actions),
             blink=Blink(hostfs.path(led)),
-            hostconfig=HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot"),
+            hostconfig=hostconfig,
             terminals=Terminals(engine, actions),
             platform=Platform.build(settings, store, hostfs, bus, engine),
             supervisor=supervisor,

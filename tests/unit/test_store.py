@@ -90,3 +90,13 @@ def test_keys_equal_is_strict() -> None:
     assert not keys_equal("", "")
     assert not keys_equal(None, "abc")
     assert not keys_equal("ab\udcff", "abc")
+
+
+def test_uuid_is_taken_from_the_device_on_first_start(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    identity = Identity(store, device_uuid=lambda: "0123456789abcdef0123456789abcdef")
+    identity.load()
+    assert identity.uuid == "0123456789abcdef0123456789abcdef"
+    later = Identity(store, device_uuid=lambda: "another")  # the stored uuid stays
+    later.load()
+    assert later.uuid == "0123456789abcdef0123456789abcdef"
