@@ -62,7 +62,8 @@ class Identity:
                 existing = self._device_uuid() if self._device_uuid else None
                 updates["uuid"] = existing if existing and KEY_PATTERN.match(existing) else uuidlib.uuid4().hex
             if "device_name" not in rows:
-                updates["device_name"] = "polyvisor-" + (updates.get("uuid") or rows["uuid"])[:7]
+                # the supervisor's default until a target state names the device (balena-v2.md 1.13)
+                updates["device_name"] = "local"
             for key, value in updates.items():
                 db.execute("INSERT INTO config(key,value) VALUES(?,?) "
                            "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))

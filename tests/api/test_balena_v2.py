@@ -148,10 +148,7 @@ def test_unknown_v2_route_is_cannot_get(api: Agent) -> None:
     assert response.status_code == 404 and b"Cannot GET /v2/nothing" in response.content
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "GET /v2/device/name answers the db config `name`, whose default is \"local\" until a target "
-    "state names the device: {\"status\":\"success\",\"deviceName\":\"local\"} (balena-v2.md §1.13, "
-    "§1.9 `name` default \"local\")"))
+# the db config `name` defaults to "local" until a target state names the device (balena-v2.md §1.13)
 def test_device_name_defaults_to_local(api: Agent) -> None:
     response = api.request(STEM, "GET", "/v2/device/name", headers=KEY)
     assert (response.status_code, response.content) == (200, b'{"status":"success","deviceName":"local"}')

@@ -53,7 +53,7 @@ def test_identity_generates_and_persists(tmp_path: Path) -> None:
     identity.load()
     key, uuid, name = identity.api_key, identity.uuid, identity.name
     assert len(key) == 62 and key.isalnum()
-    assert len(uuid) == 32 and name.startswith("polyvisor-")
+    assert len(uuid) == 32 and name == "local"
     store.close()
     store = open_store(tmp_path)
     again = Identity(store)
