@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-
 from handlers.compose import (
     DeviceInfo,
     comparable,
@@ -36,7 +35,8 @@ from handlers.images import Images, backoff
 from handlers.locks import Locks
 from handlers.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
 from handlers.store import Store
-from handlers.target import Target, Targets, config_value
+from handlers.target import Target, config_value
+from handlers.target_store import Targets
 
 log = logging.getLogger("polyvisor.reconciler")
 

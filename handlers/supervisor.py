@@ -19,7 +19,8 @@ from handlers.images import Images
 from handlers.logs import Logs
 from handlers.reconciler import Reconciler
 from handlers.status import Status
-from handlers.target import Targets, config_with_defaults, validate
+from handlers.target import config_with_defaults, validate
+from handlers.target_store import Targets
 
 log = logging.getLogger("polyvisor.supervisor")
 

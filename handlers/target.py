@@ -1,4 +1,4 @@
-"""The target state: validation (legacy messages), device-config keys, storage in the database.
+"""The target state: validation (legacy messages) and storage in the database.
 
 A target arrives in the 2019 local-mode format (balena-v2.md 1.10, 2.1):
 {"local": {"name", "config": {KEY: str}, "apps": {"<appId>": App}}, "dependent": {...}}.
@@ -10,16 +10,21 @@ references, duplicate service names, depends_on cycles): those answer its `Inval
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from handlers.device_config import (  # noqa: F401  (re-exported for callers)
+    CONFIG_KEYS,
+    KEYS_BY_NAME,
+    config_value,
+    config_with_defaults,
+    filter_config,
+    parse_int,
+    truthy,
+)
 from handlers.errors import InvalidInput
-from handlers.store import Store
 
 log = logging.getLogger("polyvisor.target")
 
@@ -37,94 +42,6 @@ IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 class TargetError(InvalidInput):
     """The target was refused; the message is the legacy one."""
-
-
-# ---- device configuration (device-config.ts configKeys, balena-v2.md 4.3) ----
-
-@dataclass(frozen=True)
-class ConfigKey:
-    """One known device-config variable."""
-
-    name: str
-    kind: str  # "int" | "bool" | "str"
-    default: str
-
-
-CONFIG_KEYS: tuple[ConfigKey, ...] = (
-    ConfigKey("SUPERVISOR_POLL_INTERVAL", "int", "60000"),
-    ConfigKey("SUPERVISOR_INSTANT_UPDATE_TRIGGER", "bool", "true"),
-    ConfigKey("SUPERVISOR_LOCAL_MODE", "bool", "false"),
-    ConfigKey("SUPERVISOR_CONNECTIVITY_CHECK", "bool", "true"),
-    ConfigKey("SUPERVISOR_LOG_CONTROL", "bool", "true"),
-    ConfigKey("SUPERVISOR_DELTA", "bool", "false"),
-    ConfigKey("SUPERVISOR_DELTA_REQUEST_TIMEOUT", "int", "30000"),
-    ConfigKey("SUPERVISOR_DELTA_APPLY_TIMEOUT", "int", "0"),
-    ConfigKey("SUPERVISOR_DELTA_RETRY_COUNT", "int", "30"),
-    ConfigKey("SUPERVISOR_DELTA_RETRY_INTERVAL", "int", "10000"),
-    ConfigKey("SUPERVISOR_DELTA_VERSION", "int", "2"),
-    ConfigKey("SUPERVISOR_OVERRIDE_LOCK", "bool", "false"),
-    ConfigKey("SUPERVISOR_PERSISTENT_LOGGING", "bool", "false"),
-)
-KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
-VPN_CONTROL = "SUPERVISOR_VPN_CONTROL"
-# OVERRIDE_LOCK is the resin-era spelling of SUPERVISOR_OVERRIDE_LOCK.
-ALIASES = {"OVERRIDE_LOCK": "SUPERVISOR_OVERRIDE_LOCK"}
-# Boot-config variables are kept in the target as given (applying them is the host's business).
-BOOT_PREFIXES = ("HOST_CONFIG_", "HOST_EXTLINUX_")
-
-
-def truthy(value: Any) -> bool | None:
-    """checkTruthy: 1/true/on, 0/false/off (case-insensitive), else None."""
-    lowered = str(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
-    return True if lowered in ("1", "true", "on") else False if lowered in ("0", "false", "off") else None
-
-
-def parse_int(value: Any) -> int | None:
-    """parseInt(value, 10): leading digits, else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    match = re.match(r"^\s*([+-]?\d+)", str(value))
-    return int(match.group(1)) if match else None
-
-
-def filter_config(config: Mapping[str, str]) -> dict[str, str]:
-    """Known keys only, BALENA_/RESIN_ prefixes stripped (deviceConfig.setTarget)."""
-    kept: dict[str, str] = {}
-    for raw, value in config.items():
-        key = raw
-        for prefix in ("BALENA_", "RESIN_"):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                break
-        key = ALIASES.get(key, key)
-        if key in KEYS_BY_NAME or key == VPN_CONTROL or key.startswith(BOOT_PREFIXES):
-            kept[key] = value
-    return kept
-
-
-def config_with_defaults(stored: Mapping[str, str]) -> dict[str, str]:
-    """What GET /v2/local/target-state shows: stored keys, VPN control, then missing defaults."""
-    shown = dict(stored)
-    shown.setdefault(VPN_CONTROL, "true")
-    for key in CONFIG_KEYS:
-        shown.setdefault(key.name, key.default)
-    return shown
-
-
-def config_value(stored: Mapping[str, str], name: str) -> Any:
-    """A typed device-config value; invalid values fall back to the default (with the legacy warning)."""
-    key = KEYS_BY_NAME[name]
-    raw = stored.get(name, key.default)
-    parsed: Any = truthy(raw) if key.kind == "bool" else parse_int(raw) if key.kind == "int" else raw
-    if parsed is None:
-        log.warning("Warning: Ignoring invalid device configuration value for %s, value: %s. "
-                    "Falling back to default (%s)", name, raw, key.default)
-        parsed = truthy(key.default) if key.kind == "bool" else parse_int(key.default)
-    return parsed
 
 
 # ---- validation ----
@@ -430,65 +347,3 @@ def _app_target(app_id: Any, app: dict[str, Any]) -> AppTarget:
         services.append(item)
     return AppTarget(number, app["name"], commit if isinstance(commit, str) else None, release, services,
                      dict(app.get("networks") or {}), dict(app.get("volumes") or {}))
-
-
-# ---- storage ----
-
-class Targets:
-    """The stored target: device name, device config, apps per source."""
-
-    LOCAL = "local"
-
-    def __init__(self, store: Store, identity: Any) -> None:
-        self._store = store
-        self._identity = identity
-
-    def save(self, target: Target, source: str) -> None:
-        """Replace the target of `source` (and the shared name and device config) in one transaction."""
-        with self._store.transaction() as db:
-            db.execute("INSERT INTO config(key,value) VALUES('device_name',?) "
-                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (target.name,))
-            db.execute("INSERT INTO device_config(id, target_values) VALUES(1, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET target_values=excluded.target_values",
-                       (orjson.dumps(target.config).decode(),))
-            db.execute("DELETE FROM app WHERE source=?", (source,))
-            for app in target.apps.values():
-                db.execute(
-                    "INSERT INTO app(app_id, source, name, commit_, release_id, services, networks, volumes) "
-                    "VALUES(?,?,?,?,?,?,?,?)",
-                    (app.app_id, source, app.name, app.commit, app.release_id,
-                     orjson.dumps(app.services).decode(), orjson.dumps(app.networks).decode(),
-                     orjson.dumps(app.volumes).decode()))
-            db.execute("INSERT INTO config(key,value) VALUES('target_state_set','true') "
-                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value")
-
-    def device_config(self) -> dict[str, str]:
-        """The stored target device config (keys as stored)."""
-        with self._store.transaction() as db:
-            row = db.execute("SELECT target_values FROM device_config WHERE id=1").fetchone()
-        return dict(orjson.loads(row[0])) if row else {}
-
-    def set_device_config(self, values: Mapping[str, str]) -> None:
-        """Replace the stored device config."""
-        with self._store.transaction() as db:
-            db.execute("INSERT INTO device_config(id, target_values) VALUES(1, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET target_values=excluded.target_values",
-                       (orjson.dumps(dict(values)).decode(),))
-
-    def apps(self, source: str) -> dict[int, AppTarget]:
-        """The target apps of a source, by app id."""
-        with self._store.transaction() as db:
-            rows = db.execute("SELECT app_id, name, commit_, release_id, services, networks, volumes "
-                              "FROM app WHERE source=? ORDER BY app_id", (source,)).fetchall()
-        return {int(r[0]): AppTarget(int(r[0]), r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]),
-                                     orjson.loads(r[6])) for r in rows}
-
-    def all_app_rows(self) -> list[tuple[int, str, str | None]]:
-        """(appId, name, commit) of every app row, any source (what /v2/applications/state reads)."""
-        with self._store.transaction() as db:
-            return [(int(a), n, c) for a, n, c in
-                    db.execute("SELECT app_id, name, commit_ FROM app ORDER BY app_id, source").fetchall()]
-
-    def name(self) -> str:
-        """The device name (config `name`)."""
-        return str(self._identity.name)

@@ -12,12 +12,12 @@ from handlers.identity import Identity
 from handlers.store import Store
 from handlers.target import (
     TargetError,
-    Targets,
     config_value,
     config_with_defaults,
     filter_config,
     validate,
 )
+from handlers.target_store import Targets
 
 SERVICE = {"serviceName": "one", "image": "local_image_one:latest", "environment": {}, "labels": {},
            "imageId": 1, "running": True}
