@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.apps import NAME_IDS, SUPERVISED, label
-from handlers.compose import SUPERVISOR_NETWORK, comparable, current_networks, normalise_labels
+from handlers.compose import SUPERVISOR_NETWORK, normalise_labels
+from handlers.compose_compare import comparable, current_networks
 
 _APP_OBJECT = re.compile(r"^(\d+)_(.+)$")
 

@@ -16,16 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from handlers.compose import (
-    DeviceInfo,
-    comparable,
-    create_config,
-    image_name,
-    named_volumes,
-    service_networks,
-    strategy,
-    target_networks,
-)
+from handlers.compose import DeviceInfo, create_config, image_name, named_volumes, service_networks, strategy
+from handlers.compose_compare import comparable, target_networks
 from handlers.current import Current, read_current
 from handlers.device import UpdateFlags
 from handlers.engine import Engine

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.compose import SUPERVISOR_NETWORK, differences, named_volumes
+from handlers.compose import SUPERVISOR_NETWORK, named_volumes
+from handlers.compose_compare import differences
 from handlers.current import Container, Current
 
 log = logging.getLogger("polyvisor.steps")

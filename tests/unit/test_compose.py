@@ -8,16 +8,15 @@ import pytest
 
 from handlers.compose import (
     DeviceInfo,
-    comparable,
     container_name,
     create_config,
-    differences,
     image_name,
     network_mode,
     restart_policy,
     service_networks,
     strategy,
 )
+from handlers.compose_compare import comparable, differences
 from handlers.compose_values import duration_ns, parse_ports, size_bytes
 
 DEVICE = DeviceInfo(uuid="abc123", device_type="raspberrypi3", os_version="balenaOS 2.38.0",

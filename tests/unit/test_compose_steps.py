@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.compose import (
-    DeviceInfo,
-    comparable,
-    create_config,
-    current_networks,
-    service_networks,
-    strategy,
-    target_networks,
-)
+from handlers.compose import DeviceInfo, create_config, service_networks, strategy
+from handlers.compose_compare import comparable, current_networks, target_networks
 from handlers.current import Container, Current
 from handlers.steps import Facts, Wanted, WantedApp, infer
 
