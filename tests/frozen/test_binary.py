@@ -285,6 +285,35 @@ def test_v1_device(agent: Agent, version: str) -> None:
     assert "No module named" not in body["Error"]
 
 
+@pytest.fixture
+def os_user() -> Iterator[tuple[str, str] | None]:
+    """(user, password) of a real account made for the test and removed after it; None if we cannot."""
+    if os.geteuid() != 0 or not (shutil.which("useradd") and shutil.which("chpasswd")):
+        yield None
+        return
+    user, password = f"pvf{uuid.uuid4().hex[:8]}", "Pv-frozen-pw!"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", user], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
+        yield user, password
+    finally:
+        subprocess.run(["userdel", user], check=False)
+
+
+def test_native_libraries(agent: Agent, os_user: tuple[str, str] | None) -> None:
+    """What the binary bundles (cryptography's RS256) and what it must take from the OS (libpam)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{agent.port}", trust_env=False, timeout=60) as client:
+        response = client.get("/auth/token", params={"m": 2}, auth=("admin", "p@ssw0rd"))
+        assert response.status_code == 200, response.text
+        header = response.json()["token"].split(".")[0]
+        assert header == "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"RS256","typ":"JWT"}
+        if os_user is None:
+            pytest.skip("PAM login not checked: making a test account needs root, useradd and chpasswd")
+        # a real password accepted proves the device's libpam was loaded (the spec leaves it out)
+        assert client.get("/auth/token", auth=os_user).status_code == 200
+        assert client.get("/auth/token", auth=(os_user[0], "wrong")).status_code == 401
+
+
 def test_sd_notify_ready_and_watchdog(agent: Agent) -> None:
     assert agent.notify is not None
     messages = agent.notify.wait_for("WATCHDOG=1", count=3, timeout=5)
