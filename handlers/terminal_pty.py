@@ -39,12 +39,14 @@ class PtyShell:
         argv = [shell, "-l"]
         setsid = shutil.which("setsid")
         if setsid:
+            # setsid makes the session itself (it would fork if the child already led a group,
+            # and the shell would then escape close()'s killpg); --ctty takes the pty as terminal
             argv = [setsid, "--ctty", *argv]
         same = os.getuid() == entry.pw_uid
         try:
             self.process = subprocess.Popen(
                 argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                cwd=entry.pw_dir if os.path.isdir(entry.pw_dir) else "/", start_new_session=True,
+                cwd=entry.pw_dir if os.path.isdir(entry.pw_dir) else "/", start_new_session=not setsid,
                 user=None if same else entry.pw_uid, group=None if same else entry.pw_gid,
                 extra_groups=None if same else os.getgrouplist(user, entry.pw_gid))
         except OSError as err:

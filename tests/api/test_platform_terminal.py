@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,23 @@ def plat(agents: Agents, tmp_path: Path) -> Platform:
     return start_platform(agents, tmp_path)
 
 
-def read_until(socket: Any, needle: bytes, timeout: float = 10.0) -> bytes:
-    """Terminal output (decoded `1` frames) until `needle` shows up."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        assert time.monotonic() < deadline, seen
-        frame = socket.receive_text()
-        if frame.startswith("1"):
-            seen += base64.b64decode(frame[1:])
-    return seen
+class Term:
+    """The output side of a webtty socket: decoded `1` frames, matched and consumed in order."""
+
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self.buffer = b""
+
+    def expect(self, pattern: bytes, timeout: float = 10.0) -> re.Match[bytes]:
+        """The first match of `pattern` in the output; what precedes it and the match are consumed."""
+        deadline = time.monotonic() + timeout
+        while not (found := re.search(pattern, self.buffer)):
+            assert time.monotonic() < deadline, self.buffer
+            frame = self.socket.receive_text()
+            if frame.startswith("1"):
+                self.buffer += base64.b64decode(frame[1:])
+        self.buffer = self.buffer[found.end():]
+        return found
 
 
 def send_input(socket: Any, text: str) -> None:
@@ -50,16 +58,20 @@ def test_shell_on_a_pty_with_gotty_frames(plat: Platform) -> None:
         assert socket.receive_text().startswith("3root@")
         assert socket.receive_text() == "61024"
         socket.send_text("2")
+        term = Term(socket)
         send_input(socket, "echo pv5-$((6*7)); tty\n")
-        out = read_until(socket, b"pv5-42")
-        out += read_until(socket, b"/dev/pts/")
+        term.expect(rb"pv5-42")
+        term.expect(rb"/dev/pts/\d+")
         socket.send_text("3" + json.dumps({"columns": 123, "rows": 45}))
         send_input(socket, "stty size\n")
-        assert b"45 123" in read_until(socket, b"45 123")
-        send_input(socket, "exit\n")
-        with pytest.raises(WebSocketDisconnect):
-            for _ in range(1000):
-                socket.receive_text()
+        term.expect(rb"45 123")
+        send_input(socket, "echo PV5PID$$\n")  # the typed line is echoed too: match the digits
+        pid = int(term.expect(rb"PV5PID(\d+)").group(1))
+    # the client went away: the shell is hung up and reaped (no shell outlives its socket)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower():
+        assert time.monotonic() < deadline, f"shell {pid} outlived its WebSocket"
+        time.sleep(0.05)
 
 
 def test_terminal_needs_a_token(plat: Platform) -> None:
