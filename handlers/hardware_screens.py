@@ -29,6 +29,9 @@ class Screens:
                 if not 0 <= index < len(monitors):
                     raise InvalidInput(f"display index {index} out of range (0..{len(monitors) - 1})")
                 shot = grabber.grab(monitors[index])
-                return bytes(mss.tools.to_png(shot.rgb, shot.size))
+                png = mss.tools.to_png(shot.rgb, shot.size)
+                if png is None:
+                    raise NotSupported("mss made no PNG")
+                return bytes(png)
         except mss.exception.ScreenShotError as err:
             raise NotSupported(f"display server: {err}") from err
