@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Any
 
-from handlers.errors import BusUnavailable
+from handlers.errors import BusReplyError, BusUnavailable
 
 LOGIND = ("org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager")
 HOSTNAMED = ("org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1")
@@ -58,7 +58,7 @@ class Bus:
 
             return tuple(unwrap_msg(reply))
         except DBusErrorResponse as err:
-            raise BusUnavailable(f"{err.name}: {' '.join(map(str, err.data))}") from err
+            raise BusReplyError(str(err.name), " ".join(map(str, err.data))) from err
 
     def get_property(self, target: tuple[str, str, str], name: str) -> Any:
         """One property's value."""

@@ -9,6 +9,7 @@ PolyvisorError
  +-- Unavailable           a component the agent depends on does not answer
  |    +-- EngineUnavailable    the Docker Engine
  |    +-- BusUnavailable       the system D-Bus or one of its services
+ |         +-- BusReplyError    a service answered with an error reply (NoSuchUnit, ...)
  +-- NotSupported          this machine lacks the hardware or service
 """
 
@@ -49,6 +50,14 @@ class EngineUnavailable(Unavailable):
 
 class BusUnavailable(Unavailable):
     """The system D-Bus, or a service on it, does not answer."""
+
+
+class BusReplyError(BusUnavailable):
+    """A D-Bus service answered a call with an error reply (its name is kept)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}" if message else name)
+        self.name = name
 
 
 class NotSupported(PolyvisorError):

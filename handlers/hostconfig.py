@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.bus import HOSTNAMED, SYSTEMD, Bus
-from handlers.errors import BusUnavailable, InvalidInput
+from handlers.errors import BusReplyError, BusUnavailable, InvalidInput
 from handlers.hostfs import HostFS
 
 log = logging.getLogger("polyvisor.hostconfig")
@@ -131,8 +131,7 @@ class HostConfig:
         for unit in units:
             try:
                 self.bus.call(SYSTEMD, "RestartUnit", "ss", (unit, "fail"))
-            except BusUnavailable as err:
-                if "NoSuchUnit" in str(err) or "not found" in str(err).lower():
-                    log.info("%s is not on this host; skipped", unit)
-                    continue
-                raise
+            except BusReplyError as err:
+                if err.name != "org.freedesktop.systemd1.NoSuchUnit":
+                    raise
+                log.info("%s is not on this host; skipped", unit)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handlers.errors import BusUnavailable, InvalidInput
+from handlers.errors import BusReplyError, InvalidInput
 from handlers.hostconfig import HostConfig
 from handlers.hostfs import HostFS
 
@@ -23,7 +23,7 @@ class RecordingBus:
              body: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         self.calls.append((method, body))
         if method == "RestartUnit" and body[0] == "redsocks.service":
-            raise BusUnavailable("org.freedesktop.systemd1.NoSuchUnit: Unit redsocks.service not found.")
+            raise BusReplyError("org.freedesktop.systemd1.NoSuchUnit", "Unit redsocks.service not found.")
         return ()
 
 
