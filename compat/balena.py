@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat import express
-from compat.base import Context, Dialect, Route, Router, lookup_error
+from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
 from handlers.errors import PolyvisorError
 
 log = logging.getLogger("polyvisor.balena")
@@ -82,25 +82,14 @@ def needs_key(context: Context) -> bool:
     return context.services.device.os_variant() != "dev"
 
 
-class BalenaApp:
+class BalenaApp(DialectApp):
     """The supervisor's express app: healthy -> auth -> routes -> Cannot GET."""
 
     def __init__(self, context: Context, routes: list[Route]) -> None:
-        self.context = context
+        super().__init__(context, Router(case_insensitive=True))
         profile = context.settings.balena_profile
         self.profile = PROFILES[profile]
-        self.router = Router(case_insensitive=True)
         self.router.items = [r for r in routes if profile in r.options.get("profiles", PROFILES)]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.websocket(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSocket routes (method "WS"); they check their own credentials."""

@@ -165,3 +165,31 @@ class Router:
     def paths(self) -> set[tuple[str, str]]:
         """Every (METHOD, path) served, for the contract tests."""
         return {(r.method, r.path) for r in self.items}
+
+
+class DialectApp:
+    """A dialect's ASGI app: each HTTP request is answered by handle(), WebSockets by websocket()."""
+
+    def __init__(self, context: Context, router: Router) -> None:
+        self.context = context
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Any:
+        """The legacy answer to one HTTP request."""
+        raise NotImplementedError
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No WebSocket routes: refuse the handshake."""
+        from starlette.websockets import WebSocket
+
+        await WebSocket(scope, receive, send).close(code=1008)

@@ -15,9 +15,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from compat.base import Context, Dialect, Router, lookup_error
+from compat.base import Context, Dialect, DialectApp, Router, lookup_error
 from compat.responses import Text
 from handlers.errors import InvalidInput, NotFound, PolyvisorError
 
@@ -92,19 +91,11 @@ async def get_ok(request: Request, context: Context) -> Response:
     return json_response({"ok": go_time()})
 
 
-class GosdApp:
+class GosdApp(DialectApp):
     """gosd's gorilla/mux router."""
 
     def __init__(self, context: Context) -> None:
-        self.context = context
-        self.router = ROUTES
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
+        super().__init__(context, ROUTES)
 
     async def handle(self, request: Request) -> Response:
         """Router, then auth, then the endpoint."""

@@ -15,9 +15,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from compat.base import Context, Dialect, Router, lookup_error
+from compat.base import Context, Dialect, DialectApp, Router, lookup_error
 from compat.responses import SpacedJSON, Text
 from handlers.errors import InvalidInput, PolyvisorError
 
@@ -58,25 +57,17 @@ async def get_supervisor_ping(request: Request, context: Context) -> Response:
     return ok()
 
 
-class HassioApp:
+class HassioApp(DialectApp):
     """The supervisor's aiohttp application."""
 
     def __init__(self, context: Context) -> None:
-        self.context = context
-        self.router = ROUTES
+        super().__init__(context, ROUTES)
 
     def token_valid(self, token: str) -> bool:
         """The agent's API key, or the host's machine-id (the HassOS CLI's token), both full access."""
         identity = self.context.services.identity
         machine_id = (self.context.services.hostfs.read_text("/etc/machine-id") or "").strip()
         return identity.check_key(token) or (bool(machine_id) and _same(token, machine_id))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         """Security middleware, then the router, then api_process."""

@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from compat.base import Context, Dialect, Route, Router
+from compat.base import Context, Dialect, DialectApp, Route, Router
 from compat.platform_kit import answer_error, code_message, gin_jwt_error, pong
 from compat.responses import CompactJSON, Text
 from handlers.jwt_rs256 import TokenInvalid
@@ -65,22 +65,11 @@ async def get_auth_version(request: Request, context: Context) -> Response:
     return CompactJSON({"version": API_VERSION})
 
 
-class PlatformApp:
+class PlatformApp(DialectApp):
     """The gin engines of auth-server, rest-server, portal-service and edgehub-agent."""
 
     def __init__(self, context: Context) -> None:
-        self.context = context
-        self.router = ROUTES
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.websocket(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
+        super().__init__(context, ROUTES)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """WebSocket routes (method WS): the same token check, a refusal closes with 1008."""
