@@ -95,9 +95,13 @@ class PlatformApp(DialectApp):
         if route is None:
             other = path[:-1] if path.endswith("/") and path != "/" else path + "/"
             if self.router.match(request.method, other, head_as_get=False)[0] is not None:
-                status = 301 if request.method == "GET" else 307
-                body = f'<a href="{other}">Moved Permanently</a>.\n\n' if status == 301 else ""
-                return Text(body, status, "text/html; charset=utf-8", {"Location": other})
+                # gin redirects to req.URL.String() (the query kept) through Go's http.Redirect,
+                # which writes its little HTML body (and type) only for GET and HEAD
+                target = other + (f"?{request.url.query}" if request.url.query else "")
+                if request.method == "GET":
+                    body = f'<a href="{go_html_escape(target)}">Moved Permanently</a>.\n\n'
+                    return Text(body, 301, "text/html; charset=utf-8", {"Location": target})
+                return Response(b"", 307, {"Location": target})
             return Text("404 page not found", 404, "text/plain")
         request.scope["path_params"] = params
         refusal, claims = self.check(request, route)

@@ -72,10 +72,7 @@ def test_trailing_slash_redirects_with_301(api: Agent, path: str) -> None:
     assert response.headers["content-type"] == "text/html; charset=utf-8"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gin's redirectTrailingSlash redirects to req.URL.String() (http.Redirect keeps the query): "
-    "`GET /auth/ping/?a=1` is 301 to `/auth/ping?a=1` with body "
-    "`<a href=\"/auth/ping?a=1\">Moved Permanently</a>.` + \\n\\n (gosd-platform.md B.2: gin)"))
+# gin's redirectTrailingSlash keeps the query (http.Redirect to req.URL.String()) (gosd-platform.md B.2)
 def test_trailing_slash_redirect_keeps_the_query(api: Agent) -> None:
     response = api.request(STEM, "GET", "/auth/ping/?a=1")
     assert response.status_code == 301
