@@ -65,6 +65,12 @@ async def get_auth_version(request: Request, context: Context) -> Response:
     return CompactJSON({"version": API_VERSION})
 
 
+def go_html_escape(text: str) -> str:
+    """Go's html escaper in net/http: & < > " (as &#34;) and ' (as &#39;)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
 class PlatformApp(DialectApp):
     """The gin engines of auth-server, rest-server, portal-service and edgehub-agent."""
 
