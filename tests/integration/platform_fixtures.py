@@ -1,6 +1,6 @@
 """Fixtures of the platform integration tests, self-contained: a private system bus of their own
 (dbus-daemon + python-dbusmock systemd-with-units, logind and NetworkManager), and network
-namespaces named pv5-*. Every process is started here and stopped here by PID."""
+namespaces made by the shared `netns` fixture. Every process is started here and stopped here by PID."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -130,11 +129,7 @@ def platform_calls(platform_bus: str) -> Callable[..., list[tuple[str, tuple[Any
     return calls
 
 
-def ip(*args: str) -> None:
-    """`ip ARGS`, or the test fails with ip's message."""
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+from integration.processes import ip  # noqa: E402,F401  (re-exported for the platform tests)
 
 
 def ip_out(*args: str) -> str:
@@ -143,17 +138,6 @@ def ip_out(*args: str) -> str:
 
 
 @pytest.fixture
-def pv5_netns(_netns_folder: None) -> Iterator[Callable[[], str]]:
-    """make() -> a new namespace pv5-<random> with lo up; deleted after the test."""
-    names: list[str] = []
-
-    def make() -> str:
-        name = f"pv5-{uuid.uuid4().hex[:8]}"
-        ip("netns", "add", name)
-        names.append(name)
-        ip("-n", name, "link", "set", "lo", "up")
-        return name
-
-    yield make
-    for name in names:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+def pv5_netns(netns: Callable[[], str]) -> Callable[[], str]:
+    """make() -> a new network namespace with lo up (the shared `netns` fixture); deleted afterwards."""
+    return netns

@@ -1,6 +1,6 @@
 """The networking routes of a real agent process inside a network namespace with veth pairs.
 
-Addresses are 10.213.5x.x and exist only inside the pv5-* namespaces the tests make.
+Addresses are 10.213.5x.x and exist only inside the namespaces the tests make.
 """
 
 from __future__ import annotations
