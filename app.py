@@ -189,8 +189,10 @@ def notify(message: str, environ: Mapping[str, str] = os.environ) -> None:
     if path.startswith("@"):
         path = "\0" + path[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(message.encode(), path)
+        try:  # never block the event loop on a full notify queue
+            sock.sendto(message.encode(), socket.MSG_DONTWAIT, path)
+        except BlockingIOError:
+            log.warning("sd_notify queue full; %s dropped", message.split("=")[0])
         except OSError as err:
             log.warning("sd_notify failed: %s", err)
 

@@ -106,7 +106,7 @@ class BalenaApp(DialectApp):
     async def handle(self, request: Request) -> Response:
         """Answer one request the way the legacy supervisor did."""
         # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
-        path = _one_slash_less(request.url.path)  # the router itself ignores case
+        path = _one_slash_less(request.scope["path"])  # the router itself ignores case
         route, params, _ = self.router.match(request.method, path)
         # routes before the auth middleware (or holding their own credential) skip the key check
         if route is None or not route.options.get("open", False):

@@ -58,11 +58,19 @@ class Mux:
             raise ValueError("no dialect to serve")
         self.apps = apps
         self.services = services
+        # every owned path starts with one segment: index the candidates by it, so a request
+        # only checks the one or two dialects that may own it
+        self._by_segment: dict[str, list[tuple[Dialect, ASGIApp]]] = {}
+        for dialect, app in apps:
+            for entry in dialect.owns:
+                candidates = self._by_segment.setdefault(entry.lstrip("=/").split("/")[0], [])
+                if (dialect, app) not in candidates:
+                    candidates.append((dialect, app))
 
     def app_for(self, path: str) -> ASGIApp:
         """The app of the dialect that owns `path`."""
         best_app, best_score = self.apps[0][1], 0
-        for dialect, app in self.apps:
+        for dialect, app in self._by_segment.get(path[1:].split("/", 1)[0], ()):
             score = dialect.match(path)
             if score > best_score:
                 best_app, best_score = app, score

@@ -24,8 +24,13 @@ class Engine:
         import docker  # heavy: imported on first use
 
         if self._base_url:
-            return docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
-        return docker.from_env(timeout=self._timeout)
+            client = docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
+        else:
+            client = docker.from_env(timeout=self._timeout)
+        if str(client.api.base_url).startswith("http+docker://local"):
+            # a unix socket: requests need not look up proxy variables on every call (~0.4 ms)
+            client.api.trust_env = False
+        return client
 
     def client(self) -> Any:
         """The SDK client; EngineUnavailable when no engine can be reached."""

@@ -78,9 +78,9 @@ class Status:
             body["release"] = commit
         return body
 
-    def applications_state(self) -> dict[str, Any]:
+    def applications_state(self, current: Any = None) -> dict[str, Any]:
         """GET /v2/applications/state: by app name, services from images, container status wins."""
-        current = self.r.read_current()
+        current = current if current is not None else self.r.read_current()
         by_image = {c.image_id: c for c in current.containers}
         rows = self.r.targets.all_app_rows()
         apps: dict[int, dict[str, Any]] = {}
@@ -129,11 +129,11 @@ class Status:
 
     def first_service(self) -> tuple[bool, str | None, int | None]:
         """(has a service, status, download progress) of the first app's first service (/v1/device)."""
-        state = self.applications_state()
+        current = self.r.read_current()  # once: each read is several engine round trips
+        state = self.applications_state(current)
         for app in state.values():
             for service in app["services"].values():
                 return True, service["status"], service["downloadProgress"]
-        current = self.r.read_current()
         if current.containers:
             first = min(current.containers, key=lambda c: (c.app_id, c.image_id or 0))
             return True, self.container_status(first), None
