@@ -220,10 +220,40 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def add_reason_phrases() -> None:
+    """Status lines with their reason phrase (`HTTP/1.1 200 OK`), as every legacy server wrote them.
+
+    Hypercorn hands h11 no reason, so h11 writes `HTTP/1.1 200 `; scripts that grep the status
+    line of `curl -i` would see the difference.
+    """
+    from http import HTTPStatus
+
+    import h11
+    from hypercorn.protocol.h11 import H11Protocol
+
+    original = H11Protocol._send_h11_event
+    if getattr(original, "with_reasons", False):
+        return
+
+    async def send(self: Any, event: Any) -> None:
+        if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
+            try:
+                phrase = HTTPStatus(event.status_code).phrase.encode()
+            except ValueError:
+                phrase = b""
+            event = type(event)(status_code=event.status_code, headers=list(event.headers), reason=phrase)
+        await original(self, event)
+
+    send.with_reasons = True  # type: ignore[attr-defined]
+    H11Protocol._send_h11_event = send  # type: ignore[method-assign]
+
+
 async def serve(settings: Settings, services: Services) -> None:
     """Serve every listen group until SIGTERM or SIGINT."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
+
+    add_reason_phrases()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
