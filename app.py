@@ -298,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         log.error("cannot start: %s", err)
         return 1
+    if "platform" in settings.dialects:
+        services.platform.auth.prepare()  # the first start makes the RSA key: not on a login's time
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:

@@ -81,6 +81,10 @@ class Auth:
                 self._signer = Signer.load_or_create(self._data_dir)
             return self._signer
 
+    def prepare(self) -> None:
+        """Make (or load) the signing key in the background, so the first login does not wait."""
+        threading.Thread(target=lambda: self.signer, name="jwt-key", daemon=True).start()
+
     @property
     def certificate(self) -> bytes:
         """The PEM certificate that verifies our tokens."""
@@ -96,9 +100,10 @@ class Auth:
             raise LoginFailed("incorrect Username or Password")
         if not ok:
             raise LoginFailed("incorrect Username or Password")
+        signer = self.signer  # before the clock is read: making the key takes a moment
         now = int(self._clock())
         exp = now + self.lifetime
-        token = self.signer.sign({"exp": exp, "identity": user, "jti": secrets.token_hex(8), "m": m,
+        token = signer.sign({"exp": exp, "identity": user, "jti": secrets.token_hex(8), "m": m,
                                   "orig_iat": now})
         return Login(token, exp)
 

@@ -1,4 +1,4 @@
-"""RS256 JSON Web Tokens signed with the agent's own RSA key (cryptography, imported on first use).
+"""RS256 JSON Web Tokens signed with the agent's own RSA key (pure Python: handlers/rsa_keys.py).
 
 The key and a self-signed certificate are made on first start in the data folder
 (jwt.key, mode 0600, and cert.pem.crt); other agents verify our tokens with the certificate
@@ -9,13 +9,14 @@ one "signed" with the public certificate as an HMAC secret) and any other header
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from handlers.rsa_keys import PrivateKey, self_signed_certificate
 
 KEY_FILE = "jwt.key"
 CERT_FILE = "cert.pem.crt"
@@ -43,10 +44,7 @@ class Signer:
     """Signs and verifies RS256 JWTs with one RSA key; holds its PEM certificate."""
 
     def __init__(self, key_pem: bytes, cert_pem: bytes) -> None:
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-        self._key: Any = load_pem_private_key(key_pem, password=None)
-        self._public: Any = self._key.public_key()
+        self._key = PrivateKey.from_pem(key_pem)
         self.certificate = cert_pem
 
     @classmethod
@@ -68,19 +66,12 @@ class Signer:
 
     def sign(self, claims: dict[str, Any]) -> str:
         """header.payload.signature, compact serialisation."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
         signing_input = f"{b64url(orjson.dumps(HEADER))}.{b64url(orjson.dumps(claims))}"
-        signature = self._key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        signature = self._key.sign_sha256(signing_input.encode("ascii"))
         return f"{signing_input}.{b64url(signature)}"
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
         """The claims of a token we signed that has not expired; TokenInvalid otherwise."""
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
         parts = token.split(".")
         if len(parts) != 3 or not all(parts):
             raise TokenInvalid("token is malformed")
@@ -91,11 +82,8 @@ class Signer:
             raise TokenInvalid("token is malformed") from err
         if not isinstance(header, dict) or header.get("alg") != "RS256" or "crit" in header:
             raise TokenInvalid("signing method (alg) is unavailable")
-        try:
-            self._public.verify(b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii"),
-                                padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, ValueError) as err:
-            raise TokenInvalid("signature is invalid") from err
+        if not self._key.verify_sha256(f"{parts[0]}.{parts[1]}".encode("ascii"), b64url_decode(parts[2])):
+            raise TokenInvalid("signature is invalid")
         if not isinstance(claims, dict):
             raise TokenInvalid("token is malformed")
         exp = claims.get("exp")
@@ -107,21 +95,6 @@ class Signer:
 
 
 def generate(common_name: str) -> tuple[bytes, bytes]:
-    """A new RSA-2048 key and a self-signed certificate for it (10 years), both PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    """A new RSA-2048 key (PKCS#8 PEM) and a self-signed certificate for it (10 years, PEM)."""
+    key = PrivateKey.generate(2048)
+    return key.pkcs8_pem(), self_signed_certificate(key, common_name)

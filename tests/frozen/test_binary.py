@@ -301,7 +301,7 @@ def os_user() -> Iterator[tuple[str, str] | None]:
 
 
 def test_native_libraries(agent: Agent, os_user: tuple[str, str] | None) -> None:
-    """What the binary bundles (cryptography's RS256) and what it must take from the OS (libpam)."""
+    """What the binary bundles (pure-Python RS256) and what it must take from the OS (libpam)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{agent.port}", trust_env=False, timeout=60) as client:
         response = client.get("/auth/token", params={"m": 2}, auth=("admin", "p@ssw0rd"))
         assert response.status_code == 200, response.text
