@@ -151,6 +151,21 @@ def text_error(status: int) -> Callable[[BaseException], Response]:
     return lambda err: express.send(str(err), status)
 
 
+# src/lib/messages.ts: the texts the v1 and v2 routes answered, whatever the domain error says.
+APP_NOT_FOUND = (
+    "App not found: an app needs to be installed for this endpoint to work.\n"
+    "\tIf you've recently moved this device from another app,\n"
+    "\tplease push an app and wait for it to be installed first."
+)
+SERVICE_NOT_FOUND = "Service not found, a container must exist for this endpoint to work"
+NEED_SERVICE = "This endpoint requires one of imageId or serviceName"
+
+
+def legacy_text(status: int, text: str) -> Callable[[BaseException], Response]:
+    """Failures answered with one fixed legacy text in text/html."""
+    return lambda err: express.send(text, status)
+
+
 def build(context: Context) -> BalenaApp:
     """The balena app with every route of the configured profile."""
     from compat import balena_v1, balena_v2

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from compat import express
-from compat.balena import Call, envelope_error, text_error
+from compat.balena import APP_NOT_FOUND, Call, envelope_error, legacy_text, text_error
 from compat.base import Router
 from handlers.device import DeviceState
 from handlers.errors import AppNotFound, InvalidInput, UpdatesLocked
@@ -74,14 +74,6 @@ TEXT_503 = {Exception: text_error(503)}
 POWER_ERRORS = {UpdatesLocked: envelope_error(423), Exception: envelope_error(500)}
 # v1StopOrStart / GET app: the app checks answer 400 text, the rest 503 text.
 APP_ERRORS = {AppNotFound: text_error(400), InvalidInput: text_error(400), Exception: text_error(503)}
-# doPurge reports an unknown app with the longer message of lib/messages.ts.
-APP_NOT_FOUND_MESSAGE = (
-    "App not found: an app needs to be installed for this endpoint to work.\n"
-    "\tIf you've recently moved this device from another app,\n"
-    "\tplease push an app and wait for it to be installed first."
-)
-
-
 def force_of(call: Call) -> bool:
     """checkTruthy(body.force), or the device's lock override."""
     return bool(express.check_truthy(call.body.get("force"))) or call.services.lock_override()
@@ -126,7 +118,7 @@ async def post_shutdown(call: Call) -> Response:
     return await _power(call, "shutdown")
 
 
-@ROUTES.add("POST", "/v1/purge", errors={AppNotFound: lambda err: express.send(APP_NOT_FOUND_MESSAGE, 503),
+@ROUTES.add("POST", "/v1/purge", errors={AppNotFound: legacy_text(503, APP_NOT_FOUND),
                                          **TEXT_503})
 async def post_purge(call: Call) -> Response:
     """Empty the app's volumes: containers and volumes removed, made again, app restarted."""

@@ -14,11 +14,11 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from compat import express
-from compat.balena import Call, text_error
+from compat.balena import APP_NOT_FOUND, NEED_SERVICE, SERVICE_NOT_FOUND, Call, legacy_text, text_error
 from compat.base import Router
 from handlers import VERSION
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
-from handlers.supervisor import APP_NOT_FOUND, MissingService, NotLocalMode, ServiceNotFound
+from handlers.supervisor import MissingService, NotLocalMode, ServiceNotFound
 from handlers.target import TargetError
 
 ROUTES = Router(case_insensitive=True)
@@ -31,8 +31,10 @@ def failed(status: int, prefix: str = "") -> Any:
 
 JSON_503 = {Exception: failed(503)}
 # service actions: 404/503 text as 2019; a held lock answers 423 JSON instead of hanging (as newest)
-SERVICE_ERRORS = {AppNotFound: text_error(404), ServiceNotFound: text_error(404),
-                  MissingService: text_error(503), UpdatesLocked: failed(423), Exception: text_error(503)}
+SERVICE_ERRORS = {AppNotFound: legacy_text(404, APP_NOT_FOUND),
+                  ServiceNotFound: legacy_text(404, SERVICE_NOT_FOUND),
+                  MissingService: legacy_text(503, NEED_SERVICE), UpdatesLocked: failed(423),
+                  Exception: text_error(503)}
 
 
 def js_truthy(value: Any) -> bool:
@@ -117,12 +119,12 @@ async def post_restart(call: Call) -> Response:
 
 
 @ROUTES.add("POST", "/v2/applications/:appId/purge", errors={
-    AppNotFound: lambda err: express.send(APP_NOT_FOUND, 503), Exception: text_error(503)})
+    AppNotFound: legacy_text(503, APP_NOT_FOUND), Exception: text_error(503)})
 async def post_purge(call: Call) -> Response:
     """Empty the app's volumes and recreate its containers."""
     app_id = _app_id(call)
     if app_id is None:
-        raise AppNotFound(APP_NOT_FOUND)
+        raise AppNotFound("App not found")
     await call.run(supervisor(call).purge, app_id, force_of(call))
     return express.send("OK", request=call.request)
 

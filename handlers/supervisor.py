@@ -24,11 +24,6 @@ from handlers.target_store import Targets
 
 log = logging.getLogger("polyvisor.supervisor")
 
-APP_NOT_FOUND = ("App not found: an app needs to be installed for this endpoint to work.\n"
-                 "\tIf you've recently moved this device from another app,\n"
-                 "\tplease push an app and wait for it to be installed first.")
-SERVICE_NOT_FOUND = "Service not found, a container must exist for this endpoint to work"
-NEED_SERVICE = "This endpoint requires one of imageId or serviceName"
 NO_API_CLIENT = "Attempt to communicate with API, without initialized client"
 
 
@@ -173,14 +168,14 @@ class Supervisor:
         try:
             number = int(app_id)
         except ValueError:
-            raise AppNotFound(APP_NOT_FOUND) from None
+            raise AppNotFound("App not found") from None
         r = self.reconciler
         with r.paused(), r.update_lock(number, force or r.lock_override()):
             current = r.read_current()
             if number not in current.app_ids():
-                raise AppNotFound(APP_NOT_FOUND)
+                raise AppNotFound("App not found")
             if service_name is None and image_id is None:
-                raise MissingService(NEED_SERVICE)
+                raise MissingService("serviceName or imageId is required")
             mine = [c for c in current.containers if c.app_id == number]
             if image_id is not None:
                 found = [c for c in mine if isinstance(image_id, int) and not isinstance(image_id, bool)
@@ -188,7 +183,7 @@ class Supervisor:
             else:
                 found = [c for c in mine if c.service_name == service_name]
             if not found:
-                raise ServiceNotFound(SERVICE_NOT_FOUND)
+                raise ServiceNotFound("no container for that service")
             container = found[-1]
             key = (number, container.service_name)
             if action == "stop":
