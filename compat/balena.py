@@ -76,8 +76,8 @@ def needs_key(context: Context) -> bool:
 
     Managed = a target URL is configured (the legacy: config.json has an apiEndpoint).
     """
-    supervisor = getattr(context.services, "supervisor", None)
-    if supervisor is not None and supervisor.managed:
+    supervisor = context.services.supervisor
+    if supervisor.managed:
         return not supervisor.local_mode()
     return context.services.device.os_variant() != "dev"
 

@@ -43,7 +43,7 @@ class Services:
     hostconfig: HostConfig
     terminals: Terminals
     platform: Platform
-    supervisor: Supervisor | None = None  # the balena state engine (built by build())
+    supervisor: Supervisor  # the balena state engine
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -58,13 +58,14 @@ class Services:
         locks = Locks(hostfs, store)
         actions = Actions(engine, apps, locks)
         led = getattr(settings, "led_file", None) or DEFAULT_LED
-        hostconfig = HostConfig(hostfs, bus, getattr(settings, "boot_dir", None) or "/mnt/boot")
+        boot = getattr(settings, "boot_dir", None) or "/mnt/boot"
+        hostconfig = HostConfig(hostfs, bus, boot)
         identity = Identity(store, settings.api_key, lambda: hostconfig.config_json().get("uuid"))
         device = Device(hostfs, network, apps, api_port, UpdateFlags(),
                         variant=getattr(settings, "os_variant", None))
         supervisor = Supervisor(store=store, identity=identity, hostfs=hostfs, engine=engine, locks=locks,
                                 actions=actions, device=device, api_port=api_port,
-                                boot_dir=getattr(settings, "boot_dir", None) or "/mnt/boot",
+                                boot_dir=boot,
                                 docker_host=settings.docker_host,
                                 target_url=getattr(settings, "target_url", None))
         actions.pause = supervisor.reconciler.paused
@@ -93,16 +94,14 @@ class Services:
 
     def lock_override(self) -> bool:
         """SUPERVISOR_OVERRIDE_LOCK: update locks are ignored everywhere."""
-        if self.supervisor is not None:
-            return self.supervisor.reconciler.lock_override()
-        return self.store.get("lock_override") == "true"
+        return self.supervisor.reconciler.lock_override()
 
     def trigger_update(self, force: bool = False) -> bool:
         """Fetch the target URL now (instant updates); False when unmanaged or instant updates are off."""
         from handlers.target import config_value
 
         supervisor = self.supervisor
-        if supervisor is None or supervisor.source is None:
+        if supervisor.source is None:
             return False
         if not force and not config_value(supervisor.targets.device_config(), "SUPERVISOR_INSTANT_UPDATE_TRIGGER"):
             return False
@@ -118,8 +117,7 @@ class Services:
         if self._users == 0:
             self.store.open()
             self.identity.load()
-            if self.supervisor is not None:
-                self.supervisor.open()
+            self.supervisor.open()
         self._users += 1
 
     def close(self) -> None:
@@ -127,8 +125,7 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
-            if self.supervisor is not None:
-                self.supervisor.close()
+            self.supervisor.close()
             self.platform.close()
             self.engine.close()
             self.bus.close()
