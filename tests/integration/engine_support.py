@@ -76,13 +76,36 @@ def supervised(client: Any) -> list[Any]:
     return client.containers.list(all=True, filters={"label": "io.balena.supervised"})
 
 
+def remove_network(network: Any, attempts: int = 50) -> None:
+    """Remove a network; endpoints dockerd still lists for just-removed containers are disconnected
+    and the removal retried (dockerd drops them a moment after `rm -f` answers)."""
+    import docker.errors
+
+    for attempt in range(attempts):
+        try:
+            network.reload()
+            for container_id in network.attrs.get("Containers") or {}:
+                try:
+                    network.disconnect(container_id, force=True)
+                except docker.errors.APIError:
+                    pass
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 def cleanup(client: Any) -> None:
     """Remove supervised containers, app networks and volumes (between tests on the shared engine)."""
     for container in supervised(client):
         container.remove(force=True)
     for network in client.networks.list(filters={"label": "io.balena.supervised"}):
-        network.remove()
+        remove_network(network)
     for network in client.networks.list(names=["supervisor0"]):
-        network.remove()
+        remove_network(network)
     for volume in client.volumes.list(filters={"label": "io.balena.supervised"}):
         volume.remove(force=True)
