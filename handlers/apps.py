@@ -18,6 +18,24 @@ def label(labels: dict[str, str], name: str) -> str | None:
     return labels.get(f"io.balena.{name}", labels.get(f"io.resin.{name}"))
 
 
+def inspect_supervised(client: Any) -> list[dict[str, Any]]:
+    """Inspect every container carrying a supervised label, once each (runs inside Engine.call).
+    A container removed between the list and its inspect is skipped: the reconciler, a user or
+    the engine's restart policy may remove one at any moment."""
+    seen: dict[str, dict[str, Any]] = {}
+    for key in SUPERVISED:
+        for item in client.api.containers(all=True, filters={"label": key}):
+            if item["Id"] in seen:
+                continue
+            try:
+                seen[item["Id"]] = client.api.inspect_container(item["Id"])
+            except Exception as err:
+                if getattr(getattr(err, "response", None), "status_code", None) == 404:
+                    continue
+                raise
+    return list(seen.values())
+
+
 def service_status(state: dict[str, Any]) -> str:
     """The legacy status string of a container (balena-v2.md 3.8)."""
     if state.get("Running"):
@@ -92,15 +110,8 @@ class Apps:
     def list(self) -> list[App]:
         """Every app with its services, apps by id and services by image id (legacy map order)."""
 
-        def read(client: Any) -> list[dict[str, Any]]:
-            seen: dict[str, dict[str, Any]] = {}
-            for key in SUPERVISED:
-                for container in client.api.containers(all=True, filters={"label": key}):
-                    seen.setdefault(container["Id"], client.api.inspect_container(container["Id"]))
-            return list(seen.values())
-
         apps: dict[int, App] = {}
-        for attrs in self._engine.call(read):
+        for attrs in self._engine.call(inspect_supervised):
             service = service_from_container(attrs)
             if service is not None:
                 apps.setdefault(service.app_id, App(service.app_id, [])).services.append(service)

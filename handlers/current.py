@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.apps import NAME_IDS, SUPERVISED, label
+from handlers.apps import NAME_IDS, SUPERVISED, inspect_supervised, label
 from handlers.compose import SUPERVISOR_NETWORK, normalise_labels
 from handlers.compose_compare import comparable, current_networks
 
@@ -83,21 +83,10 @@ def container_from(attrs: dict[str, Any]) -> Container | None:
 def read_current(client: Any) -> Current:
     """Everything supervised on the engine (runs inside Engine.call)."""
     current = Current()
-    seen: set[str] = set()
-    for key in SUPERVISED:
-        for item in client.api.containers(all=True, filters={"label": key}):
-            if item["Id"] in seen:
-                continue
-            seen.add(item["Id"])
-            try:
-                attrs = client.api.inspect_container(item["Id"])
-            except Exception as err:  # removed between list and inspect
-                if "No such container" in str(err):
-                    continue
-                raise
-            container = container_from(attrs)
-            if container is not None:
-                current.containers.append(container)
+    for attrs in inspect_supervised(client):
+        container = container_from(attrs)
+        if container is not None:
+            current.containers.append(container)
     for key in SUPERVISED:
         for net in client.api.networks(filters={"label": key}):
             match = _APP_OBJECT.match(net["Name"])

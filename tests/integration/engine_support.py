@@ -72,8 +72,9 @@ def converged(agent: Any, running: int, commit: str | None = None) -> Callable[[
 
 
 def supervised(client: Any) -> list[Any]:
-    """Every container labelled io.balena.supervised on the engine."""
-    return client.containers.list(all=True, filters={"label": "io.balena.supervised"})
+    """Every container labelled io.balena.supervised on the engine. Tests poll this while the agent
+    removes containers, so one that disappears between docker-py's list and its inspect is skipped."""
+    return client.containers.list(all=True, filters={"label": "io.balena.supervised"}, ignore_removed=True)
 
 
 def remove_network(network: Any, attempts: int = 50) -> None:
