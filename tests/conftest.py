@@ -223,9 +223,13 @@ def start_agent(request: pytest.FixtureRequest, tmp_path: Path, host_root: Path)
         started.append(agent)
         return agent
 
+    def stop_all() -> None:
+        while started:
+            started.pop().stop()
+
+    start.stop_all = stop_all  # type: ignore[attr-defined]  # for fixtures that clean up after the agents
     yield start
-    for agent in reversed(started):
-        agent.stop()
+    stop_all()
 
 
 @pytest.fixture

@@ -54,9 +54,12 @@ def check_clean(client: Any, count: int, release: int) -> None:
 
 
 @pytest.fixture
-def clean_engine(docker_client: Any, busybox_image: str) -> Iterator[Any]:
+def clean_engine(start_agent: Callable[..., Any], docker_client: Any, busybox_image: str) -> Iterator[Any]:
+    """A clean engine; afterwards the test's agents are stopped first, so none of them recreates
+    containers or holds endpoints while the engine is cleaned."""
     cleanup(docker_client)
     yield docker_client
+    start_agent.stop_all()  # type: ignore[attr-defined]
     cleanup(docker_client)
 
 
