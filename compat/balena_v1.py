@@ -25,9 +25,9 @@ async def get_ping(call: Call) -> Response:
 
 @ROUTES.add("GET", "/v1/healthy", body=False, open=True)
 async def get_healthy(call: Call) -> Response:
-    """200 OK while the agent's store answers; 500 otherwise (sendStatus in both cases)."""
+    """200 OK while the state engine's checks pass; 500 otherwise (sendStatus in both cases)."""
     try:
-        healthy = await call.run(call.services.store.ping)
+        healthy = await call.run(call.services.supervisor.healthy)
     except Exception:
         healthy = False
     return express.send_status(200 if healthy else 500, call.request)

@@ -61,7 +61,8 @@ class Executor:
         assert want is not None
         meta = Downloading(want.image, want.app_id, want.name, int(want.service["imageId"]),
                            want.service.get("releaseId"))
-        docker_id = self.owner.images.pull(meta, self.owner.poll_seconds())
+        with self.owner.fetching():
+            docker_id = self.owner.images.pull(meta, self.owner.poll_seconds())
         self.owner.images.record(want.image, want.app_id, want.service_id, want.name,
                                  int(want.service["imageId"]), want.service.get("releaseId"), docker_id)
 

@@ -58,6 +58,10 @@ class Reconciler:
         self.installing: dict[tuple[int, int], str] = {}  # (appId, imageId) -> status before a container exists
         self.applying = False
         self.failures = 0
+        # the legacy healthcheck's clocks (device-state.coffee healthcheck, application-manager fetch)
+        self.apply_started = time.monotonic()
+        self.fetches = 0
+        self.fetch_seconds = 0.0
         self._wake = threading.Event()
         self._force = False
         self._delay_until = 0.0
@@ -134,6 +138,23 @@ class Reconciler:
         with self._iteration:
             yield
 
+    @contextmanager
+    def fetching(self) -> Iterator[None]:
+        """Count an image pull and its time: pulls are what may make an apply cycle long."""
+        started = time.monotonic()
+        self.fetches += 1
+        try:
+            yield
+        finally:
+            self.fetches -= 1
+            self.fetch_seconds += time.monotonic() - started
+
+    def apply_healthy(self) -> bool:
+        """The legacy rule: an unmanaged device, no apply under way, a pull under way, or the
+        current apply cycle (minus its pulls) younger than two poll intervals."""
+        cycle = time.monotonic() - self.apply_started - self.fetch_seconds
+        return not self.managed or not self.applying or self.fetches > 0 or cycle < 2 * self.poll_seconds()
+
     # ---- the loop ----
 
     def _loop(self) -> None:
@@ -146,6 +167,7 @@ class Reconciler:
             if time.monotonic() < self._delay_until:
                 continue
             self.applying = True
+            self.apply_started = time.monotonic()
             force, self._force = self._force, False
             try:
                 self._apply(force)
@@ -162,6 +184,7 @@ class Reconciler:
                 steps = self.next_steps()
                 if not steps:
                     self.flags.pending = self.flags.downloaded = self.flags.failed = False
+                    self.fetch_seconds = 0.0
                     return
                 self.flags.pending = True
                 self.flags.downloaded = not any(s.action == "fetch" or (s.action == "noop" and s.target is not None

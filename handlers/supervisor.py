@@ -87,6 +87,16 @@ class Supervisor:
             self.source.close()
         self.reconciler.close()
 
+    def healthy(self) -> bool:
+        """GET /v1/healthy's checks (supervisor.ts: api-binder and device-state healthchecks): an
+        unmanaged device is healthy; a managed one while its target is fetched on time and no
+        apply cycle is stuck. The store must answer in any case."""
+        if not self.store.ping():
+            return False
+        if not self.managed:
+            return True
+        return self.source.healthy() and self.reconciler.apply_healthy()
+
     # ---- facts about the device ----
 
     @property

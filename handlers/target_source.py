@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -40,6 +41,7 @@ class TargetSource:
         self._thread: threading.Thread | None = None
         self._force = False
         self.last_error: str | None = None
+        self.last_fetch = time.monotonic()  # every attempt, failed or not (api-binder.ts)
 
     def start(self) -> None:
         """Fetch now, then keep polling."""
@@ -73,8 +75,14 @@ class TargetSource:
                 self.last_error = str(err)
                 wait = min(15 * 2 ** (failures - 1), self.reconciler.poll_seconds())
                 log.warning("target fetch from %s failed (%s); again in %.0f s", self.url, err, wait)
+            self.last_fetch = time.monotonic()
             self._wake.wait(wait)
             self._wake.clear()
+
+    def healthy(self) -> bool:
+        """The legacy rule: the last fetch attempt ended less than two poll intervals ago (a hung
+        request or a dead poller makes the device unhealthy; a failing fetch does not)."""
+        return time.monotonic() - self.last_fetch < 2 * self.reconciler.poll_seconds()
 
     def fetch_once(self, force: bool = False) -> bool:
         """One fetch; True when a new target was stored and applied."""

@@ -149,12 +149,14 @@ class TargetServer(http.server.ThreadingHTTPServer):
     body = b"{}"
     served = 0
     not_modified = 0
+    delay = 0.0  # seconds each answer is held back (a hung target endpoint)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     server: TargetServer
 
     def do_GET(self) -> None:
+        time.sleep(self.server.delay)
         tag = f'"{hash(self.server.body)}"'
         if self.headers.get("If-None-Match") == tag:
             self.server.not_modified += 1
@@ -210,4 +212,48 @@ def test_target_from_file_url(start_agent: Callable[..., Any], clean_engine: Any
     baked.write_text(json.dumps(managed({1: service("f", 1, busybox_image), 2: service("g", 2, busybox_image)},
                                         "f2")))
     wait_for(converged(agent, 2, "f2"), 30, "file change picked up")
+    agent.stop()
+
+
+def healthy(agent: Any) -> int:
+    """GET /v1/healthy without a key: its status code."""
+    return int(request(agent, "GET", "/v1/healthy", headers={"Authorization": ""}).status_code)
+
+
+def test_healthy_follows_the_legacy_target_fetch_rule(start_agent: Callable[..., Any], clean_engine: Any,
+                                                      busybox_image: str) -> None:
+    """api-binder.ts: unhealthy once no fetch attempt has ended for two poll intervals (1 s here)."""
+    server = TargetServer(("127.0.0.1", 0), Handler)
+    server.body = json.dumps(managed({1: service("h", 1, busybox_image)}, "h1")).encode()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        agent = start_agent(args=["--target-url", f"http://127.0.0.1:{server.server_address[1]}/target"])
+        wait_for(converged(agent, 1, "h1"), 60)
+        assert healthy(agent) == 200
+        server.delay = 8.0  # the next poll hangs
+        wait_for(lambda: healthy(agent) == 500, 15, "unhealthy while the fetch hangs")
+        server.delay = 0.0
+        wait_for(lambda: healthy(agent) == 200, 20, "healthy again once a fetch ends")
+        agent.stop()
+    finally:
+        server.shutdown()
+
+
+def test_healthy_follows_the_legacy_apply_cycle_rule(start_agent: Callable[..., Any], clean_engine: Any,
+                                                     busybox_image: str, tmp_path: Path) -> None:
+    """device-state.coffee: unhealthy while one apply cycle (pulls not counted) runs longer than two
+    poll intervals; here a hand-over that waits for its handover-complete file."""
+    labels = {"io.balena.update.strategy": "hand-over", "io.balena.update.handover-timeout": "60000"}
+    baked = tmp_path / "target.json"
+    baked.write_text(json.dumps(managed({1: service("o", 1, busybox_image, labels=labels)}, "o1")))
+    agent = start_agent(args=["--target-url", baked.as_uri()])
+    wait_for(converged(agent, 1, "o1"), 60)
+    assert healthy(agent) == 200
+    baked.write_text(json.dumps(managed({1: service("o", 1, busybox_image, labels=labels,
+                                                    environment={"X": "2"})}, "o2")))
+    wait_for(lambda: len(supervised(clean_engine)) == 2, 30, "the new container next to the old one")
+    wait_for(lambda: healthy(agent) == 500, 15, "unhealthy once the cycle outlasts two poll intervals")
+    (agent.root / "tmp/balena-supervisor/services/1/o/handover-complete").touch()
+    wait_for(converged(agent, 1, "o2"), 30, "hand-over complete")
+    assert healthy(agent) == 200
     agent.stop()
