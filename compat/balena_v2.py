@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from compat import express
 from compat.balena import APP_NOT_FOUND, NEED_SERVICE, SERVICE_NOT_FOUND, Call, legacy_text, text_error
 from compat.base import Router
-from handlers import VERSION
+from handlers import supervisor_version
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
 from handlers.supervisor import MissingService, NotLocalMode, ServiceNotFound
 from handlers.target import TargetError
@@ -134,7 +134,7 @@ async def post_purge(call: Call) -> Response:
 @ROUTES.add("GET", "/v2/version", body=False)
 async def get_version(call: Call) -> Response:
     """{"status":"success","version":"<version>"} (no leading v)."""
-    return express.send_json({"status": "success", "version": VERSION}, request=call.request)
+    return express.send_json({"status": "success", "version": supervisor_version()}, request=call.request)
 
 
 @ROUTES.add("GET", "/v2/containerId", body=False, errors=JSON_503)

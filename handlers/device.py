@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from handlers import VERSION
+from handlers import supervisor_version
 from handlers.apps import Apps
 from handlers.hostfs import HostFS
 from handlers.network import Network
@@ -75,7 +75,7 @@ class Device:
             api_port=self.api_port,
             ip_addresses=self._network.device_ipv4(),
             os_version=self.os_version(),
-            supervisor_version=VERSION,
+            supervisor_version=supervisor_version(),
             flags=self.flags,
         )
         if self.engine_status is not None:

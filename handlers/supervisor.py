@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from handlers import VERSION
+from handlers import supervisor_version
 from handlers.compose import DeviceInfo, image_name, internal_form
 from handlers.devicetype import device_type
 from handlers.errors import AppNotFound, EngineUnavailable, InvalidInput, NotFound, PolyvisorError
@@ -119,7 +119,7 @@ class Supervisor:
         except NotFound:
             slug = "unknown"
         return DeviceInfo(uuid=self.identity.uuid, device_type=slug,
-                          os_version=self.device.os_version() or "", supervisor_version=VERSION,
+                          os_version=self.device.os_version() or "", supervisor_version=supervisor_version(),
                           device_name=self.identity.name, api_key=self.identity.api_key,
                           api_port=self.api_port, docker_socket=self.docker_socket,
                           root=str(self.hostfs.root))

@@ -74,6 +74,15 @@ def test_version(api: Agent) -> None:
     assert response.content == b'{"status":"success","version":"%s"}' % VERSION.encode()
 
 
+@pytest.mark.parametrize(("extra", "version"), [("", VERSION), ("rpi-custom.1", f"{VERSION}+rpi-custom.1")])
+def test_version_carries_supervisor_tag_extra(api: Agent, monkeypatch: pytest.MonkeyPatch,
+                                              extra: str, version: str) -> None:
+    """supervisor-version.ts: `+<SUPERVISOR_TAG_EXTRA>` when the variable is set and not empty."""
+    monkeypatch.setenv("SUPERVISOR_TAG_EXTRA", extra)
+    response = api.request(STEM, "GET", "/v2/version", headers=KEY)
+    assert json.loads(response.content) == {"status": "success", "version": version}
+
+
 def test_target_state_round_trip(api: Agent) -> None:
     response = api.request(STEM, "POST", "/v2/local/target-state", headers=KEY, json=TARGET)
     assert response.content == b'{"status":"success","message":"OK"}'

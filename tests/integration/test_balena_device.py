@@ -45,6 +45,13 @@ def test_running_service_is_idle(agent: Any, containers: Callable[..., Any]) -> 
     assert (body["update_pending"], body["update_failed"], body["update_downloaded"]) == (False,) * 3
 
 
+def test_supervisor_version_carries_tag_extra(start_agent: Callable[..., Any]) -> None:
+    """supervisor-version.ts appends `+<SUPERVISOR_TAG_EXTRA>` wherever the version is reported."""
+    agent = start_agent(env={"SUPERVISOR_TAG_EXTRA": "fleet.7"})
+    assert device(agent)["supervisor_version"] == f"{VERSION}+fleet.7"
+    assert agent.get("/v2/version").json() == {"status": "success", "version": f"{VERSION}+fleet.7"}
+
+
 def test_stopped_service_is_exited(agent: Any, containers: Callable[..., Any]) -> None:
     container = containers(SERVICE, BALENA_LABELS)
     container.kill()  # sleep is PID 1 and ignores SIGTERM: no need to wait out a stop timeout
