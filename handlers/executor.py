@@ -185,6 +185,25 @@ class Executor:
         except Exception as err:  # noqa: BLE001 - kept is fine, whatever the reason
             log.info("old image %s kept: %s", image, err)
 
+    # ---- image housekeeping ----
+
+    def do_cleanup(self, step: Step) -> None:
+        """Remove dangling images (only outside local mode)."""
+        if not self.owner.local_mode():
+            self.owner.images.cleanup(step.config["ids"])
+
+    def do_saveImage(self, step: Step) -> None:
+        """Record a target image the engine already has, with the service's metadata."""
+        want = step.target
+        assert want is not None
+        release = want.service.get("releaseId")
+        self.owner.images.save(want.image, want.app_id, want.service_id, want.name, int(want.service["imageId"]),
+                               int(release) if release is not None else None)
+
+    def do_removeImage(self, step: Step) -> None:
+        """Remove an image nothing uses any more (and its record)."""
+        self.owner.images.remove(step.config["record"])
+
     def do_remove(self, step: Step) -> None:
         """Remove a Dead container."""
         assert step.current is not None

@@ -29,6 +29,9 @@ class Downloading:
     progress: int = 0
 
 
+CLEANUP_RETRY = 3600.0  # imageCleanupErrorIgnoreTimeout: a failed cleanup is not retried for an hour
+
+
 def backoff(failures: int, cap_seconds: float) -> float:
     """min(2^failures x 500 ms, poll interval): 1 s, 2 s, 4 s ..."""
     return min((2 ** failures) * 0.5, cap_seconds)
@@ -52,6 +55,7 @@ class Images:
         self._lock = threading.Lock()
         self.downloading: dict[str, Downloading] = {}
         self._failures: dict[str, tuple[int, float]] = {}
+        self._cleanup_failures: dict[str, float] = {}  # engine image id -> monotonic time of the failure
 
     def inspect(self, name: str) -> dict[str, Any] | None:
         """The engine's inspect of an image, or None when it is not there."""
@@ -142,6 +146,84 @@ class Images:
         """Drop a row (its image is gone from the engine)."""
         with self._store.transaction() as db:
             db.execute("DELETE FROM image WHERE image_id=? AND name=?", (image_id, name))
+
+    # ---- housekeeping (images.ts: getAvailable, getImagesForCleanup, cleanup, removeImageIfNotNeeded) ----
+
+    def survey(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """(records whose image the engine has, by tag, digest or id; engine ids of dangling images
+        that no record uses and whose removal did not fail within the last hour)."""
+        engine_images = self._engine.call(lambda c: c.api.images(all=False))
+        records = self.rows()
+        tags = {tag for image in engine_images for tag in image.get("RepoTags") or []}
+        digests = {d.split("@", 1)[1] for image in engine_images for d in image.get("RepoDigests") or [] if "@" in d}
+        ids = {image["Id"] for image in engine_images}
+        available = [r for r in records if r["name"] in tags or r["dockerImageId"] in ids
+                     or ("@" in r["name"] and r["name"].split("@", 1)[1] in digests)]
+        used = {r["dockerImageId"] for r in records}
+        now = time.monotonic()
+        with self._lock:
+            dangling = [image["Id"] for image in engine_images
+                        if not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+                        and not [d for d in image.get("RepoDigests") or [] if d != "<none>@<none>"]
+                        and image["Id"] not in used
+                        and now - self._cleanup_failures.get(image["Id"], -CLEANUP_RETRY) >= CLEANUP_RETRY]
+        return available, dangling
+
+    def cleanup(self, ids: list[str]) -> None:
+        """Remove dangling images (force); a failure is logged and that image left alone for an hour."""
+        import docker.errors
+
+        for image_id in ids:
+            try:
+                self._engine.call(lambda c, i=image_id: c.api.remove_image(i, force=True))
+                with self._lock:
+                    self._cleanup_failures.pop(image_id, None)
+            except docker.errors.APIError as err:
+                if err.status_code == 404:
+                    continue
+                self._logs.system(f"Error cleaning up {image_id}: {err.explanation or err} - will ignore for 1 hour",
+                                  error=True)
+                with self._lock:
+                    self._cleanup_failures[image_id] = time.monotonic()
+
+    def save(self, name: str, app_id: int, service_id: int, service_name: str, image_id: int,
+             release_id: int | None) -> None:
+        """Record a target image the engine already has (saveImage)."""
+        found = self.inspect(name)
+        if found is None:
+            raise RuntimeError(f"image {name} not found")
+        self.record(name, app_id, service_id, service_name, image_id, release_id, str(found["Id"]))
+
+    def remove(self, record: dict[str, Any]) -> None:
+        """removeImageIfNotNeeded: the engine image goes (force) when this is its only record; a tag
+        that other records do not need is dropped; the record goes in any case."""
+        import docker.errors
+
+        name, docker_id = record["name"], record["dockerImageId"]
+        removed = False
+        try:
+            if docker_id is None:
+                self._engine.call(lambda c: c.api.remove_image(name, force=True))
+                removed = True
+            else:
+                sharing = [r for r in self.rows() if r["dockerImageId"] == docker_id]
+                if len(sharing) == 1:
+                    self._logs.system(f"Deleting image '{name}'")
+                    self._engine.call(lambda c: c.api.remove_image(docker_id, force=True))
+                    removed = True
+                elif "@" not in name:
+                    others = {r["name"] for r in sharing if r["name"] != name}
+                    tags = (self.inspect(docker_id) or {}).get("RepoTags") or []
+                    if len(tags) > 1 and name in tags and others & set(tags):
+                        self._engine.call(lambda c: c.api.remove_image(name, noprune=True))
+        except docker.errors.APIError as err:
+            if err.status_code != 404:
+                self._logs.system(f"Failed to delete image '{name}' due to '{err.explanation or err}'", error=True)
+                raise
+            removed = False
+        self.forget(int(record["imageId"]), name)
+        if removed:
+            self._logs.system(f"Deleted image '{name}'")
 
     def purge_missing(self) -> None:
         """Rows whose image the engine no longer has are removed (done at start, as legacy)."""

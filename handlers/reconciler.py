@@ -247,12 +247,17 @@ class Reconciler:
         return found
 
     def facts(self) -> Facts:
-        """Volatile knowledge the inference uses."""
-        return Facts(downloading=set(self.images.downloading),
-                     waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
-                     started=set(self.started),
-                     stopping={cid for cid, s in self.status.items() if s == "Stopping"},
-                     current_commit=self.store.get("current_commit"))
+        """Volatile knowledge the inference uses; the engine's images are surveyed for housekeeping
+        only on a managed device outside local mode with no download running (as legacy)."""
+        facts = Facts(downloading=set(self.images.downloading),
+                      waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
+                      started=set(self.started),
+                      stopping={cid for cid, s in self.status.items() if s == "Stopping"},
+                      current_commit=self.store.get("current_commit"))
+        if not self.local_mode() and not facts.downloading:
+            facts.housekeeping = True
+            facts.available, facts.dangling = self.images.survey()
+        return facts
 
     def next_steps(self) -> list[Step]:
         """The steps of the next iteration; none until a target was ever set (a new agent on a device

@@ -68,6 +68,10 @@ class Facts:
     stopping: set[str] = field(default_factory=set)  # container ids being stopped
     current_commit: str | None = None
     fetch_allowed: bool = True
+    # image housekeeping (managed devices outside local mode, balena-v2.md 3.2 step 2)
+    housekeeping: bool = False
+    available: list[dict[str, Any]] = field(default_factory=list)  # image records the engine has
+    dangling: list[str] = field(default_factory=list)  # engine ids of untagged, undigested, unrecorded images
 
 
 @dataclass
@@ -278,11 +282,64 @@ class _App:
                 self.steps.append(Step("kill", self.app_id, container))
 
 
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """An image record's metadata (the legacy compared records without their ids)."""
+    return (record["name"], record["appId"], record["serviceId"], record["serviceName"], record["imageId"],
+            record["releaseId"])
+
+
+def wanted_key(want: Wanted) -> tuple[Any, ...]:
+    """The image record a target service needs."""
+    release = want.service.get("releaseId")
+    return (want.image, want.app_id, want.service_id, want.name, int(want.service["imageId"]),
+            int(release) if release is not None else None)
+
+
+def delta_source(want: Wanted, available: list[dict[str, Any]]) -> str | None:
+    """bestDeltaSource: the recorded image of the same service and app, else of the same service
+    name, else of the same app. Kept while the target's image is still to be downloaded."""
+    for match in (lambda r: r["serviceName"] == want.name and r["appId"] == want.app_id,
+                  lambda r: r["serviceName"] == want.name,
+                  lambda r: r["appId"] == want.app_id):
+        for record in available:
+            if match(record):
+                return str(record["name"])
+    return None
+
+
+def housekeeping(current: Current, targets: dict[int, WantedApp], facts: Facts) -> list[Step]:
+    """_compareImages: `cleanup` of dangling images, `saveImage` for target images the engine has
+    but no record describes exactly, then (only when nothing is to be saved) `removeImage` for
+    recorded images that neither a container nor the target uses, nor a pending download needs
+    as its delta source."""
+    steps = [Step("cleanup", name="dangling images", config={"ids": list(facts.dangling)})] if facts.dangling else []
+    wanted = [w for app in targets.values() for w in app.services]
+    recorded = {record_key(r) for r in facts.available}
+    save = {wanted_key(w): w for w in wanted if w.image_docker_id is not None and wanted_key(w) not in recorded}
+    steps.extend(Step("saveImage", w.app_id, target=w, name=w.image) for w in save.values())
+    if save:
+        return steps
+    in_use = {wanted_key(w) for w in wanted}
+    for container in current.containers:
+        by_id = [r for r in facts.available if r["dockerImageId"] == container.image]
+        exact = [r for r in by_id if r["imageId"] == container.image_id]
+        if exact or by_id:
+            in_use.add(record_key((exact or by_id)[0]))
+    sources = {delta_source(w, facts.available) for w in wanted if w.image_docker_id is None}
+    steps.extend(Step("removeImage", int(r["appId"]), name=str(r["name"]), config={"record": r})
+                 for r in facts.available if record_key(r) not in in_use and r["name"] not in sources)
+    return steps
+
+
 def infer(current: Current, targets: dict[int, WantedApp], facts: Facts) -> list[Step]:
     """The steps of the next iteration; [] when the current state is the target."""
     if any(w.needs_supervisor_network for a in targets.values() for w in a.services) \
             and current.supervisor_network is None:
         return [Step("ensureSupervisorNetwork", name=SUPERVISOR_NETWORK)]
+    if facts.housekeeping and not facts.downloading:
+        chores = housekeeping(current, targets, facts)
+        if chores:  # the only steps of this iteration, as legacy
+            return chores
     steps: list[Step] = []
     for app_id in sorted(current.app_ids() | set(targets)):
         steps.extend(_App(app_id, targets.get(app_id), current, facts).infer())
@@ -298,8 +355,10 @@ def _unique(steps: Iterable[Step]) -> list[Step]:
     seen: set[tuple[str, str, str]] = set()
     out = []
     for step in steps:
-        key = (step.action, step.current.id if step.current else "", step.name or
+        record = step.config.get("record")
+        key = (step.action, step.current.id if step.current else "", (step.name or
                (step.target.image if step.action == "fetch" and step.target else step.describe()))
+               + (f"#{record['imageId']}" if record else ""))
         if key not in seen:
             seen.add(key)
             out.append(step)

@@ -59,6 +59,13 @@ def status(agent: Any) -> dict[str, Any]:
     return body
 
 
+def managed(services: dict[int, dict[str, Any]], commit: str, release: int = 1) -> dict[str, Any]:
+    """A target for a managed device (served by --target-url): not in local mode, polled every second."""
+    body = target(services, release=release, commit=commit, config={"SUPERVISOR_POLL_INTERVAL": "1000"})
+    body["local"]["config"].pop("SUPERVISOR_LOCAL_MODE")
+    return body
+
+
 def converged(agent: Any, running: int, commit: str | None = None) -> Callable[[], Any]:
     """A check: applied, `running` containers Running (and release == commit)."""
     def check() -> Any:

@@ -18,6 +18,7 @@ from integration.components import Dockerd
 from integration.engine_support import (
     cleanup,
     converged,
+    managed,
     post_target,
     request,
     service,
@@ -173,12 +174,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
-
-
-def managed(services: dict[int, dict[str, Any]], commit: str) -> dict[str, Any]:
-    body = target(services, commit=commit, config={"SUPERVISOR_POLL_INTERVAL": "1000"})
-    body["local"]["config"].pop("SUPERVISOR_LOCAL_MODE")
-    return body
 
 
 def test_target_from_http_url_with_etag(start_agent: Callable[..., Any], clean_engine: Any,

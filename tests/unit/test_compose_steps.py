@@ -124,3 +124,51 @@ def test_duplicates_keep_the_newest() -> None:
                                         container(service, "b" * 64, created="2019-02")]))
     steps = infer(current, app(wanted(service)), Facts(current_commit="c1"))
     assert [(s.action, s.current.id[:1] if s.current else "") for s in steps] == [("kill", "a")]
+
+
+def record(name: str, image_id: int, release: int = 1, docker_id: str = IMAGE["Id"], service: str = "main",
+           sid: int = 1) -> dict[str, Any]:
+    """A row of the image table, as Images.rows() gives it."""
+    return {"name": name, "appId": 1, "serviceId": sid, "serviceName": service, "imageId": image_id,
+            "releaseId": release, "dockerImageId": docker_id}
+
+
+def chores(current: Current, targets: dict[int, WantedApp], available: list[dict[str, Any]],
+           dangling: list[str] | None = None, downloading: set[str] | None = None) -> list[Any]:
+    return infer(current, targets, Facts(housekeeping=True, available=available, dangling=dangling or [],
+                                         downloading=downloading or set()))
+
+
+def test_housekeeping_saves_unrecorded_target_images_first() -> None:
+    main = svc("main", 1, 11)
+    old = record("old:latest", 5, docker_id="sha256:" + "5" * 64)
+    steps = chores(ready(), app(wanted(main)), [old], dangling=["sha256:" + "d" * 64])
+    assert actions(steps) == ["cleanup dangling images", "saveImage app:latest"]  # removals wait for the save
+
+
+def test_housekeeping_removes_only_what_nothing_uses() -> None:
+    main = svc("main", 1, 11)
+    used = record("app:latest", 11)
+    by_container = record("running:latest", 9, docker_id="sha256:" + "9" * 64)
+    unused = record("old:latest", 5, docker_id="sha256:" + "5" * 64)
+    running = container(main)
+    running.image = by_container["dockerImageId"]  # the container still runs the previous image
+    steps = chores(ready(Current(containers=[running])), app(wanted(main)), [used, by_container, unused])
+    assert actions(steps) == ["removeImage old:latest"]
+    assert steps[0].config["record"] is unused
+
+
+def test_housekeeping_keeps_the_delta_source_of_a_pending_download() -> None:
+    want = wanted(svc("main", 1, 12, release=2), available=False)
+    previous = record("app:v1", 11)
+    assert actions(chores(ready(), app(want), [previous])) == ["fetch app:latest"]  # app:v1 kept
+    other = record("other:latest", 7, docker_id="sha256:" + "7" * 64, service="other", sid=2)
+    other["appId"] = 2
+    assert actions(chores(ready(), app(want), [previous, other])) == ["removeImage other:latest"]
+
+
+def test_no_housekeeping_while_downloading_or_in_local_mode() -> None:
+    unused = record("old:latest", 5, docker_id="sha256:" + "5" * 64)
+    want = wanted(svc("main", 1, 11), available=False)
+    assert actions(chores(ready(), app(want), [unused], downloading={"app:latest"})) == ["noop main_11_1"]
+    assert actions(infer(ready(), app(wanted(svc("main", 1, 11))), Facts(available=[unused]))) == ["start main_11_1"]
