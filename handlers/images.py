@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,7 +176,7 @@ class Images:
 
         for image_id in ids:
             try:
-                self._engine.call(lambda c, i=image_id: c.api.remove_image(i, force=True))
+                self._engine.call(partial(_remove_image, image_id))
                 with self._lock:
                     self._cleanup_failures.pop(image_id, None)
             except docker.errors.APIError as err:
@@ -230,6 +231,10 @@ class Images:
         for row in self.rows():
             if self.inspect(row["dockerImageId"] or row["name"]) is None:
                 self.forget(row["imageId"], row["name"])
+
+
+def _remove_image(image_id: str, client: Any) -> None:
+    client.api.remove_image(image_id, force=True)
 
 
 def split_reference(name: str) -> tuple[str, str | None]:

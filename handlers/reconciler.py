@@ -24,6 +24,7 @@ from handlers.engine import Engine
 from handlers.errors import EngineUnavailable, UpdatesLocked
 from handlers.executor import Executor
 from handlers.images import Images, backoff
+from handlers.local_mode import LocalModeSwitch
 from handlers.locks import Locks
 from handlers.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
 from handlers.store import Store
@@ -70,6 +71,7 @@ class Reconciler:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.executor = Executor(self)
+        self.local_switch = LocalModeSwitch(engine, store)
 
     # ---- configuration read from the stored target ----
 
@@ -100,6 +102,8 @@ class Reconciler:
         if self._thread is not None:
             return
         self.release_stale_locks()
+        if self.managed and not self.local_mode():
+            self._switch_local_mode(False)  # left local mode while stopped, or died in the middle
         self._closing.clear()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="step")
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
@@ -125,12 +129,26 @@ class Reconciler:
         self._wake.set()
 
     def set_target(self, target: Target, source: str, force: bool = False) -> None:
-        """Store a validated target (one transaction), drop volatile overrides, apply it."""
+        """Store a validated target (one transaction), drop volatile overrides, apply it. On a managed
+        device a change of SUPERVISOR_LOCAL_MODE enters or leaves local mode first."""
         with self._iteration:
+            was_local = self.local_mode()
             self.targets.save(target, source)
             self.stopped.clear()
             self.failures = 0
+            if self.managed and self.local_mode() != was_local:
+                self._switch_local_mode(self.local_mode())
         self.trigger(force)
+
+    def _switch_local_mode(self, local: bool) -> None:
+        """local-mode.ts handleLocalModeStateChange; a failure is logged, never fatal."""
+        try:
+            if local:
+                self.local_switch.enter()
+            else:
+                self.local_switch.leave(lambda: self.targets.drop(Targets.LOCAL))
+        except Exception as err:  # noqa: BLE001 - the engine may be down; the apply goes on
+            log.error("problems managing engine state on local mode switch (local mode: %s): %s", local, err)
 
     @contextmanager
     def paused(self) -> Iterator[None]:

@@ -41,6 +41,11 @@ class Targets:
             db.execute("INSERT INTO config(key,value) VALUES('target_state_set','true') "
                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value")
 
+    def drop(self, source: str) -> None:
+        """Forget the target apps of a source (leaving local mode drops the local ones)."""
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM app WHERE source=?", (source,))
+
     def device_config(self) -> dict[str, str]:
         """The stored target device config (keys as stored)."""
         with self._store.transaction() as db:

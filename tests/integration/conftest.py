@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from integration.engine_support import cleanup
 from integration.processes import ip
 
 
@@ -72,3 +73,13 @@ def netns(_netns_folder: None) -> Iterator[Callable[[], str]]:
     yield make
     for name in names:
         subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def clean_engine(start_agent: Callable[..., Any], docker_client: Any, busybox_image: str) -> Iterator[Any]:
+    """The engine without supervised containers, app networks and volumes; afterwards the test's
+    agents are stopped first, so none of them recreates containers while the engine is cleaned."""
+    cleanup(docker_client)
+    yield docker_client
+    start_agent.stop_all()  # type: ignore[attr-defined]
+    cleanup(docker_client)

@@ -8,7 +8,7 @@ import json
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 
 from integration.components import Dockerd
 from integration.engine_support import (
-    cleanup,
     converged,
     managed,
     post_target,
@@ -52,16 +51,6 @@ def check_clean(client: Any, count: int, release: int) -> None:
     assert networks == ["1_default", "1_extra"]
     volumes = sorted(v.name for v in client.volumes.list(filters={"label": "io.balena.supervised"}))
     assert volumes == ["1_v0", "1_v1", "1_v2"]
-
-
-@pytest.fixture
-def clean_engine(start_agent: Callable[..., Any], docker_client: Any, busybox_image: str) -> Iterator[Any]:
-    """A clean engine; afterwards the test's agents are stopped first, so none of them recreates
-    containers or holds endpoints while the engine is cleaned."""
-    cleanup(docker_client)
-    yield docker_client
-    start_agent.stop_all()  # type: ignore[attr-defined]
-    cleanup(docker_client)
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.7, 1.2])
