@@ -34,11 +34,16 @@ class Profile:
     ok_error: str | None
     # POST /v1/purge without an appId: v10's text, or the 2016 node text.
     purge_missing_id: str
+    # which express the answers imitate (compat.express.ERA) and its body-parser limit:
+    # '10mb' in 2019, body-parser's 100 kB default in 2016
+    era: str
+    body_limit: int
 
 
 PROFILES = {
-    "v10": Profile(ok_error=None, purge_missing_id="Invalid or missing appId"),
-    "legacy": Profile(ok_error="", purge_missing_id="Missing app id"),
+    "v10": Profile(ok_error=None, purge_missing_id="Invalid or missing appId", era="2019",
+                   body_limit=express.BODY_LIMIT),
+    "legacy": Profile(ok_error="", purge_missing_id="Missing app id", era="2016", body_limit=100 * 1024),
 }
 
 # Authorization: ApiKey <key> (2016) or Bearer <key> (v11.3, issue #1249), scheme in any case.
@@ -105,23 +110,41 @@ class BalenaApp(DialectApp):
 
     async def handle(self, request: Request) -> Response:
         """Answer one request the way the legacy supervisor did."""
+        era = express.ERA.set(self.profile.era)
+        try:
+            response = await self._handle(request)
+        finally:
+            express.ERA.reset(era)
+        if self.profile.era == "2016":  # express set it on every answer until the supervisor turned it off (2018)
+            response.headers["X-Powered-By"] = "Express"
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
         path = _one_slash_less(request.scope["path"])  # the router itself ignores case
-        route, params, _ = self.router.match(request.method, path)
+        route, params, allowed = self.router.match(request.method, path)
         # routes before the auth middleware (or holding their own credential) skip the key check
         if route is None or not route.options.get("open", False):
-            if await run_in_threadpool(needs_key, self.context):
-                if not self.context.services.identity.check_key(find_key(request)):
-                    return express.send_status(401, request)
+            try:
+                needed = await run_in_threadpool(needs_key, self.context)
+            except Exception as err:  # the config could not be read: authenticate's catch
+                log.error("API key check failed: %s", err)
+                return express.send(f"Unexpected error: Error: {err}", 503, request)
+            if needed and not self.context.services.identity.check_key(find_key(request)):
+                return express.send_status(401, request)
+        body: dict[str, Any] = {}
+        if route is None or not route.options.get("early", False):
+            # the body parsers are the first middleware of the routers: every later request goes through them
+            try:
+                body = await express.parse_body(request, self.profile.body_limit)
+            except express.ParseError as err:
+                return err.response()
         if route is None:
-            raw = request.scope.get("raw_path") or request.url.path.encode()
-            return express.cannot(request.method, raw.decode("latin-1"))
+            if request.method == "OPTIONS" and allowed:
+                return options_response(allowed)
+            return express.cannot_answer(request)
         request.scope["path_params"] = params
         errors = route.options.get("errors", {})
-        try:
-            body = await express.parse_body(request) if route.options.get("body", True) else {}
-        except express.ParseError as err:
-            return err.response()
         try:
             return await route.endpoint(Call(request, self.context, self.profile, body))
         except PolyvisorError as err:
@@ -134,6 +157,18 @@ class BalenaApp(DialectApp):
             log.exception("%s %s failed", request.method, request.url.path)
             answer = lookup_error(errors, err)
             return answer(err) if answer else express.send(f"{type(err).__name__}: {err}", 503, request)
+
+
+def options_response(methods: list[str]) -> Response:
+    """express's automatic OPTIONS answer: the path's methods (HEAD after GET) in Allow and body."""
+    found: list[str] = []
+    for method in methods:
+        for one in (method, "HEAD") if method == "GET" else (method,):
+            if one not in found and one != "WS":
+                found.append(one)
+    response = express.send(",".join(found))
+    response.headers["Allow"] = ",".join(found)
+    return response
 
 
 def _one_slash_less(path: str) -> str:

@@ -16,14 +16,15 @@ ROUTES = Router(case_insensitive=True)
 
 
 # /v1/healthy has been served before the key check since v9.6.2, /ping since v10.3.7;
-# issue 3 decides both are open in every profile.
-@ROUTES.add("GET", "/ping", body=False, open=True)
+# issue 3 decides both are open in every profile. "early" routes were registered on the app
+# before the routers that carry the body parsers; every other request has its body parsed.
+@ROUTES.add("GET", "/ping", early=True, open=True)
 async def get_ping(call: Call) -> Response:
     """res.send('OK')."""
     return express.send("OK", request=call.request)
 
 
-@ROUTES.add("GET", "/v1/healthy", body=False, open=True)
+@ROUTES.add("GET", "/v1/healthy", early=True, open=True)
 async def get_healthy(call: Call) -> Response:
     """200 OK while the state engine's checks pass; 500 otherwise (sendStatus in both cases)."""
     try:
@@ -56,7 +57,7 @@ def device_body(state: DeviceState) -> dict[str, Any]:
     return body
 
 
-@ROUTES.add("GET", "/v1/device", body=False, errors={Exception: envelope_error(500)})
+@ROUTES.add("GET", "/v1/device", errors={Exception: envelope_error(500)})
 async def get_device(call: Call) -> Response:
     """The device's state; any failure is 500 {"Data":"","Error":"<message>"}."""
     state = await call.run(call.services.device.state)
@@ -79,14 +80,14 @@ def force_of(call: Call) -> bool:
     return bool(express.check_truthy(call.body.get("force"))) or call.services.lock_override()
 
 
-@ROUTES.add("POST", "/v1/blink", body=False)
+@ROUTES.add("POST", "/v1/blink", early=True)
 async def post_blink(call: Call) -> Response:
     """Blink the LED for 15 s; answer at once."""
     await call.run(call.services.blink.identify)
     return express.send_status(200, call.request)
 
 
-@ROUTES.add("POST", "/v1/regenerate-api-key", body=False, errors=TEXT_503)
+@ROUTES.add("POST", "/v1/regenerate-api-key", early=True, errors=TEXT_503)
 async def post_regenerate_api_key(call: Call) -> Response:
     """A new key in the body; the old one stops working at once."""
     key = await call.run(call.services.identity.regenerate_key)
@@ -95,10 +96,14 @@ async def post_regenerate_api_key(call: Call) -> Response:
 
 @ROUTES.add("POST", "/v1/update", errors=TEXT_503)
 async def post_update(call: Call) -> Response:
-    """204 when an update was triggered, 202 Accepted when instant updates cannot run."""
-    force = bool(express.check_truthy(call.body.get("force")))
+    """204 when the target is fetched now (a managed device with instant updates), else 202
+    Accepted; `force` is taken with JavaScript truthiness, as the 2019 code passed it on raw.
+    The 2016 route always answered 204."""
+    force = express.js_truthy(call.body.get("force"))
     triggered = await call.run(call.services.trigger_update, force)
-    return express.no_content() if triggered else express.send_status(202, call.request)
+    if triggered or call.profile.era == "2016":
+        return express.no_content()
+    return express.send_status(202, call.request)
 
 
 async def _power(call: Call, action: str) -> Response:
@@ -147,8 +152,10 @@ async def _stop_or_start(call: Call, action: str) -> Response:
     if app_id is None:
         return express.send("Missing app id", 400, call.request)
     actions = call.services.actions
-    run = actions.stop_service if action == "stop" else actions.start_service
-    container_id = await call.run(run, app_id, force_of(call))  # a held lock: 503 text
+    if action == "stop":
+        container_id = await call.run(actions.stop_service, app_id, force_of(call))  # a held lock: 503 text
+    else:  # the 2019 start step took no lock; the 2016 route took it without force
+        container_id = await call.run(actions.start_service, app_id, force_of(call), call.profile.era == "2016")
     return express.send_json({"containerId": container_id}, request=call.request)
 
 
@@ -164,27 +171,31 @@ async def post_app_start(call: Call) -> Response:
     return await _stop_or_start(call, "start")
 
 
-@ROUTES.add("GET", "/v1/apps/:appId", body=False, errors=APP_ERRORS)
+@ROUTES.add("GET", "/v1/apps/:appId", errors=APP_ERRORS)
 async def get_app(call: Call) -> Response:
-    """appId, containerId, env (without keys), releaseId, imageId (the image name), commit if known."""
+    """The app's only service. 2019: appId, containerId, env, releaseId, commit if known; the
+    route read `service.environment` and `service.image`, which the Service class of that code
+    did not have, so env was always {} and imageId was left out (fixed only in 2020, 96c68166).
+    2016: the app row's appId (a string), containerId, commit, imageId (the image name) and env
+    without the keys."""
     app_id = express.check_int(call.request.path_params.get("appId"))
     if app_id is None:
         return express.send("Missing app id", 400, call.request)
     service = await call.run(call.services.actions.single_service, app_id)
-    body: dict[str, Any] = {
-        "appId": app_id,
-        "containerId": service.container_id,
-        "env": {k: v for k, v in service.env.items() if k not in PRIVATE_ENV},
-        "releaseId": service.release_id,
-        "imageId": service.image,
-    }
     commit = call.services.device.flags.commit
+    if call.profile.era == "2016":
+        return express.send_json({
+            "appId": str(app_id), "containerId": service.container_id, "commit": commit,
+            "imageId": service.image, "env": {k: v for k, v in service.env.items() if k not in PRIVATE_ENV},
+        }, request=call.request)
+    body: dict[str, Any] = {"appId": app_id, "containerId": service.container_id, "env": {},
+                            "releaseId": service.release_id}
     if commit is not None:
         body["commit"] = commit
     return express.send_json(body, request=call.request)
 
 
-@ROUTES.add("GET", "/v1/device/host-config", body=False, errors=TEXT_503)
+@ROUTES.add("GET", "/v1/device/host-config", errors=TEXT_503)
 async def get_host_config(call: Call) -> Response:
     """{"network": {"proxy": {...}, "hostname": "..."}}."""
     network = await call.run(call.services.hostconfig.read)
@@ -200,14 +211,14 @@ async def patch_host_config(call: Call) -> Response:
 
 # ---- resin era only (the `legacy` profile) ----
 
-@ROUTES.add("POST", "/v1/tcp-ping", profiles=("legacy",), body=False)
+@ROUTES.add("POST", "/v1/tcp-ping", profiles=("legacy",))
 async def post_tcp_ping(call: Call) -> Response:
     """Re-enable the connectivity check (kept across restarts, unlike the in-memory original)."""
     await call.run(call.services.set_connectivity_check, True)
     return express.no_content()
 
 
-@ROUTES.add("DELETE", "/v1/tcp-ping", profiles=("legacy",), body=False)
+@ROUTES.add("DELETE", "/v1/tcp-ping", profiles=("legacy",))
 async def delete_tcp_ping(call: Call) -> Response:
     """Disable the connectivity check."""
     await call.run(call.services.set_connectivity_check, False)
@@ -240,11 +251,11 @@ async def post_despawn_tty(call: Call) -> Response:
     return express.send_status(200, call.request)
 
 
-@ROUTES.add("GET", "/v1/tty/:token", profiles=("legacy",), body=False, open=True)
+@ROUTES.add("GET", "/v1/tty/:token", profiles=("legacy",), early=True, open=True)
 async def get_tty_page(call: Call) -> Response:
     """The terminal page (its token is the credential)."""
     if call.services.terminals.find(call.request.path_params["token"]) is None:
-        return express.cannot(call.request.method, call.request.url.path)
+        return express.cannot_answer(call.request)
     return express.send(terminal_page(), request=call.request)
 
 

@@ -53,21 +53,21 @@ def supervisor(call: Call) -> Any:
 
 # ---- state ----
 
-@ROUTES.add("GET", "/v2/applications/state", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/applications/state", errors=JSON_503)
 async def get_applications_state(call: Call) -> Response:
     """{appName: {appId, commit, services: {name: {status, releaseId, downloadProgress}}}}."""
     state = await call.run(supervisor(call).status.applications_state)
     return express.send_json(state, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/applications/:appId/state", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/applications/:appId/state", errors=JSON_503)
 async def get_application_state(call: Call) -> Response:
     """Every app's state (the appId is ignored, as in 2019): local, dependent, commit."""
     state = await call.run(supervisor(call).status.app_state)
     return express.send_json(state, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/state/status", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/state/status", errors=JSON_503)
 async def get_state_status(call: Call) -> Response:
     """status, appState, overallDownloadProgress, containers, images[, release]."""
     state = await call.run(supervisor(call).status.state_status)
@@ -131,13 +131,13 @@ async def post_purge(call: Call) -> Response:
 
 # ---- device ----
 
-@ROUTES.add("GET", "/v2/version", body=False)
+@ROUTES.add("GET", "/v2/version")
 async def get_version(call: Call) -> Response:
     """{"status":"success","version":"<version>"} (no leading v)."""
     return express.send_json({"status": "success", "version": supervisor_version()}, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/containerId", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/containerId", errors=JSON_503)
 async def get_container_id(call: Call) -> Response:
     """All services' container ids, or one with ?serviceName= / ?service=."""
     services = await call.run(supervisor(call).container_ids)
@@ -150,21 +150,21 @@ async def get_container_id(call: Call) -> Response:
     return express.send_json({"status": "success", "containerId": services[wanted]}, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/device/name", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/device/name", errors=JSON_503)
 async def get_device_name(call: Call) -> Response:
     """{"status":"success","deviceName":"<name>"}."""
     name = await call.run(lambda: supervisor(call).targets.name())
     return express.send_json({"status": "success", "deviceName": name}, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/device/tags", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/device/tags", errors=JSON_503)
 async def get_device_tags(call: Call) -> Response:
     """{"status":"success","tags":[{id, name, value}]}."""
     tags = await call.run(supervisor(call).tags)
     return express.send_json({"status": "success", "tags": tags}, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/cleanup-volumes", body=False, errors=JSON_503)
+@ROUTES.add("GET", "/v2/cleanup-volumes", errors=JSON_503)
 async def get_cleanup_volumes(call: Call) -> Response:
     """Remove volumes no running container uses (target volumes kept, as v10.0.1)."""
     await call.run(supervisor(call).cleanup_volumes)
@@ -173,7 +173,7 @@ async def get_cleanup_volumes(call: Call) -> Response:
 
 # ---- local mode ----
 
-@ROUTES.add("GET", "/v2/local/target-state", body=False, errors={
+@ROUTES.add("GET", "/v2/local/target-state", errors={
     NotLocalMode: failed(400), Exception: failed(503)})
 async def get_local_target_state(call: Call) -> Response:
     """{"status":"success","state":{"local":{name, config, apps},"dependent":{apps, devices}}}."""
@@ -189,7 +189,7 @@ async def post_local_target_state(call: Call) -> Response:
     return express.send_json({"status": "success", "message": "OK"}, request=call.request)
 
 
-@ROUTES.add("GET", "/v2/local/device-info", body=False, errors={
+@ROUTES.add("GET", "/v2/local/device-info", errors={
     NotFound: failed(503, "Could not fetch device information: "), Exception: failed(503, "Could not fetch device information: ")})
 async def get_local_device_info(call: Call) -> Response:
     """{"status":"success","info":{"arch","deviceType"}} (v10.0.2 spelling)."""
@@ -198,7 +198,7 @@ async def get_local_device_info(call: Call) -> Response:
                              request=call.request)
 
 
-@ROUTES.add("GET", "/v2/local/logs", body=False)
+@ROUTES.add("GET", "/v2/local/logs")
 async def get_local_logs(call: Call) -> Response:
     """NDJSON for as long as the client stays: a first system line, then every record."""
     logs = supervisor(call).logs

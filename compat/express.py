@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import re
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,27 +27,51 @@ BODY_LIMIT = 10 * 1024 * 1024  # bodyParser limit '10mb'
 
 # Node's http.STATUS_CODES for the statuses the supervisor sends.
 REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
-           403: "Forbidden", 404: "Not Found", 413: "Payload Too Large", 423: "Locked",
+           403: "Forbidden", 404: "Not Found", 413: "Payload Too Large", 415: "Unsupported Media Type", 423: "Locked",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
+# Which express a response imitates: "2019" (express 4.16.4, etag 1.8, finalhandler 1.1.1, the
+# v10 supervisor) or "2016" (express 4.14.0, etag 1.7, finalhandler 0.5.0, the resin era). Set
+# per request by the dialect.
+ERA: ContextVar[str] = ContextVar("express_era", default="2019")
+
+
 def etag(body: bytes) -> str:
-    """The weak ETag express's default etag function gives a body."""
-    digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
+    """The weak ETag express's default etag function gives a body: SHA-1 from etag 1.8 (2017),
+    MD5 before."""
+    if ERA.get() == "2016":
+        digest = base64.b64encode(hashlib.md5(body).digest()).decode().rstrip("=")  # noqa: S324 - the legacy tag
+    else:
+        digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
     return f'W/"{len(body):x}-{digest}"'
 
 
+_NO_CACHE = re.compile(r"(?:^|,)\s*?no-cache\s*?(?:,|$)")
+
+
+def fresh(request: Request, tag: str) -> bool:
+    """The fresh 0.5.2 package as express's req.fresh used it (no Last-Modified is ever sent)."""
+    headers = request.headers
+    modified_since, none_match = headers.get("if-modified-since"), headers.get("if-none-match")
+    if not modified_since and not none_match:
+        return False
+    if _NO_CACHE.search(headers.get("cache-control", "")):
+        return False
+    if none_match and none_match != "*":
+        matches = [m.strip() for m in none_match.split(",") if m.strip()]
+        if not any(m == tag or "W/" + m == tag or m == "W/" + tag for m in matches):
+            return False
+    return not modified_since  # If-Modified-Since without a Last-Modified: stale
+
+
 def _respond(body: bytes, status: int, media_type: str, request: Request | None) -> Response:
-    if status in (204, 304):
-        return Response(status_code=status)
     tag = etag(body)
-    # express's req.fresh: a matching If-None-Match on a successful GET/HEAD turns into 304
-    # (fresh 0.5: a request with Cache-Control: no-cache is never fresh)
-    if (request is not None and request.method in ("GET", "HEAD") and 200 <= status < 300
-            and "no-cache" not in request.headers.get("cache-control", "")):
-        wanted = request.headers.get("if-none-match", "")
-        if wanted and (wanted.strip() == "*" or tag in [w.strip() for w in wanted.split(",")]):
-            return Response(status_code=304, headers={"ETag": tag})
+    # express's req.fresh: a GET/HEAD answered 2xx that the client already has turns into 304
+    if request is not None and request.method in ("GET", "HEAD") and 200 <= status < 300 and fresh(request, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    if status in (204, 304):  # res.send strips the body and its content headers, not the ETag
+        return Response(status_code=status, headers={"ETag": tag})
     response = Response(body, status, {"ETag": tag})
     response.headers["content-type"] = media_type
     return response
@@ -69,18 +94,26 @@ def send_json(value: Any, status: int = 200, request: Request | None = None) -> 
 
 
 def no_content() -> Response:
-    """res.sendStatus(204) / res.status(204).send()."""
-    return Response(status_code=204)
+    """res.sendStatus(204): no body and no content headers, but the ETag of "No Content" stays."""
+    return _respond(b"No Content", 204, "text/plain; charset=utf-8", None)
 
 
 def html_page(status: int, message: str) -> Response:
-    """finalhandler 1.1.1's error document (express 4.16.4, the v10 supervisor's): the message in
-    <pre>, with its two security headers (CSP became 'none' only in finalhandler 1.1.2)."""
+    """finalhandler's error answer: 1.1.1's HTML document with its two security headers (CSP
+    became 'none' only in 1.1.2); in the 2016 era 0.5.0's bare line."""
     body = escape_html(message).replace("\n", "<br>").replace("  ", " &nbsp;")
+    if ERA.get() == "2016":
+        return _bare_page(status, body + "\n")
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Error</title>\n</head>\n<body>\n<pre>" + body + "</pre>\n</body>\n</html>\n")
     response = Response(page.encode(), status, {
         "Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff"})
+    response.headers["content-type"] = "text/html; charset=utf-8"
+    return response
+
+
+def _bare_page(status: int, text: str) -> Response:
+    response = Response(text.encode(), status, {"X-Content-Type-Options": "nosniff"})
     response.headers["content-type"] = "text/html; charset=utf-8"
     return response
 
@@ -97,13 +130,23 @@ def encode_url(path: str) -> str:
                   lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), path)
 
 
-def cannot(method: str, raw_path: str) -> Response:
-    """The 404 express gives a route it does not know: `Cannot GET /x` (the path as sent, no query)."""
+def cannot(method: str, raw_path: str, query: str = "") -> Response:
+    """The 404 express gives a route it does not know: `Cannot GET /x` (the path as sent, no
+    query); in the 2016 era `Cannot GET /x?query` and a newline, without a document around it."""
+    if ERA.get() == "2016":
+        url = raw_path + (f"?{query}" if query else "")
+        return _bare_page(404, f"Cannot {escape_html(method)} {escape_html(url)}\n")
     return html_page(404, f"Cannot {method} {encode_url(raw_path)}")
 
 
+def cannot_answer(request: Request) -> Response:
+    """cannot() for this request: the path as sent (raw), and its query."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return cannot(request.method, raw.decode("latin-1"), request.scope.get("query_string", b"").decode("latin-1"))
+
+
 class ParseError(Exception):
-    """A body the parser refused; carries the status and message express showed."""
+    """A body the parser refused; carries the status and the error's first stack line."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -111,12 +154,18 @@ class ParseError(Exception):
         self.message = message
 
     def response(self) -> Response:
-        """finalhandler's page for this error (NODE_ENV was not production: name and message)."""
-        return html_page(self.status, self.message)
+        """finalhandler's page for this error. The 2019 supervisor was bundled by webpack 4 in
+        production mode, which fixed express's env to "production": the page shows the status
+        text only. In the 2016 era node showed err.stack, of which the first line is kept, in
+        node 0.10's words (no JSON position)."""
+        if ERA.get() != "2016":
+            return html_page(self.status, REASONS.get(self.status, str(self.status)))
+        message = re.sub(r" in JSON at position \d+$", "", self.message)
+        return html_page(self.status, message.replace("Unexpected end of JSON input", "Unexpected end of input"))
 
 
 def _json_error(text: str, err: json.JSONDecodeError) -> str:
-    """V8's JSON.parse message for the error Python found (Node 10, as the 2019 supervisor ran)."""
+    """V8's JSON.parse message for the error Python found."""
     if err.pos >= len(text.rstrip()):
         return "SyntaxError: Unexpected end of JSON input"
     return f"SyntaxError: Unexpected token {text[err.pos]} in JSON at position {err.pos}"
@@ -144,26 +193,73 @@ def _set_nested(target: dict[str, Any], key: str, value: str) -> None:
             node = node.setdefault(part, [] if parts[i + 1] == "[]" else {})
 
 
-async def parse_body(request: Request) -> dict[str, Any]:
-    """req.body as bodyParser.json + bodyParser.urlencoded({extended:true}) made it; {} otherwise."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in ("application/json", "application/x-www-form-urlencoded") and not media.endswith("+json"):
-        return {}
+PARAMETER_LIMIT = 1000  # body-parser's urlencoded parameterLimit
+# the utf-* charsets iconv-lite decodes (json() refuses other families, urlencoded() all but utf-8)
+DECODERS = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
+            "utf-32": "utf-32", "utf-32le": "utf-32-le", "utf-32be": "utf-32-be", "utf-7": "utf-7"}
+
+
+def _media(request: Request) -> tuple[str, str | None] | None:
+    """(type, charset) of a request that has a body (type-is's hasBody), or None."""
+    headers = request.headers
+    if "transfer-encoding" not in headers and headers.get("content-length", "0").strip() in ("", "0"):
+        return None
+    media, _, params = headers.get("content-type", "").partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
+    """raw-body's content-encoding handling: identity, deflate and gzip; anything else is 415."""
+    import zlib
+
+    if encoding == "identity":
+        return raw
+    if encoding not in ("deflate", "gzip"):
+        raise ParseError(415, f'UnsupportedMediaTypeError: unsupported content encoding "{encoding}"')
     try:
-        raw = await read_body(request, BODY_LIMIT)
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as err:
+        raise ParseError(400, f"Error: {err}") from err
+    if len(data) > limit:
+        raise ParseError(413, "PayloadTooLargeError: request entity too large")
+    return data
+
+
+async def parse_body(request: Request, limit: int = BODY_LIMIT) -> dict[str, Any]:
+    """req.body as body-parser's json() and urlencoded({extended: true}) made it: only for the
+    exact types application/json and application/x-www-form-urlencoded, {} otherwise."""
+    found = _media(request)
+    if found is None or found[0] not in ("application/json", "application/x-www-form-urlencoded"):
+        return {}
+    media, charset = found
+    form = media == "application/x-www-form-urlencoded"
+    charset = charset or "utf-8"
+    if (form and charset != "utf-8") or (not form and not charset.startswith("utf-")):
+        raise ParseError(415, f'UnsupportedMediaTypeError: unsupported charset "{charset.upper()}"')
+    try:
+        raw = await read_body(request, limit)
     except BodyTooLarge as err:
         raise ParseError(413, "PayloadTooLargeError: request entity too large") from err
-    if not raw:
-        return {}
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ParseError(400, "Error: invalid utf-8 body") from err
-    if media == "application/x-www-form-urlencoded":
+    raw = _inflate(raw, request.headers.get("content-encoding", "identity").lower(), limit)
+    if charset not in DECODERS:  # iconv-lite knows no such encoding
+        raise ParseError(415, f'UnsupportedMediaTypeError: unsupported charset "{charset.upper()}"')
+    # iconv-lite: bad sequences become U+FFFD, the byte order mark is stripped
+    text = raw.decode(DECODERS[charset], errors="replace").removeprefix("\ufeff")
+    if form:
+        if text.count("&") >= PARAMETER_LIMIT:
+            raise ParseError(413, "PayloadTooLargeError: too many parameters")
         body: dict[str, Any] = {}
         for key, value in parse_qsl(text, keep_blank_values=True):
             _set_nested(body, key, value)
         return body
+    if not text:
+        return {}
     stripped = text.lstrip(" \t\n\r")
     if stripped[:1] not in ("{", "["):  # body-parser strict mode
         position = len(text) - len(stripped)
@@ -179,14 +275,64 @@ def _raise(message: str) -> dict[str, Any]:
     raise ParseError(400, message)
 
 
+def js_string(value: Any) -> str:
+    """JavaScript's String(value) for what JSON and qs give: numbers as V8 prints them, arrays
+    joined with commas (null inside as empty), objects as [object Object]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):  # JSON.parse gives doubles
+        return _js_number(float(value)) if abs(value) > 2 ** 53 else str(value)
+    if isinstance(value, float):
+        return _js_number(value)
+    if isinstance(value, list):
+        return ",".join("" if v is None else js_string(v) for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
+def _js_number(x: float) -> str:
+    """ECMAScript Number::toString (radix 10), from Python's shortest round-trip digits."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exponent = repr(abs(x)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= point <= 21:
+        return sign + digits + "0" * (point - k)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    e = point - 1
+    tail = f"e{'+' if e >= 0 else '-'}{abs(e)}"
+    return sign + digits + tail if k == 1 else sign + digits[0] + "." + digits[1:] + tail
+
+
 def check_int(value: Any) -> int | None:
-    """parseInt(value, 10) as the supervisor's checkInt: '12abc' -> 12, 'abc' -> None, 1.7 -> 1."""
-    if isinstance(value, bool) or value is None:
+    """The supervisor's checkInt: parseInt(value, 10) of what JavaScript makes of the value:
+    '12abc' -> 12, 'abc' -> None, 1.7 -> 1, [7] -> 7, 1e21 -> 1 (String gives '1e+21')."""
+    if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return int(value) if value == value and abs(value) != float("inf") else None
-    match = re.match(r"^\s*([+-]?\d+)", str(value))
+    match = re.match(r"^[\s\ufeff\xa0]*([+-]?\d+)", js_string(value))
     return int(match.group(1)) if match else None
+
+
+def js_truthy(value: Any) -> bool:
+    """JavaScript truthiness of a parsed body value: "false" and "0" are true, 0 and "" false."""
+    if isinstance(value, float) and value != value:
+        return False
+    return value not in (None, False, 0, "")
 
 
 def check_truthy(value: Any) -> bool | None:

@@ -60,14 +60,21 @@ class Actions:
             self.stopped.add((app_id, service.service_name))
         return service.container_id
 
-    def start_service(self, app_id: int, force: bool = False) -> str:
-        """Start the app's only container; its id."""
+    def start_service(self, app_id: int, force: bool = False, locked: bool = False) -> str:
+        """Start the app's only container; its id. The 2019 start step took no update lock (the
+        2016 route did: `locked`). The container is looked up again afterwards: gone -> RuntimeError."""
         with self.pause():
             service = self.single_service(app_id)
-            with self.locks.hold(app_id, force):
+            if locked:
+                with self.locks.hold(app_id, force):
+                    self.engine.call(lambda c: c.api.start(service.container_id))
+            else:
                 self.engine.call(lambda c: c.api.start(service.container_id))
             self.stopped.discard((app_id, service.service_name))
-        return self.single_service(app_id).container_id
+        try:
+            return self.single_service(app_id).container_id
+        except AppNotFound as err:
+            raise RuntimeError("App not found after running action") from err
 
     def stop_all(self, force: bool = False) -> None:
         """Stop every app's containers, each app under its lock (before reboot or shutdown)."""
@@ -85,6 +92,8 @@ class Actions:
     def _restart(self, app_id: int, force: bool) -> None:
         app = self.app(app_id)
         with self.locks.hold(app_id, force):
+            for service in app.services:  # doRestart cleared the volatile `running` overrides
+                self.stopped.discard((app_id, service.service_name))
             configs = [self._inspect(s) for s in app.services]
             for service in app.services:
                 self._remove(service)

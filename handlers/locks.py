@@ -37,7 +37,10 @@ UV_MESSAGES = {
 }
 
 
-def uv_error(err: OSError, syscall: str, path: Path) -> str:
+HOST_ROOT_SHOWN = Path("/mnt/root")
+
+
+def uv_error(err: OSError, syscall: str, path: Path | str) -> str:
     """An OSError as node printed it: `CODE: message, syscall 'path'`."""
     code = errno.errorcode.get(err.errno or 0, "EIO")
     message = UV_MESSAGES.get(err.errno or 0, (err.strerror or str(err)).lower())
@@ -149,7 +152,8 @@ class Locks:
         taken: list[Path] = []
         base = self.app_dir(app_id)
         try:
-            services = sorted(d for d in base.iterdir() if d.is_dir())
+            # every entry, as the legacy readdir: a stray file makes `<file>/updates.lock` fail (ENOTDIR)
+            services = sorted(base.iterdir())
         except FileNotFoundError:
             return taken
         for service in services:
@@ -162,7 +166,7 @@ class Locks:
                         pass
                     except OSError as err:
                         self._release(taken)
-                        raise UpdatesLocked(f"Updates are locked: {uv_error(err, 'unlink', path)}") from err
+                        raise UpdatesLocked(f"Updates are locked: {uv_error(err, 'unlink', self._shown(path))}") from err
                 try:
                     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                     os.close(fd)
@@ -171,8 +175,16 @@ class Locks:
                     continue  # the service folder went away: nothing to lock
                 except OSError as err:
                     self._release(taken)
-                    raise UpdatesLocked(f"Updates are locked: {uv_error(err, 'open', path)}") from err
+                    raise UpdatesLocked(f"Updates are locked: {uv_error(err, 'open', self._shown(path))}") from err
         return taken
+
+    def _shown(self, path: Path) -> str:
+        """The path as the legacy message showed it: the supervisor container saw the host's root
+        at /mnt/root (`Updates are locked: EEXIST: ..., open '/mnt/root/tmp/balena-supervisor/...'`)."""
+        try:
+            return str(HOST_ROOT_SHOWN / path.relative_to(self._hostfs.root))
+        except ValueError:
+            return str(path)
 
     @staticmethod
     def _release(paths: list[Path]) -> None:

@@ -103,8 +103,8 @@ class Services:
         supervisor = self.supervisor
         if supervisor.source is None:
             return False
-        if not force and not config_value(supervisor.targets.device_config(), "SUPERVISOR_INSTANT_UPDATE_TRIGGER"):
-            return False
+        if not config_value(supervisor.targets.device_config(), "SUPERVISOR_INSTANT_UPDATE_TRIGGER"):
+            return False  # `force` does not matter here (api-binder.ts)
         supervisor.source.poll_now(force)
         return True
 

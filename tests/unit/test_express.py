@@ -71,10 +71,17 @@ def test_malformed_json_is_bodyparser_400(body: bytes, message: str) -> None:
     with pytest.raises(express.ParseError) as info:
         parse(body)
     assert info.value.status == 400 and info.value.message == message
-    page = info.value.response()
+    page = info.value.response()  # 2019: express's env was "production" (webpack): the status text
     assert page.status_code == 400
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert f"<pre>{message}</pre>".encode() in page.body
+    assert b"<pre>Bad Request</pre>" in page.body
+    era = express.ERA.set("2016")  # node 0.10 in development: the stack's first line, in its words
+    try:
+        legacy = info.value.response().body
+    finally:
+        express.ERA.reset(era)
+    assert legacy == (message.replace("Unexpected end of JSON input", "Unexpected end of input")
+                      .split(" in JSON at")[0] + "\n").encode()
 
 
 def test_oversized_body_is_413() -> None:
@@ -88,3 +95,13 @@ def test_error_page_escapes() -> None:
     page = express.cannot("GET", "/<script>'x")
     assert b"<pre>Cannot GET /%3Cscript%3E&#39;x</pre>" in page.body  # encodeurl, then escape-html
     assert page.headers["content-security-policy"] == "default-src 'self'"
+
+
+@pytest.mark.parametrize(("era", "tag"), [("2019", 'W/"2-nOO9QiTIwXgNtWtBJezz8kv3SLc"'), ("2016", 'W/"2-4KoCHiHd29bYzs7HHpz1ZA"')])
+def test_etag_of_each_era(era: str, tag: str) -> None:
+    """etag 1.8 (2017) hashes with SHA-1 (27 base64 characters); 1.7 used MD5 without padding."""
+    token = express.ERA.set(era)
+    try:
+        assert express.etag(b"OK") == tag
+    finally:
+        express.ERA.reset(token)

@@ -36,7 +36,8 @@ def test_an_app_lock_refuses_with_node_message(locks: Locks, tmp_path: Path) -> 
     with pytest.raises(UpdatesLocked) as info:
         with locks.hold(1):
             pytest.fail("must not run")
-    path = tmp_path / "tmp/balena-supervisor/services/1/main/updates.lock"
+    # the path as the supervisor container saw it, the host's root at /mnt/root
+    path = "/mnt/root/tmp/balena-supervisor/services/1/main/updates.lock"
     assert str(info.value) == f"Updates are locked: EEXIST: file already exists, open '{path}'"
     assert (folder / "updates.lock").exists()  # the app's own lock stays
     assert list(other.iterdir()) == []  # what we took is released
@@ -90,3 +91,14 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     assert (users / "updates.lock").exists()  # an application's lock is never removed
     with restarted.hold(1):
         pass
+
+
+def test_a_stray_file_in_the_app_folder_counts_as_a_lock(locks: Locks, tmp_path: Path) -> None:
+    """The legacy took every entry of the folder as a service: <file>/updates.lock is ENOTDIR."""
+    service_dir(locks)
+    (locks.app_dir(1) / "notes.txt").write_text("x")
+    with pytest.raises(UpdatesLocked) as info:
+        with locks.hold(1):
+            pytest.fail("must not run")
+    assert str(info.value) == ("Updates are locked: ENOTDIR: not a directory, open "
+                               "'/mnt/root/tmp/balena-supervisor/services/1/notes.txt/updates.lock'")
