@@ -38,6 +38,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "comma-separated legacy APIs to serve: " + ", ".join(DIALECTS)),
     ("balena-profile", ("POLYVISOR_BALENA_PROFILE",), "v10",
      "balena behaviour: v10 (2019 supervisor) or legacy (resin era and its Go helper)"),
+    ("supervisor-version", ("POLYVISOR_SUPERVISOR_VERSION",), None,
+     "supervisor version the balena API reports (default: 10.0.0 for v10, 2.6.3 for legacy)"),
     ("docker-host", ("DOCKER_HOST",), None, "Docker Engine address (the docker SDK's DOCKER_HOST)"),
     ("dbus-address", ("DBUS_SYSTEM_BUS_ADDRESS",), None, "system D-Bus address"),
     ("led-file", ("POLYVISOR_LED_FILE", "LED_FILE"), "/sys/class/leds/led0/brightness",
@@ -59,6 +61,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "hardware watchdog the platform API drives (host path, under --root)"),
 )
 PROFILES = ("v10", "legacy")
+# The supervisor version each balena profile reports by default: the release it imitates.
+REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Settings:
     dialects: tuple[str, ...] = tuple(DIALECTS)
     dialect_listen: Mapping[str, str] = field(default_factory=dict)
     balena_profile: str = "v10"
+    supervisor_version: str = "10.0.0"
     docker_host: str | None = None
     dbus_address: str | None = None
     led_file: str = "/sys/class/leds/led0/brightness"
@@ -135,7 +140,9 @@ class Settings:
             listen=values["listen"], data_dir=Path(values["data_dir"]), api_key=values["api_key"],
             root=Path(values["root"]), dialects=dialects,
             dialect_listen={k: v for k, v in own.items() if k in dialects},
-            balena_profile=values["balena_profile"], docker_host=values["docker_host"],
+            balena_profile=values["balena_profile"],
+            supervisor_version=values["supervisor_version"] or REPORTED_VERSIONS[values["balena_profile"]],
+            docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
             target_url=values["target_url"], os_variant=values["os_variant"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,6 @@ from compat.base import Router
 from handlers import supervisor_version
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
 from handlers.supervisor import MissingService, NotLocalMode, ServiceNotFound
-from handlers.target import TargetError
 
 ROUTES = Router(case_insensitive=True)
 
@@ -102,7 +102,10 @@ async def post_start_service(call: Call) -> Response:
 
 
 def _app_id(call: Call) -> int | None:
-    return express.check_int(call.request.path_params["appId"])
+    """doRestart/doPurge looked the app up by the path's string: only a canonical number ("12",
+    not "012" or "12abc") names an app."""
+    raw = call.request.path_params["appId"]
+    return int(raw) if re.fullmatch(r"0|[1-9][0-9]*", raw) else None
 
 
 @ROUTES.add("POST", "/v2/applications/:appId/restart", errors={
@@ -134,20 +137,21 @@ async def post_purge(call: Call) -> Response:
 @ROUTES.add("GET", "/v2/version")
 async def get_version(call: Call) -> Response:
     """{"status":"success","version":"<version>"} (no leading v)."""
-    return express.send_json({"status": "success", "version": supervisor_version()}, request=call.request)
+    return express.send_json({"status": "success", "version": supervisor_version(call.services.device.reported_version)}, request=call.request)
 
 
 @ROUTES.add("GET", "/v2/containerId", errors=JSON_503)
 async def get_container_id(call: Call) -> Response:
     """All services' container ids, or one with ?serviceName= / ?service=."""
-    services = await call.run(supervisor(call).container_ids)
+    found = await call.run(supervisor(call).container_ids)
     query = call.request.query_params
-    wanted = query.get("serviceName") or query.get("service")
-    if not wanted:
-        return express.send_json({"status": "success", "services": services}, request=call.request)
-    if wanted not in services:
+    if "serviceName" not in query and "service" not in query:  # a map: later containers win (keyBy)
+        return express.send_json({"status": "success", "services": dict(found)}, request=call.request)
+    wanted = query.get("serviceName") or query.get("service")  # JS ||: an empty one falls through
+    match = next((cid for name, cid in found if name == wanted), None)  # _.find: the first
+    if match is None:
         return express.send_json({"status": "failed", "message": "Could not find service with that name"}, 503)
-    return express.send_json({"status": "success", "containerId": services[wanted]}, request=call.request)
+    return express.send_json({"status": "success", "containerId": match}, request=call.request)
 
 
 @ROUTES.add("GET", "/v2/device/name", errors=JSON_503)
@@ -181,10 +185,15 @@ async def get_local_target_state(call: Call) -> Response:
     return express.send_json({"status": "success", "state": state}, request=call.request)
 
 
-@ROUTES.add("POST", "/v2/local/target-state", errors={
-    NotLocalMode: failed(400), TargetError: failed(400), Exception: failed(503, "Could not apply target state: ")})
+@ROUTES.add("POST", "/v2/local/target-state", errors={Exception: failed(400)})
 async def post_local_target_state(call: Call) -> Response:
-    """Validate, store and apply (the answer does not wait for the apply)."""
+    """Validate, store and apply (the answer does not wait for the apply). Only reading whether
+    the device is in local mode answers 503; any failure of storing the target is 400 with its
+    message, as v2.ts did."""
+    try:
+        await call.run(supervisor(call).local_mode)
+    except Exception as err:  # noqa: BLE001 - the config could not be read
+        return failed(503, "Could not apply target state: ")(err)
     await call.run(supervisor(call).set_local_target, call.body)
     return express.send_json({"status": "success", "message": "OK"}, request=call.request)
 

@@ -5,9 +5,9 @@ import os
 VERSION = "0.1.0"
 
 
-def supervisor_version() -> str:
-    """The version the balena dialect reports (/v2/version, /v1/device, BALENA_SUPERVISOR_VERSION):
-    VERSION, plus `+<SUPERVISOR_TAG_EXTRA>` when that variable is set and not empty, as the legacy
+def supervisor_version(base: str) -> str:
+    """The supervisor version reported (/v2/version, /v1/device, BALENA_SUPERVISOR_VERSION): `base`,
+    plus `+<SUPERVISOR_TAG_EXTRA>` when that variable is set and not empty, as the legacy
     supervisor-version.ts did."""
     extra = os.environ.get("SUPERVISOR_TAG_EXTRA")
-    return f"{VERSION}+{extra}" if extra else VERSION
+    return f"{base}+{extra}" if extra else base

@@ -8,7 +8,8 @@ from typing import Any
 
 from handlers.engine import Engine
 
-SUPERVISED = ("io.balena.supervised", "io.resin.supervised")
+# io.resin.* first: the legacy listed those containers before the io.balena.* ones (listWithBothLabels)
+SUPERVISED = ("io.resin.supervised", "io.balena.supervised")
 # Containers are named <serviceName>_<imageId>_<releaseId> (balena-v2.md 2.3).
 NAME_IDS = re.compile(r".*_(\d+)_(\d+)$")
 

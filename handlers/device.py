@@ -40,8 +40,11 @@ class Device:
     """Collects the device's state from the network, the host files and the engine."""
 
     def __init__(self, hostfs: HostFS, network: Network, apps: Apps, api_port: int,
-                 flags: UpdateFlags | None = None, variant: str | None = None) -> None:
+                 flags: UpdateFlags | None = None, variant: str | None = None,
+                 reported_version: str = "10.0.0") -> None:
         self._hostfs = hostfs
+        # the supervisor version clients see: they gate features on it (balena push wants >= 7.21.4)
+        self.reported_version = reported_version
         self._network = network
         self._apps = apps
         self.api_port = api_port
@@ -75,7 +78,7 @@ class Device:
             api_port=self.api_port,
             ip_addresses=self._network.device_ipv4(),
             os_version=self.os_version(),
-            supervisor_version=supervisor_version(),
+            supervisor_version=supervisor_version(self.reported_version),
             flags=self.flags,
         )
         if self.engine_status is not None:

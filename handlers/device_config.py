@@ -44,10 +44,22 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
 )
 KEYS_BY_NAME = {k.name: k for k in CONFIG_KEYS}
 VPN_CONTROL = "SUPERVISOR_VPN_CONTROL"
-# OVERRIDE_LOCK is the resin-era spelling of SUPERVISOR_OVERRIDE_LOCK.
-ALIASES = {"OVERRIDE_LOCK": "SUPERVISOR_OVERRIDE_LOCK"}
-# Boot-config variables are kept in the target as given (applying them is the host's business).
-BOOT_PREFIXES = ("HOST_CONFIG_", "HOST_EXTLINUX_")
+# OVERRIDE_LOCK is the resin-era spelling of SUPERVISOR_OVERRIDE_LOCK: both are kept, and its
+# value is copied over the new one (deviceConfig.setTarget).
+LEGACY_OVERRIDE = "OVERRIDE_LOCK"
+VALID_KEYS = (VPN_CONTROL, LEGACY_OVERRIDE, *KEYS_BY_NAME)
+
+
+def boot_prefix(device_type: str | None) -> str | None:
+    """The boot-config variables the device type's backend takes (config/utils.ts getConfigBackend):
+    config.txt on Raspberry Pis, extlinux on Jetson TX boards; none elsewhere."""
+    if device_type is None:
+        return None
+    if device_type.startswith("raspberry") or device_type == "fincm3":
+        return "HOST_CONFIG_"
+    if device_type.startswith("jetson-tx"):
+        return "HOST_EXTLINUX_"
+    return None
 
 
 def truthy(value: Any) -> bool | None:
@@ -68,25 +80,33 @@ def parse_int(value: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def filter_config(config: Mapping[str, str]) -> dict[str, str]:
-    """Known keys only, BALENA_/RESIN_ prefixes stripped (deviceConfig.setTarget)."""
-    kept: dict[str, str] = {}
+def filter_config(config: Mapping[str, str], device_type: str | None = None) -> dict[str, str]:
+    """formatConfigKeys + setTarget: BALENA_* keys first (prefix stripped), then RESIN_* ones, then
+    unprefixed ones, each key taken from the first of these that has it; only known keys and the
+    device type's boot-config variables are kept; OVERRIDE_LOCK's value is copied to
+    SUPERVISOR_OVERRIDE_LOCK."""
+    merged: dict[str, str] = {}
+    for prefix in ("BALENA_", "RESIN_"):
+        for raw, value in config.items():
+            if raw.startswith(prefix):
+                merged.setdefault(raw[len(prefix):], value)
     for raw, value in config.items():
-        key = raw
-        for prefix in ("BALENA_", "RESIN_"):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-                break
-        key = ALIASES.get(key, key)
-        if key in KEYS_BY_NAME or key == VPN_CONTROL or key.startswith(BOOT_PREFIXES):
-            kept[key] = value
+        if not raw.startswith(("BALENA_", "RESIN_")):
+            merged.setdefault(raw, value)
+    boot = boot_prefix(device_type)
+    kept = {k: v for k, v in merged.items() if k in VALID_KEYS or (boot is not None and k.startswith(boot))}
+    if kept.get(LEGACY_OVERRIDE) is not None:
+        kept["SUPERVISOR_OVERRIDE_LOCK"] = kept[LEGACY_OVERRIDE]
     return kept
 
 
-def config_with_defaults(stored: Mapping[str, str]) -> dict[str, str]:
-    """What GET /v2/local/target-state shows: stored keys, VPN control, then missing defaults."""
+def config_with_defaults(stored: Mapping[str, str], unmanaged: bool = False) -> dict[str, str]:
+    """deviceConfig.getTarget: the stored keys, VPN control, local mode on for an unmanaged
+    device, then the defaults of the keys still missing (GET /v2/local/target-state)."""
     shown = dict(stored)
     shown.setdefault(VPN_CONTROL, "true")
+    if unmanaged:
+        shown.setdefault("SUPERVISOR_LOCAL_MODE", "true")
     for key in CONFIG_KEYS:
         shown.setdefault(key.name, key.default)
     return shown

@@ -128,16 +128,8 @@ class Executor:
         return container_id
 
     def do_stop(self, step: Step) -> None:
-        """docker stop, container kept."""
-        current = step.current
-        assert current is not None
-        self.owner.status[current.id] = "Stopping"
-        self.owner.logs.system(f"Stopping service {_described(step.target, current.name)}")
-        try:
-            self.stop_container(current.id, current.attrs)
-        finally:
-            self.owner.status.pop(current.id, None)
-        self.owner.logs.system(f"Stopped service {_described(step.target, current.name)}")
+        """docker stop, container kept: the legacy's kill without removal, with its messages."""
+        self._kill(step, remove=False)
 
     def stop_container(self, container_id: str, attrs: dict[str, Any]) -> None:
         """docker stop with the container's own grace period."""
@@ -146,6 +138,9 @@ class Executor:
 
     def do_kill(self, step: Step) -> None:
         """stop + remove (volumes of the container too); failures logged and swallowed (legacy)."""
+        self._kill(step, remove=True)
+
+    def _kill(self, step: Step, remove: bool) -> None:
         import docker.errors
 
         current = step.current
@@ -160,7 +155,8 @@ class Executor:
                 if not _gone(err) and err.status_code != 304:
                     raise
             try:
-                self.engine.call(lambda c: c.api.remove_container(current.id, v=True))
+                if remove:
+                    self.engine.call(lambda c: c.api.remove_container(current.id, v=True))
             except docker.errors.APIError as err:
                 if not _gone(err):
                     raise

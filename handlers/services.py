@@ -62,7 +62,8 @@ class Services:
         hostconfig = HostConfig(hostfs, bus, boot)
         identity = Identity(store, settings.api_key, lambda: hostconfig.config_json().get("uuid"))
         device = Device(hostfs, network, apps, api_port, UpdateFlags(),
-                        variant=getattr(settings, "os_variant", None))
+                        variant=getattr(settings, "os_variant", None),
+                        reported_version=getattr(settings, "supervisor_version", None) or "10.0.0")
         supervisor = Supervisor(store=store, identity=identity, hostfs=hostfs, engine=engine, locks=locks,
                                 actions=actions, device=device, api_port=api_port,
                                 boot_dir=boot,

@@ -70,7 +70,7 @@ class Status:
         progress = [i["downloadProgress"] for i in images if i["downloadProgress"] is not None]
         body: dict[str, Any] = {
             "status": "success", "appState": "applying" if self.r.applying else "applied",
-            "overallDownloadProgress": sum(progress) / len(progress) if progress else None,
+            "overallDownloadProgress": js_mean(progress),
             "containers": containers, "images": images,
         }
         commit = self.r.store.get("current_commit")
@@ -138,3 +138,11 @@ class Status:
             first = min(current.containers, key=lambda c: (c.app_id, c.image_id or 0))
             return True, self.container_status(first), None
         return False, None, None
+
+
+def js_mean(values: list[int]) -> int | float | None:
+    """The mean as JSON.stringify wrote the JavaScript number: 50, not 50.0; None without values."""
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    return int(mean) if mean.is_integer() else mean

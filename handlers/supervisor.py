@@ -7,6 +7,7 @@ built from settings values by Supervisor.build (called from handlers/services.py
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -66,7 +67,7 @@ class Supervisor:
         if target_url:
             from handlers.target_source import TargetSource
 
-            self.source = TargetSource(target_url, self.reconciler, store)
+            self.source = TargetSource(target_url, self.reconciler, store, device_type=self.device_slug)
 
     # ---- life ----
 
@@ -112,6 +113,13 @@ class Supervisor:
         """{"slug", "arch"} from the boot partition."""
         return device_type(self.hostfs, self.boot_dir)
 
+    def device_slug(self) -> str | None:
+        """The device type's slug from the boot partition, or None when it cannot be read."""
+        try:
+            return str(self.device_type()["slug"])
+        except (NotFound, KeyError):
+            return None
+
     def device_info(self) -> DeviceInfo:
         """What services' environment says about the device."""
         try:
@@ -119,7 +127,7 @@ class Supervisor:
         except NotFound:
             slug = "unknown"
         return DeviceInfo(uuid=self.identity.uuid, device_type=slug,
-                          os_version=self.device.os_version() or "", supervisor_version=supervisor_version(),
+                          os_version=self.device.os_version() or "", supervisor_version=supervisor_version(self.device.reported_version),
                           device_name=self.identity.name, api_key=self.identity.api_key,
                           api_port=self.api_port, docker_socket=self.docker_socket,
                           root=str(self.hostfs.root))
@@ -138,7 +146,7 @@ class Supervisor:
         """POST /v2/local/target-state: validate, store, apply (asynchronously)."""
         if not self.local_mode():
             raise NotLocalMode("Target state can only set when device is in local mode")
-        target = validate(body)
+        target = validate(body, self.device_slug())
         force = bool(body.get("force")) if isinstance(body, dict) else False
         self.reconciler.set_target(target, Targets.LOCAL, force)
         self.store.set(device_tags=orjson.dumps(_tags(body)).decode())
@@ -160,7 +168,8 @@ class Supervisor:
             apps[str(app.app_id)] = {"appId": app.app_id, "name": app.name, "commit": app.commit,
                                      "releaseId": app.release_id, "services": services,
                                      "networks": app.networks, "volumes": app.volumes}
-        return {"local": {"name": self.targets.name(), "config": config_with_defaults(self.targets.device_config()),
+        return {"local": {"name": self.targets.name(),
+                          "config": config_with_defaults(self.targets.device_config(), unmanaged=not self.managed),
                           "apps": apps}, "dependent": {"apps": [], "devices": []}}
 
     def tags(self) -> list[dict[str, Any]]:
@@ -175,10 +184,10 @@ class Supervisor:
 
     def service_action(self, app_id: str, action: str, service_name: Any, image_id: Any, force: bool) -> None:
         """restart-service / stop-service / start-service (balena-v2.md 1.4)."""
-        try:
-            number = int(app_id)
-        except ValueError:
-            raise AppNotFound("App not found") from None
+        # the legacy looked the app up by the path's string: only the canonical "12" finds app 12
+        if not re.fullmatch(r"0|[1-9][0-9]*", app_id):
+            raise AppNotFound("App not found")
+        number = int(app_id)
         r = self.reconciler
         with r.paused(), r.update_lock(number, force or r.lock_override()):
             current = r.read_current()
@@ -194,22 +203,26 @@ class Supervisor:
                 found = [c for c in mine if c.service_name == service_name]
             if not found:
                 raise ServiceNotFound("no container for that service")
-            container = found[-1]
+            container = found[0]  # _.find: the first
             key = (number, container.service_name)
+            described = f"'{container.service_name} {(container.attrs.get('Config') or {}).get('Image', '')}'"
             if action == "stop":
                 r.stopped.add(key)
                 r.executor.do_stop(_step("stop", container))
                 return
             r.stopped.discard(key)
             if action == "start":
+                self.logs.system(f"Starting service {described}")
                 r.executor._start(container.id)
                 r.started.add(container.id)
+                self.logs.system(f"Started service {described}")
                 return
-            self.logs.system(f"Restarting service '{container.service_name} {container.image}'")
             attrs = container.attrs
             r.executor.do_kill(_step("kill", container))
+            self.logs.system(f"Starting service {described}")
             new_id = self.actions._recreate(attrs, start=True)
             r.started.add(new_id)
+            self.logs.system(f"Started service {described}")
         r.trigger()
 
     def restart(self, app_id: int, force: bool) -> None:
@@ -231,9 +244,9 @@ class Supervisor:
         self.logs.system("Purged data")
         self.reconciler.trigger()
 
-    def container_ids(self) -> dict[str, str]:
-        """serviceName -> container id over every supervised container (later ones win)."""
-        return {c.service_name: c.id for c in self.reconciler.read_current().containers}
+    def container_ids(self) -> list[tuple[str, str]]:
+        """(serviceName, container id) of every supervised container, in the engine's order."""
+        return [(c.service_name, c.id) for c in self.reconciler.read_current().containers]
 
     def cleanup_volumes(self) -> None:
         """Remove every volume no running container mounts, except `<appId>_<name>` volumes of the target."""

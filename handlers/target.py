@@ -57,7 +57,8 @@ def _entries(value: Any) -> Iterator[tuple[Any, Any]]:
 
 
 def _short_text(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= 255
+    """isValidShortText: a string of at most 255 UTF-16 code units (JavaScript's length)."""
+    return isinstance(value, str) and len(value.encode("utf-16-le")) // 2 <= 255
 
 
 def _valid_map(value: Any, key_pattern: re.Pattern[str]) -> bool:
@@ -144,8 +145,19 @@ SERVICE_FIELDS: dict[str, Any] = {
     "serviceId": _any_id, "imageName": lambda v: isinstance(v, str), "depends_on": _list_of(str),
     "createdAt": lambda v: isinstance(v, str), "commit": lambda v: v is None or isinstance(v, str),
 }
-APP_FIELDS = {"name", "commit", "releaseId", "services", "volumes", "networks"}
-VOLUME_FIELDS = {"driver_opts", "labels"}
+APP_FIELDS = {"name", "commit", "releaseId", "services", "volumes", "networks", "appId"}
+# `driver` is taken and ignored, as the 2019 Volume did (volumes are always local)
+VOLUME_FIELDS = {"driver", "driver_opts", "labels"}
+# Compose service keys the supervisor did not support: dropped with its warning, not refused
+# (anything else unknown is refused). The legacy camel-cased every key before filtering, so the
+# camelCase spelling of a supported key (networkMode) is that key.
+UNSUPPORTED_COMPOSE = frozenset({
+    "annotations", "attach", "blkio_config", "build", "cgroup", "configs", "container_name",
+    "cpu_count", "cpu_percent", "cpu_period", "cpu_rt_period", "cpu_rt_runtime", "credential_spec",
+    "deploy", "develop", "device_cgroup_rules", "env_file", "extends", "external_links", "gpus",
+    "isolation", "links", "logging", "mem_swappiness", "memswap_limit", "platform", "profiles",
+    "pull_policy", "runtime", "scale", "secrets", "stdin_open", "uts", "volume_driver", "volumes_from",
+})
 NETWORK_FIELDS = {"driver", "driver_opts", "ipam", "enable_ipv6", "internal", "labels"}
 
 
@@ -159,6 +171,46 @@ def _service_ok(service: Any, service_id: Any) -> bool:
     return (_short_text(service["serviceName"]) and _short_text(service["image"])
             and _valid_map(service["environment"], ENV_KEY) and parse_int(service["imageId"]) is not None
             and _valid_map(service["labels"], LABEL_KEY))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+SNAKE_OF = {_camel(name): name for name in SERVICE_FIELDS if "_" in name}
+
+
+def _normalised_service(service: dict[str, Any]) -> dict[str, Any]:
+    """Supported keys in their compose spelling; unsupported compose keys dropped with the
+    legacy warning (sanitiseComposeConfig)."""
+    found: dict[str, Any] = {}
+    dropped = []
+    for key, value in service.items():
+        name = SNAKE_OF.get(key, key)
+        if name in UNSUPPORTED_COMPOSE or SNAKE_OF.get(_camel(name)) in UNSUPPORTED_COMPOSE:
+            dropped.append(key)
+            continue
+        found.setdefault(name, value)
+    if dropped:
+        log.warning("Ignoring unsupported or unknown compose fields: %s", ", ".join(dropped))
+    return found
+
+
+def _normalised_apps(apps: Any) -> Any:
+    """The apps with each service normalised (other shapes are left for validation to refuse)."""
+    if not isinstance(apps, dict):
+        return apps
+    result: dict[Any, Any] = {}
+    for app_id, app in apps.items():
+        if isinstance(app, dict) and isinstance(app.get("services"), (dict, list)):
+            app = dict(app)
+            app["services"] = (
+                {k: _normalised_service(v) if isinstance(v, dict) else v for k, v in app["services"].items()}
+                if isinstance(app["services"], dict)
+                else [_normalised_service(v) if isinstance(v, dict) else v for v in app["services"]])
+        result[app_id] = app
+    return result
 
 
 def _strict_problem(app_id: str, app: dict[str, Any]) -> str | None:
@@ -188,9 +240,9 @@ def _strict_problem(app_id: str, app: dict[str, Any]) -> str | None:
     graph = {s["serviceName"]: list(s.get("depends_on") or []) for s in services.values()}
     for name, deps in graph.items():
         missing = [d for d in deps if d not in graph]
-        if missing:
-            return f"service {name}: depends_on unknown services {missing}"
-    cycle = _find_cycle(graph)
+        if missing:  # the legacy waited only for services of the target: an unknown name is no wait
+            log.warning("service %s: depends_on names no service of the app: %s", name, missing)
+    cycle = _find_cycle({name: [d for d in deps if d in graph] for name, deps in graph.items()})
     if cycle:
         return f"depends_on cycle: {' -> '.join(cycle)}"
     for kind, fields in (("volumes", VOLUME_FIELDS), ("networks", NETWORK_FIELDS)):
@@ -271,8 +323,9 @@ class Target:
     apps: dict[int, AppTarget]
 
 
-def validate(state: Any) -> Target:
-    """validateState + what the legacy failed on later; TargetError(legacy message)."""
+def validate(state: Any, device_type: str | None = None) -> Target:
+    """validateState + what the legacy failed on later; TargetError(legacy message). The device
+    type decides which boot-config variables the config keeps."""
     if not _is_object(state):
         raise TargetError("State must be an object")
     local = state.get("local") if isinstance(state, dict) else None
@@ -281,7 +334,7 @@ def validate(state: Any) -> Target:
     local_map = local if isinstance(local, dict) else {}
     if local_map.get("name") is not None and not _short_text(local_map["name"]):
         raise TargetError("Invalid device name")
-    apps = local_map.get("apps")
+    apps = _normalised_apps(local_map.get("apps"))
     if apps is None or not _apps_ok(apps):
         raise TargetError("Invalid apps")
     config = local_map.get("config")
@@ -297,9 +350,10 @@ def validate(state: Any) -> Target:
             raise TargetError("Invalid apps")
     name = local_map.get("name")
     if name is None:
-        # config.set({name: undefined}) failed the schema check after validation passed
-        raise TargetError("Cannot set value for name, as value failed validation: undefined")
-    return Target(name=name, config=filter_config(dict(_entries(config))),
+        # config.set({name}) failed the schema check after validation passed (util.inspect of the value)
+        shown = "null" if "name" in local_map else "undefined"
+        raise TargetError(f"Cannot set value for name, as value failed validation: {shown}")
+    return Target(name=name, config=filter_config(dict(_entries(config)), device_type),
                   apps={int(parse_int(k) or 0): _app_target(k, v) for k, v in _entries(apps)})
 
 

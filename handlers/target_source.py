@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,11 +29,13 @@ SOURCE = "url"
 class TargetSource:
     """Polls one URL and hands new targets to the reconciler."""
 
-    def __init__(self, url: str, reconciler: Any, store: Any, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, reconciler: Any, store: Any, timeout: float = 30.0,
+                 device_type: Callable[[], str | None] = lambda: None) -> None:
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https", "file"):
             raise ValueError(f"target URL must be http(s):// or file://, not {url!r}")
         self.url = url
+        self.device_type = device_type  # which boot-config variables a target may carry
         self.reconciler = reconciler
         self.store = store
         self.timeout = timeout
@@ -94,7 +97,7 @@ class TargetSource:
         from handlers.target import validate
 
         try:
-            target = validate(json.loads(body))
+            target = validate(json.loads(body), self.device_type())
         except (ValueError, InvalidInput) as err:
             raise RuntimeError(f"target refused: {err}") from err
         self.reconciler.set_target(target, SOURCE, force)

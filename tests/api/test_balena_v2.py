@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from handlers import VERSION
+from compat.balena import APP_NOT_FOUND
 from tests.api.support import API_KEY, Agent, Agents, express_etag
 
 STEM = "balena_v2"
@@ -71,10 +71,18 @@ def test_managed_device_needs_the_key_outside_local_mode(agents: Agents, tmp_pat
 
 def test_version(api: Agent) -> None:
     response = api.request(STEM, "GET", "/v2/version", headers=KEY)
-    assert response.content == b'{"status":"success","version":"%s"}' % VERSION.encode()
+    assert response.content == b'{"status":"success","version":"10.0.0"}'  # the release v10 imitates
 
 
-@pytest.mark.parametrize(("extra", "version"), [("", VERSION), ("rpi-custom.1", f"{VERSION}+rpi-custom.1")])
+def test_reported_version_follows_the_profile_and_the_setting(agents: Agents) -> None:
+    """balena-cli's local push refuses supervisors older than 7.21.4: the version is the imitated one."""
+    legacy = agents.start("--balena-profile", "legacy", variant="dev")
+    assert json.loads(legacy.request(STEM, "GET", "/v2/version").content)["version"] == "2.6.3"
+    chosen = agents.start("--supervisor-version", "12.11.0", variant="dev")
+    assert json.loads(chosen.request(STEM, "GET", "/v2/version").content)["version"] == "12.11.0"
+
+
+@pytest.mark.parametrize(("extra", "version"), [("", "10.0.0"), ("rpi-custom.1", "10.0.0+rpi-custom.1")])
 def test_version_carries_supervisor_tag_extra(api: Agent, monkeypatch: pytest.MonkeyPatch,
                                               extra: str, version: str) -> None:
     """supervisor-version.ts: `+<SUPERVISOR_TAG_EXTRA>` when the variable is set and not empty."""
@@ -89,7 +97,8 @@ def test_target_state_round_trip(api: Agent) -> None:
     state = json_of(api.request(STEM, "GET", "/v2/local/target-state", headers=KEY), 200)["state"]
     assert state["local"]["name"] == "Home"
     config = state["local"]["config"]
-    assert list(config)[:3] == ["SUPERVISOR_LOCAL_MODE", "SUPERVISOR_POLL_INTERVAL", "SUPERVISOR_VPN_CONTROL"]
+    # formatConfigKeys: RESIN_-prefixed keys come before unprefixed ones
+    assert list(config)[:3] == ["SUPERVISOR_POLL_INTERVAL", "SUPERVISOR_LOCAL_MODE", "SUPERVISOR_VPN_CONTROL"]
     assert config["SUPERVISOR_POLL_INTERVAL"] == "600000"  # RESIN_ prefix stripped
     app = state["local"]["apps"]["1"]
     assert (app["appId"], app["name"], app["commit"], app["releaseId"]) == (1, "localapp", "localcommit", 1)
@@ -107,6 +116,8 @@ def test_target_state_round_trip(api: Agent) -> None:
     ({"local": {"name": "x", "config": {}, "apps": {"1": {"name": "a"}}}}, "Invalid apps"),
     ({"local": {"name": "x", "config": {"A": 1}, "apps": {}}}, "Invalid device configuration"),
     ({"local": {"config": {}, "apps": {}}}, "Cannot set value for name, as value failed validation: undefined"),
+    ({"local": {"name": None, "config": {}, "apps": {}}}, "Cannot set value for name, as value failed validation: null"),
+    ({"local": {"name": "😀" * 128, "config": {}, "apps": {}}}, "Invalid device name"),  # 256 UTF-16 units
 ])
 def test_target_refused_with_legacy_messages(api: Agent, body: Any, message: str) -> None:
     response = api.request(STEM, "POST", "/v2/local/target-state", headers=KEY, json=body)
@@ -161,3 +172,25 @@ def test_unknown_v2_route_is_cannot_get(api: Agent) -> None:
 def test_device_name_defaults_to_local(api: Agent) -> None:
     response = api.request(STEM, "GET", "/v2/device/name", headers=KEY)
     assert (response.status_code, response.content) == (200, b'{"status":"success","deviceName":"local"}')
+
+
+@pytest.mark.parametrize("app_id", ["01", "1abc", "+1", "1_0"])
+def test_only_a_canonical_app_id_names_an_app(api: Agent, app_id: str) -> None:
+    """The 2019 routes looked the app up by the path's string in an object keyed by number."""
+    action = api.request(STEM, "POST", f"/v2/applications/{app_id}/stop-service", headers=KEY,
+                         json={"serviceName": "main"})
+    assert (action.status_code, action.content) == (404, APP_NOT_FOUND.encode())
+    restart = api.request(STEM, "POST", f"/v2/applications/{app_id}/restart", headers=KEY)
+    assert (restart.status_code, restart.content) == (503, b"Cannot read property 'services' of undefined")
+    purge = api.request(STEM, "POST", f"/v2/applications/{app_id}/purge", headers=KEY)
+    assert (purge.status_code, purge.content) == (503, APP_NOT_FOUND.encode())
+
+
+def test_compose_spellings_the_legacy_took(api: Agent) -> None:
+    """camelCase keys, unsupported compose fields (dropped) and the app's own appId are accepted."""
+    service = {**{k: v for k, v in SERVICE.items() if k not in ("labels_extra", "network_mode")},
+               "networkMode": "host", "container_name": "x", "logging": {"driver": "none"}}
+    body = {"local": {**TARGET["local"], "apps": {"1": {**TARGET["local"]["apps"]["1"], "appId": 1,
+                                                        "services": {"1": service}}}}}
+    response = api.request(STEM, "POST", "/v2/local/target-state", headers=KEY, json=body)
+    assert json_of(response, 200) == {"status": "success", "message": "OK"}

@@ -73,6 +73,10 @@ def test_status_documents(app_agent: Any, docker_client: Any) -> None:
     assert one_id == {"status": "success", "containerId": ids["services"]["side"]}
     missing = call(app_agent, "GET", "/v2/containerId?serviceName=nope")
     assert (missing.status_code, missing.json()["message"]) == (503, "Could not find service with that name")
+    empty = call(app_agent, "GET", "/v2/containerId?serviceName=")  # present but empty: matches nothing
+    assert (empty.status_code, empty.json()["message"]) == (503, "Could not find service with that name")
+    fallback = call(app_agent, "GET", "/v2/containerId?serviceName=&service=side")  # JS ||
+    assert fallback.json() == one_id
     device = request(app_agent, "GET", "/v1/device").json()
     assert (device["status"], device["commit"], device["update_pending"]) == ("Idle", "c1", False)
 
@@ -160,7 +164,11 @@ def test_local_logs_stream(app_agent: Any, docker_client: Any) -> None:
     assert list(line) == ["serviceName", "serviceId", "imageId", "isStdout", "timestamp", "message"]
     assert (line["serviceName"], line["serviceId"], line["imageId"], line["isStdout"]) == ("main", 1, 11, True)
     assert abs(line["timestamp"] - time.time() * 1000) < 60_000
-    wait_for(lambda: any(r.get("message", "").startswith("Restarting service 'side") for r in records), 10)
+    # the legacy restart step: kill, then start, with their messages
+    wait_for(lambda: any(r.get("message", "").startswith("Started service 'side") for r in records), 10)
+    killed = [r["message"] for r in records if r.get("message", "").startswith(("Killing service 'side",
+                                                                               "Killed service 'side"))]
+    assert len(killed) == 2
     assert all(r["isSystem"] is True for r in records if "serviceId" not in r)
     stop.set()
     docker_client.containers.get("main_11_1").exec_run(["sh", "-c", "echo bye > /proc/1/fd/1"])

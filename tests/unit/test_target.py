@@ -91,12 +91,26 @@ def test_legacy_messages(body: Any, message: str) -> None:
     {"local.apps.1.services.1.ports": ["80-81:90"]},            # uneven range
     {"local.apps.1.services.1.stop_grace_period": "soon"},
     {"local.apps.1.services.2": {**SERVICE, "imageId": 2}},     # duplicate serviceName
-    {"local.apps.1.services.1.depends_on": ["ghost"]},
     {"local.apps.1.extra": 1},
-    {"local.apps.1.volumes": {"data": {"driver": "nfs"}}},      # driver unsupported in 2019
+    {"local.apps.1.volumes": {"data": {"size": "1G"}}},
 ])
 def test_what_cannot_run_is_refused_as_invalid_apps(change: dict[str, Any]) -> None:
     assert refused(state(**change)) == "Invalid apps"
+
+
+@pytest.mark.parametrize(("change", "service_key", "value"), [
+    # the legacy camel-cased every key: networkMode is network_mode
+    ({"local.apps.1.services.1.networkMode": "host"}, "network_mode", "host"),
+    # known compose fields it did not support were dropped with a warning
+    ({"local.apps.1.services.1.container_name": "x", "local.apps.1.services.1.logging": {}}, "container_name", None),
+    # an unknown depends_on name waited for nothing
+    ({"local.apps.1.services.1.depends_on": ["ghost"]}, "depends_on", ["ghost"]),
+    # the app's own appId and a volume driver (always local) were ignored
+    ({"local.apps.1.appId": 1, "local.apps.1.volumes": {"data": {"driver": "local"}}}, "serviceName", "one"),
+])
+def test_what_the_legacy_accepted_is_accepted(change: dict[str, Any], service_key: str, value: Any) -> None:
+    service = validate(state(**change)).apps[1].services[0]
+    assert service.get(service_key) == value
 
 
 def test_depends_on_cycle_is_refused() -> None:
@@ -117,12 +131,22 @@ def test_cli_push_fields_are_accepted() -> None:
 
 
 def test_config_keys_filtered_and_defaults_in_order() -> None:
-    kept = filter_config({"RESIN_SUPERVISOR_POLL_INTERVAL": "1000", "BALENA_OVERRIDE_LOCK": "1",
-                          "UNKNOWN": "x", "HOST_CONFIG_gpu_mem": "16"})
-    assert kept == {"SUPERVISOR_POLL_INTERVAL": "1000", "SUPERVISOR_OVERRIDE_LOCK": "1",
-                    "HOST_CONFIG_gpu_mem": "16"}
-    shown = config_with_defaults({"SUPERVISOR_LOCAL_MODE": "1"})
-    assert list(shown)[:3] == ["SUPERVISOR_LOCAL_MODE", "SUPERVISOR_VPN_CONTROL", "SUPERVISOR_POLL_INTERVAL"]
+    given = {"RESIN_SUPERVISOR_POLL_INTERVAL": "1000", "BALENA_OVERRIDE_LOCK": "1", "UNKNOWN": "x",
+             "HOST_CONFIG_gpu_mem": "16", "SUPERVISOR_POLL_INTERVAL": "5", "SUPERVISOR_OVERRIDE_LOCK": "0"}
+    # BALENA_ keys first, then RESIN_ ones, then plain ones; the first found wins; OVERRIDE_LOCK is
+    # kept and copied over SUPERVISOR_OVERRIDE_LOCK; boot-config variables only for their device types
+    kept = filter_config(given, "raspberrypi3")
+    assert list(kept.items()) == [("OVERRIDE_LOCK", "1"), ("SUPERVISOR_POLL_INTERVAL", "1000"),
+                                  ("HOST_CONFIG_gpu_mem", "16"), ("SUPERVISOR_OVERRIDE_LOCK", "1")]
+    assert "HOST_CONFIG_gpu_mem" not in filter_config(given, "intel-nuc")
+    assert "HOST_CONFIG_gpu_mem" not in filter_config(given)
+    assert "HOST_EXTLINUX_isolcpus" in filter_config({"HOST_EXTLINUX_isolcpus": "1"}, "jetson-tx2")
+    shown = config_with_defaults({"SUPERVISOR_POLL_INTERVAL": "1"})
+    assert list(shown)[:3] == ["SUPERVISOR_POLL_INTERVAL", "SUPERVISOR_VPN_CONTROL", "SUPERVISOR_INSTANT_UPDATE_TRIGGER"]
+    assert shown["SUPERVISOR_LOCAL_MODE"] == "false"
+    unmanaged = config_with_defaults({"SUPERVISOR_POLL_INTERVAL": "1"}, unmanaged=True)
+    assert list(unmanaged)[:3] == ["SUPERVISOR_POLL_INTERVAL", "SUPERVISOR_VPN_CONTROL", "SUPERVISOR_LOCAL_MODE"]
+    assert unmanaged["SUPERVISOR_LOCAL_MODE"] == "true"
     assert shown["SUPERVISOR_DELTA_APPLY_TIMEOUT"] == "0"
     assert config_value({"SUPERVISOR_POLL_INTERVAL": "junk"}, "SUPERVISOR_POLL_INTERVAL") == 60000
     assert config_value({"SUPERVISOR_LOCAL_MODE": "on"}, "SUPERVISOR_LOCAL_MODE") is True

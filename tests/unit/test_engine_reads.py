@@ -1,4 +1,4 @@
-"""inspect_supervised: a container removed between the engine's list and its inspect is skipped."""
+"""Reading the engine: containers removed mid-read are skipped; numbers as the legacy JSON wrote them."""
 
 from __future__ import annotations
 
@@ -44,11 +44,20 @@ class Client:
 
 def test_removed_containers_are_skipped_and_each_is_inspected_once() -> None:
     api = Api({"io.balena.supervised": ["a", "b", "c"], "io.resin.supervised": ["a", "d"]}, gone={"b"})
-    assert [c["Id"] for c in inspect_supervised(Client(api))] == ["a", "c", "d"]
-    assert api.inspected == ["a", "b", "c", "d"]
+    # io.resin.* containers first, as the legacy listWithBothLabels (_.unionBy(legacy, current))
+    assert [c["Id"] for c in inspect_supervised(Client(api))] == ["a", "d", "c"]
+    assert api.inspected == ["a", "d", "b", "c"]
 
 
 def test_other_engine_errors_still_raise() -> None:
     api = Api({"io.balena.supervised": ["a"]}, gone=set(), broken={"a"})
     with pytest.raises(docker.errors.APIError):
         inspect_supervised(Client(api))
+
+
+def test_overall_download_progress_is_a_javascript_number() -> None:
+    import orjson
+
+    from handlers.status import js_mean
+
+    assert orjson.dumps([js_mean([40, 60]), js_mean([33, 34]), js_mean([])]) == b"[50,33.5,null]"
