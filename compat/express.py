@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 from contextvars import ContextVar
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from compat.base import BodyTooLarge, read_body
+from handlers.jsvalues import js_string
 
 BODY_LIMIT = 10 * 1024 * 1024  # bodyParser limit '10mb'
 
@@ -41,7 +43,7 @@ def etag(body: bytes) -> str:
     """The weak ETag express's default etag function gives a body: SHA-1 from etag 1.8 (2017),
     MD5 before."""
     if ERA.get() == "2016":
-        digest = base64.b64encode(hashlib.md5(body).digest()).decode().rstrip("=")  # noqa: S324 - the legacy tag
+        digest = base64.b64encode(hashlib.md5(body).digest()).decode().rstrip("=")
     else:
         digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
     return f'W/"{len(body):x}-{digest}"'
@@ -275,50 +277,6 @@ def _raise(message: str) -> dict[str, Any]:
     raise ParseError(400, message)
 
 
-def js_string(value: Any) -> str:
-    """JavaScript's String(value) for what JSON and qs give: numbers as V8 prints them, arrays
-    joined with commas (null inside as empty), objects as [object Object]."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):  # JSON.parse gives doubles
-        return _js_number(float(value)) if abs(value) > 2 ** 53 else str(value)
-    if isinstance(value, float):
-        return _js_number(value)
-    if isinstance(value, list):
-        return ",".join("" if v is None else js_string(v) for v in value)
-    if isinstance(value, dict):
-        return "[object Object]"
-    return str(value)
-
-
-def _js_number(x: float) -> str:
-    """ECMAScript Number::toString (radix 10), from Python's shortest round-trip digits."""
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "Infinity" if x > 0 else "-Infinity"
-    if x == 0:
-        return "0"
-    sign = "-" if x < 0 else ""
-    mantissa, _, exponent = repr(abs(x)).partition("e")
-    whole, _, fraction = mantissa.partition(".")
-    digits = (whole + fraction).lstrip("0")
-    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
-    digits = digits.rstrip("0")
-    k = len(digits)
-    if k <= point <= 21:
-        return sign + digits + "0" * (point - k)
-    if 0 < point <= 21:
-        return sign + digits[:point] + "." + digits[point:]
-    if -6 < point <= 0:
-        return sign + "0." + "0" * -point + digits
-    e = point - 1
-    tail = f"e{'+' if e >= 0 else '-'}{abs(e)}"
-    return sign + digits + tail if k == 1 else sign + digits[0] + "." + digits[1:] + tail
-
-
 def check_int(value: Any) -> int | None:
     """The supervisor's checkInt: parseInt(value, 10) of what JavaScript makes of the value:
     '12abc' -> 12, 'abc' -> None, 1.7 -> 1, [7] -> 7, 1e21 -> 1 (String gives '1e+21')."""
@@ -330,7 +288,7 @@ def check_int(value: Any) -> int | None:
 
 def js_truthy(value: Any) -> bool:
     """JavaScript truthiness of a parsed body value: "false" and "0" are true, 0 and "" false."""
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return False
     return value not in (None, False, 0, "")
 

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.bus import HOSTNAMED, SYSTEMD, Bus
-from handlers.errors import BusReplyError, BusUnavailable, InvalidInput
+from handlers.errors import BusReplyError, BusUnavailable, InvalidInput, PolyvisorError
 from handlers.hostfs import HostFS
+from handlers.jsvalues import js_string
+from handlers.locks import uv_error
 
 log = logging.getLogger("polyvisor.hostconfig")
+
+
+class HostConfigError(PolyvisorError):
+    """A host file could not be read (answered with its message)."""
 
 PROXY_FIELDS = ("type", "ip", "port", "login", "password")
 QUOTED = ("login", "password")
@@ -25,9 +31,11 @@ REDSOCKS_HEADER = (
     "base {\n\tlog_debug = off;\n\tlog_info = on;\n\tlog = stderr;\n\tdaemon = off;\n"
     "\tredirector = iptables;\n}\n\nredsocks {\n\tlocal_ip = 127.0.0.1;\n\tlocal_port = 12345;\n"
 )
-# Anchored (as from 2021): the 2019 patterns also matched local_ip/local_port.
+# The 2019 patterns, unanchored: they also match the header's local_ip/local_port (a later line
+# overrides the value, the key keeps its first place), and `type` written by the 2019 code on the
+# local_port line (its header lost its last newline) is found there.
 FIELD_PATTERNS = {
-    name: re.compile(rf"^\s*{name}\s*=\s*\"(.*)\"\s*;" if name in QUOTED else rf"^\s*{name}\s*=\s*([^;\s]*)\s*;")
+    name: re.compile(rf"{name}\s*=\s*\"(.*)\"\s*;" if name in QUOTED else rf"{name}\s*=\s*([^;\s]*)\s*;")
     for name in PROXY_FIELDS
 }
 # What may not appear in a value: it would end the directive or the block (config injection).
@@ -53,16 +61,19 @@ class HostConfig:
         conf = self.hostfs.read_text(f"{self.proxy_dir}/redsocks.conf")
         if conf is not None:
             proxy: dict[str, Any] = {}
-            for line in conf.splitlines():
+            for line in conf.split("\n"):
                 for name, pattern in FIELD_PATTERNS.items():
-                    match = pattern.match(line)
-                    if match and name not in proxy:
-                        proxy[name] = match.group(1)
+                    match = pattern.search(line)
+                    if match:
+                        proxy[name] = match.group(1)  # the last line wins, the first keeps the place
             no_proxy = self.hostfs.read_text(f"{self.proxy_dir}/no_proxy")
             if no_proxy is not None:
                 proxy["noProxy"] = no_proxy.split("\n")
             network["proxy"] = proxy
-        network["hostname"] = (self.hostfs.read_text("/etc/hostname") or "").strip()
+        try:
+            network["hostname"] = self.hostfs.path("/etc/hostname").read_text(encoding="utf-8").strip()
+        except OSError as err:  # the legacy readFile's error reached the client (503)
+            raise HostConfigError(uv_error(err, "open", "/mnt/root/etc/hostname")) from err
         return network
 
     def patch(self, network: Any) -> None:
@@ -113,13 +124,13 @@ class HostConfig:
             lines = []
             for name in PROXY_FIELDS:
                 if name in proxy and proxy[name] is not None:
-                    value = str(proxy[name])
+                    value = js_string(proxy[name])  # as the template string wrote it: true, not True
                     if UNSAFE.search(value):
                         raise InvalidInput(f"Invalid proxy {name}")
                     lines.append(f'\t{name} = "{value}";' if name in QUOTED else f"\t{name} = {value};")
             no_proxy = proxy.get("noProxy")
             if isinstance(no_proxy, list):
-                entries = [str(e) for e in no_proxy]
+                entries = ["" if e is None else js_string(e) for e in no_proxy]  # Array.join
                 if any("\n" in e for e in entries):
                     raise InvalidInput("Invalid noProxy entry")
                 self.hostfs.write_atomic(no_proxy_path, "\n".join(entries))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from handlers.errors import BusReplyError, InvalidInput
-from handlers.hostconfig import HostConfig
+from handlers.hostconfig import HostConfig, HostConfigError
 from handlers.hostfs import HostFS
 
 
@@ -52,7 +52,37 @@ def test_write_then_read_proxy(host: tuple[HostConfig, RecordingBus, Path]) -> N
     assert list(body) == ["proxy", "hostname"]
     assert body["proxy"] == {"type": "socks5", "ip": "10.0.0.1", "port": "8123", "password": "pw",
                              "noProxy": ["a.local", "10.0.0.0/8"]}
+    # the 2019 unanchored patterns first meet the header's local_ip and local_port: ip, port, type
+    assert list(body["proxy"]) == ["ip", "port", "type", "password", "noProxy"]
     assert ("RestartUnit", ("resin-proxy-config.service", "fail")) in bus.calls
+
+
+def test_read_a_file_the_2019_supervisor_wrote(host: tuple[HostConfig, RecordingBus, Path]) -> None:
+    """Its stripIndent-ed header lost the last newline: the first field sat on the local_port line."""
+    config, _, root = host
+    folder = root / "mnt/boot/system-proxy"
+    folder.mkdir(parents=True)
+    (folder / "redsocks.conf").write_text(
+        "base {\n\tlog_debug = off;\n\tlog_info = on;\n\tlog = stderr;\n\tdaemon = off;\n"
+        "\tredirector = iptables;\n}\n\nredsocks {\n\tlocal_ip = 127.0.0.1;\n\tlocal_port = 12345;\ttype = socks5;\n"
+        "\tip = 10.0.0.1;\n\tport = 8123;\n}\n")
+    proxy = config.read()["proxy"]
+    assert list(proxy.items()) == [("ip", "10.0.0.1"), ("type", "socks5"), ("port", "8123")]
+
+
+def test_values_are_written_as_javascript_wrote_them(host: tuple[HostConfig, RecordingBus, Path]) -> None:
+    config, _, root = host
+    config.patch({"proxy": {"ip": "h", "port": True, "noProxy": ["a", None, 1.5]}})
+    assert "\tport = true;\n" in (root / "mnt/boot/system-proxy/redsocks.conf").read_text()
+    assert (root / "mnt/boot/system-proxy/no_proxy").read_text() == "a\n\n1.5"
+
+
+def test_missing_hostname_file_is_the_legacy_error(host: tuple[HostConfig, RecordingBus, Path]) -> None:
+    config, _, root = host
+    (root / "etc/hostname").unlink()
+    with pytest.raises(HostConfigError) as info:
+        config.read()
+    assert str(info.value) == "ENOENT: no such file or directory, open '/mnt/root/etc/hostname'"
 
 
 def test_empty_proxy_removes_files(host: tuple[HostConfig, RecordingBus, Path]) -> None:
