@@ -107,8 +107,25 @@ async def post_update(call: Call) -> Response:
 
 
 async def _power(call: Call, action: str) -> Response:
+    if call.profile.era == "2016":
+        return await _power_2016(call, action)
     await call.run(call.services.power.request, action, force_of(call))
     return express.send_json({"Data": "OK", "Error": call.profile.ok_error}, 202, call.request)
+
+
+async def _power_2016(call: Call, action: str) -> Response:
+    """The resin era: node stopped the apps under their locks (a held lock: 423 text, another
+    failure: 500 text), then piped the Go helper's answer: 202 `{"Data":"OK","Error":""}` as Go
+    wrote it, `application/json` without a charset and without an ETag."""
+    try:
+        await call.run(call.services.power.request, action, force_of(call))
+    except UpdatesLocked as err:
+        return express.send(str(err), 423, call.request)
+    except Exception as err:  # noqa: BLE001 - node answered every other failure as text
+        return express.send(str(err), 500, call.request)
+    response = Response(b'{"Data":"OK","Error":""}', 202)
+    response.headers["content-type"] = "application/json"
+    return response
 
 
 @ROUTES.add("POST", "/v1/reboot", errors=POWER_ERRORS)

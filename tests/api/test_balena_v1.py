@@ -443,4 +443,6 @@ def test_legacy_profile(agents: Agents) -> None:
     bad = legacy.request(STEM, "POST", "/v1/restart", content=b"{bad",
                          headers={**KEY, "Content-Type": "application/json"})
     assert (bad.status_code, bad.content) == (400, b"SyntaxError: Unexpected token b\n")
-    assert_envelope_500(legacy.request(STEM, "POST", "/v1/reboot", headers=KEY), md5=True)
+    # node stopped the apps first: a failure there (no engine here) is its 500 text
+    failed = legacy.request(STEM, "POST", "/v1/reboot", headers=KEY)
+    assert (failed.status_code, failed.headers["content-type"]) == (500, "text/html; charset=utf-8")

@@ -35,3 +35,20 @@ def test_power_calls_logind(agent: Any, containers: Callable[..., Any], dbus_cal
     assert app.status == "exited"  # the apps are stopped before the answer
     assert logind_calls(dbus_calls) == [(method, (False,))]
     dbus_calls.clear("logind")
+
+
+def test_legacy_profile_pipes_the_go_answer(start_agent: Callable[..., Any], containers: Callable[..., Any],
+                                            dbus_calls: Any) -> None:
+    """The resin era: node stopped the apps, then piped gosuper's 202 envelope as Go wrote it."""
+    dbus_calls.clear("logind")
+    agent = start_agent(args=["--balena-profile", "legacy"])
+    app = containers("main_12_34", LABELS, POLITE)
+    with agent.client() as client:
+        response = client.post("/v1/reboot", headers={"Authorization": f"ApiKey {agent.key}"})
+    assert (response.status_code, response.content) == (202, b'{"Data":"OK","Error":""}')
+    assert response.headers["content-type"] == "application/json"  # Go's, without a charset
+    assert "etag" not in response.headers and response.headers["x-powered-by"] == "Express"
+    app.reload()
+    assert app.status == "exited"
+    assert logind_calls(dbus_calls) == [("Reboot", (False,))]
+    dbus_calls.clear("logind")
