@@ -57,6 +57,7 @@ class Images:
         self.downloading: dict[str, Downloading] = {}
         self._failures: dict[str, tuple[int, float]] = {}
         self._cleanup_failures: dict[str, float] = {}  # engine image id -> monotonic time of the failure
+        self.deleting: dict[tuple[int, str], dict[str, Any]] = {}  # records being removed (status Deleting)
 
     def inspect(self, name: str) -> dict[str, Any] | None:
         """The engine's inspect of an image, or None when it is not there."""
@@ -210,7 +211,12 @@ class Images:
                 sharing = [r for r in self.rows() if r["dockerImageId"] == docker_id]
                 if len(sharing) == 1:
                     self._logs.system(f"Deleting image '{name}'")
-                    self._engine.call(lambda c: c.api.remove_image(docker_id, force=True))
+                    key = (int(record["imageId"]), name)
+                    self.deleting[key] = record
+                    try:
+                        self._engine.call(lambda c: c.api.remove_image(docker_id, force=True))
+                    finally:
+                        self.deleting.pop(key, None)
                     removed = True
                 elif "@" not in name:
                     others = {r["name"] for r in sharing if r["name"] != name}

@@ -39,26 +39,31 @@ class Status:
         return service_status(container.attrs.get("State") or {})
 
     def images(self, current: Current) -> list[dict[str, Any]]:
-        """Known images: recorded ones present in the engine (Downloaded), then downloads in flight."""
-        found: list[dict[str, Any]] = []
-        seen: set[tuple[int, str]] = set()
+        """images.getStatus: the volatile entries (downloads in flight, images being deleted) and
+        the recorded images present in the engine (Downloaded), one per imageId with the volatile
+        one first in line, in ascending imageId order (the legacy object was keyed by imageId)."""
+        by_id: dict[int, dict[str, Any]] = {}
+        for meta in dict(self.r.images.downloading).values():
+            # in flight: no dockerImageId key at all (balena-v2.md 1.3)
+            by_id.setdefault(meta.image_id, {
+                "name": meta.name, "appId": meta.app_id, "serviceName": meta.service_name,
+                "imageId": meta.image_id, "status": "Downloading",
+                "downloadProgress": meta.progress, "releaseId": meta.release_id})
+        for record in dict(self.r.images.deleting).values():
+            by_id.setdefault(record["imageId"], {
+                "name": record["name"], "appId": record["appId"], "serviceName": record["serviceName"],
+                "imageId": record["imageId"], "dockerImageId": record["dockerImageId"], "status": "Deleting",
+                "downloadProgress": None, "releaseId": record["releaseId"]})
         present = {c.image for c in current.containers}
-        downloading = dict(self.r.images.downloading)
-        for row in sorted(self.r.images.rows(), key=lambda r: (r["appId"], r["imageId"])):
-            if row["name"] in downloading:
+        for row in self.r.images.rows():
+            if row["imageId"] in by_id:
                 continue
             if row["dockerImageId"] not in present and self.r.images.inspect(row["dockerImageId"] or row["name"]) is None:
                 continue
-            seen.add((row["imageId"], row["name"]))
-            found.append({"name": row["name"], "appId": row["appId"], "serviceName": row["serviceName"],
-                          "imageId": row["imageId"], "dockerImageId": row["dockerImageId"],
-                          "status": "Downloaded", "downloadProgress": None, "releaseId": row["releaseId"]})
-        for meta in downloading.values():
-            # in flight: no dockerImageId key at all (balena-v2.md 1.3)
-            found.append({"name": meta.name, "appId": meta.app_id, "serviceName": meta.service_name,
-                          "imageId": meta.image_id, "status": "Downloading",
-                          "downloadProgress": meta.progress, "releaseId": meta.release_id})
-        return found
+            by_id[row["imageId"]] = {"name": row["name"], "appId": row["appId"], "serviceName": row["serviceName"],
+                                     "imageId": row["imageId"], "dockerImageId": row["dockerImageId"],
+                                     "status": "Downloaded", "downloadProgress": None, "releaseId": row["releaseId"]}
+        return [by_id[key] for key in sorted(by_id)]
 
     def state_status(self) -> dict[str, Any]:
         """GET /v2/state/status."""

@@ -61,3 +61,26 @@ def test_overall_download_progress_is_a_javascript_number() -> None:
     from handlers.status import js_mean
 
     assert orjson.dumps([js_mean([40, 60]), js_mean([33, 34]), js_mean([])]) == b"[50,33.5,null]"
+
+
+def test_images_in_imageid_order_with_the_volatile_entry_first_in_line() -> None:
+    """images.getStatus: an object keyed by imageId (so ascending), volatile entries winning."""
+    from types import SimpleNamespace
+
+    from handlers.current import Current
+    from handlers.images import Downloading
+    from handlers.status import Status
+
+    def row(image_id: int, name: str) -> dict[str, Any]:
+        return {"name": name, "appId": 1, "serviceId": image_id, "serviceName": f"s{image_id}",
+                "imageId": image_id, "releaseId": 1, "dockerImageId": f"sha256:{image_id}"}
+
+    images = SimpleNamespace(
+        downloading={"b:2": Downloading("b:2", 1, "s7", 7, 2, progress=40)},
+        deleting={(5, "old:1"): row(5, "old:1")},
+        rows=lambda: [row(9, "c:1"), row(7, "b:1"), row(5, "old:1"), row(3, "a:1")],
+        inspect=lambda name: {"Id": name})
+    found = Status(SimpleNamespace(images=images)).images(Current())  # type: ignore[arg-type]
+    assert [(i["imageId"], i["status"]) for i in found] == [
+        (3, "Downloaded"), (5, "Deleting"), (7, "Downloading"), (9, "Downloaded")]
+    assert "dockerImageId" not in found[2]
