@@ -75,6 +75,12 @@ TEXT_503 = {Exception: text_error(503)}
 POWER_ERRORS = {UpdatesLocked: envelope_error(423), Exception: envelope_error(500)}
 # v1StopOrStart / GET app: the app checks answer 400 text, the rest 503 text.
 APP_ERRORS = {AppNotFound: text_error(400), InvalidInput: text_error(400), Exception: text_error(503)}
+def not_found_2016(call: Call) -> Response:
+    """The 2016 routes looked the app row up with whatever id came and answered
+    AppNotFoundError's message, 400 `App not found`."""
+    return express.send("App not found", 400, call.request)
+
+
 def force_of(call: Call) -> bool:
     """checkTruthy(body.force), or the device's lock override."""
     return bool(express.check_truthy(call.body.get("force"))) or call.services.lock_override()
@@ -146,8 +152,15 @@ async def post_purge(call: Call) -> Response:
     """Empty the app's volumes: containers and volumes removed, made again, app restarted."""
     app_id = express.check_int(call.body.get("appId"))
     if app_id is None:
+        if call.profile.era == "2016" and call.body.get("appId") is not None:
+            return not_found_2016(call)  # 2016 looked any value up: not found
         return express.send(call.profile.purge_missing_id, 400, call.request)
-    await call.run(call.services.actions.purge, app_id, force_of(call))
+    try:
+        await call.run(call.services.actions.purge, app_id, force_of(call))
+    except AppNotFound:
+        if call.profile.era == "2016":
+            return not_found_2016(call)
+        raise
     return express.send_json({"Data": "OK", "Error": ""}, request=call.request)
 
 
@@ -159,15 +172,22 @@ async def post_restart(call: Call) -> Response:
     """Recreate the app's containers."""
     app_id = express.check_int(call.body.get("appId"))
     if app_id is None:
+        if call.profile.era == "2016" and call.body.get("appId") is not None:
+            return not_found_2016(call)
         return express.send("Missing app id", 400, call.request)
-    await call.run(call.services.actions.restart, app_id, force_of(call))
+    try:
+        await call.run(call.services.actions.restart, app_id, force_of(call))
+    except AppNotFound:
+        if call.profile.era == "2016":
+            return not_found_2016(call)
+        raise
     return express.send("OK", request=call.request)
 
 
 async def _stop_or_start(call: Call, action: str) -> Response:
     app_id = express.check_int(call.request.path_params.get("appId"))
     if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+        return not_found_2016(call) if call.profile.era == "2016" else express.send("Missing app id", 400, call.request)
     actions = call.services.actions
     if action == "stop":
         container_id = await call.run(actions.stop_service, app_id, force_of(call))  # a held lock: 503 text
@@ -197,7 +217,7 @@ async def get_app(call: Call) -> Response:
     without the keys."""
     app_id = express.check_int(call.request.path_params.get("appId"))
     if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+        return not_found_2016(call) if call.profile.era == "2016" else express.send("Missing app id", 400, call.request)
     service = await call.run(call.services.actions.single_service, app_id)
     commit = call.services.device.flags.commit
     if call.profile.era == "2016":

@@ -432,6 +432,11 @@ def test_legacy_profile(agents: Agents) -> None:
         assert response.headers["x-powered-by"] == "Express"
     response = legacy.request(STEM, "POST", "/v1/purge", headers=KEY, json={})
     assert_text(response, 400, b"Missing app id", "text/html; charset=utf-8", md5=True)
+    for method, path, body in (("POST", "/v1/purge", {"appId": "abc"}), ("POST", "/v1/restart", {"appId": "x"}),
+                               ("POST", "/v1/apps/abc/stop", {}), ("GET", "/v1/apps/abc", None)):
+        # 2016 looked any id up in its app table: `App not found`, not `Missing app id`
+        response = legacy.request(STEM, method, path, headers=KEY, json=body)
+        assert_text(response, 400, b"App not found", "text/html; charset=utf-8", md5=True)
     response = legacy.request(STEM, "POST", "/v1/spawn-tty", headers=KEY, json={})
     assert_text(response, 400, b"Missing app id", "text/html; charset=utf-8", md5=True)
     # the terminal page is open (its token is the credential); an unknown token is express's 404,
