@@ -1,6 +1,7 @@
 """Log fan-out (balena-v2.md 5.1): the agent's system messages and its containers' output.
 
-Every subscriber gets every record produced after it subscribed; no history, no filter.
+Every subscriber gets every record produced after it subscribed while the gate is open (local
+mode and SUPERVISOR_LOG_CONTROL, as the legacy local backend); no history.
 Container output is followed only while someone listens: one thread per stream (stdout and
 stderr apart, as the 2019 supervisor read them), started for each running supervised
 container and for containers that start later, stopped when the last subscriber leaves.
@@ -43,9 +44,15 @@ def parse_line(raw: bytes) -> tuple[int, str]:
 class Logs:
     """Subscribers and the followers feeding them."""
 
-    def __init__(self, engine: Engine, service_names: Callable[[int], str | None] | None = None) -> None:
+    def __init__(self, engine: Engine, service_names: Callable[[int], str | None] | None = None,
+                 gate: Callable[[], bool] = lambda: True) -> None:
         self._engine = engine
         self._service_names = service_names or (lambda _sid: None)
+        # the legacy local backend published only while local mode and SUPERVISOR_LOG_CONTROL were
+        # on; the answer is read at most once a second
+        self._gate = gate
+        self._gate_at = -1.0
+        self._gate_open = True
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
         self._followed: dict[str, list[Any]] = {}  # container id -> open streams
@@ -75,10 +82,22 @@ class Logs:
         """True while at least one subscriber is connected."""
         return bool(self._subscribers)
 
+    def _open(self) -> bool:
+        now = time.monotonic()
+        if now - self._gate_at >= 1.0:
+            try:
+                self._gate_open = bool(self._gate())
+            except Exception:  # noqa: BLE001 - the store may be closing; keep the last answer
+                log.debug("log gate unreadable", exc_info=True)
+            self._gate_at = now
+        return self._gate_open
+
     def publish(self, record: Record) -> None:
-        """Send a record to every subscriber."""
+        """Send a record to every subscriber (while the gate is open)."""
         with self._lock:
             targets = list(self._subscribers)
+        if not targets or not self._open():
+            return
         for callback in targets:
             try:
                 callback(record)
@@ -172,13 +191,13 @@ class Logs:
 
     def _emit(self, meta: dict[str, Any], stdout: bool, line: bytes) -> None:
         timestamp, message = parse_line(line)
-        record: Record = {}
-        name = meta.get("serviceName") or (self._service_names(meta["serviceId"]) if meta.get("serviceId") else None)
-        if name:
-            record["serviceName"] = name
-        record.update(serviceId=meta.get("serviceId"), imageId=meta.get("imageId"), isStdout=stdout,
-                      timestamp=timestamp, message=message)
-        self.publish(record)
+        # the name comes from the target (serviceNameFromId): output of a container whose service
+        # the target does not have is dropped, as the legacy resolver's failure dropped it
+        name = self._service_names(meta["serviceId"]) if meta.get("serviceId") is not None else None
+        if name is None:
+            return
+        self.publish({"serviceName": name, "serviceId": meta.get("serviceId"), "imageId": meta.get("imageId"),
+                      "isStdout": stdout, "timestamp": timestamp, "message": message})
 
 
 def _close(stream: Any) -> None:

@@ -57,7 +57,7 @@ class Supervisor:
         self.docker_socket = (docker_host or "unix:///var/run/docker.sock").removeprefix("unix://")
         self.target_url = target_url
         self.targets = Targets(store, identity)
-        self.logs = Logs(engine, self.service_name)
+        self.logs = Logs(engine, self.service_name, gate=self._logs_published)
         self.images = Images(engine, store, self.logs)
         self.reconciler = Reconciler(engine, store, self.targets, self.images, locks, self.logs,
                                      self.device_info, device.flags, managed=bool(target_url),
@@ -133,12 +133,21 @@ class Supervisor:
                           root=str(self.hostfs.root))
 
     def service_name(self, service_id: int) -> str | None:
-        """The target service name of a service id (log records)."""
+        """The target service name of a service id (log records): the first app's, as the legacy
+        serviceNameFromId looked only there."""
         for app in self.targets.apps(self.reconciler.source()).values():
             for service in app.services:
                 if service["serviceId"] == service_id:
                     return str(service["serviceName"])
+            return None
         return None
+
+    def _logs_published(self) -> bool:
+        """The local log stream carries records while local mode and SUPERVISOR_LOG_CONTROL are on."""
+        from handlers.target import config_value
+
+        return self.reconciler.local_mode() and bool(config_value(self.targets.device_config(),
+                                                                  "SUPERVISOR_LOG_CONTROL"))
 
     # ---- target ----
 

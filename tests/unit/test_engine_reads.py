@@ -84,3 +84,22 @@ def test_images_in_imageid_order_with_the_volatile_entry_first_in_line() -> None
     assert [(i["imageId"], i["status"]) for i in found] == [
         (3, "Downloaded"), (5, "Deleting"), (7, "Downloading"), (9, "Downloaded")]
     assert "dockerImageId" not in found[2]
+
+
+def test_log_records_pass_only_through_an_open_gate_and_name_target_services() -> None:
+    """The legacy local backend: nothing while local mode or SUPERVISOR_LOG_CONTROL is off; a
+    container line whose service the target lacks is dropped (serviceNameFromId failed)."""
+    from handlers import logs as logs_module
+
+    gate = {"open": False}
+    logs = logs_module.Logs(engine=None, service_names={5: "main"}.get, gate=lambda: gate["open"])  # type: ignore[arg-type]
+    got: list[dict[str, Any]] = []
+    logs._subscribers.append(got.append)  # no followers needed for this
+    logs.system("Killing service 'main x'")
+    assert got == []
+    gate["open"], logs._gate_at = True, -1.0  # re-read at once
+    logs.system("Killed service 'main x'")
+    logs._emit({"serviceId": 5, "imageId": 11}, True, b"2019-03-11T16:05:34.506Z hello")
+    logs._emit({"serviceId": 6, "imageId": 12, "serviceName": "stray"}, True, b"2019-03-11T16:05:34.506Z gone")
+    assert [r["message"] for r in got] == ["Killed service 'main x'", "hello"]
+    assert list(got[1]) == ["serviceName", "serviceId", "imageId", "isStdout", "timestamp", "message"]
