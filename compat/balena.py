@@ -133,7 +133,8 @@ class BalenaApp(DialectApp):
             if needed and not self.context.services.identity.check_key(find_key(request)):
                 return express.send_status(401, request)
         body: dict[str, Any] = {}
-        if route is None or not route.options.get("early", False):
+        early = route.options.get("early", False) if route is not None else False
+        if not (early is True or (early and self.profile.era in early)):
             # the body parsers are the first middleware of the routers: every later request goes through them
             try:
                 body = await express.parse_body(request, self.profile.body_limit)

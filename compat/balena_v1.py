@@ -17,7 +17,8 @@ ROUTES = Router(case_insensitive=True)
 
 # /v1/healthy has been served before the key check since v9.6.2, /ping since v10.3.7;
 # issue 3 decides both are open in every profile. "early" routes were registered on the app
-# before the routers that carry the body parsers; every other request has its body parsed.
+# before the routers that carry the body parsers (in 2016: on the unparsed router; early=("2016",)
+# for those only then); every other request has its body parsed.
 @ROUTES.add("GET", "/ping", early=True, open=True)
 async def get_ping(call: Call) -> Response:
     """res.send('OK')."""
@@ -57,7 +58,7 @@ def device_body(state: DeviceState) -> dict[str, Any]:
     return body
 
 
-@ROUTES.add("GET", "/v1/device", errors={Exception: envelope_error(500)})
+@ROUTES.add("GET", "/v1/device", early=("2016",), errors={Exception: envelope_error(500)})
 async def get_device(call: Call) -> Response:
     """The device's state; any failure is 500 {"Data":"","Error":"<message>"}."""
     state = await call.run(call.services.device.state)
@@ -134,13 +135,13 @@ async def _power_2016(call: Call, action: str) -> Response:
     return response
 
 
-@ROUTES.add("POST", "/v1/reboot", errors=POWER_ERRORS)
+@ROUTES.add("POST", "/v1/reboot", early=("2016",), errors=POWER_ERRORS)
 async def post_reboot(call: Call) -> Response:
     """Stop the apps under their locks, answer 202, reboot through logind a second later."""
     return await _power(call, "reboot")
 
 
-@ROUTES.add("POST", "/v1/shutdown", errors=POWER_ERRORS)
+@ROUTES.add("POST", "/v1/shutdown", early=("2016",), errors=POWER_ERRORS)
 async def post_shutdown(call: Call) -> Response:
     """As reboot, with logind's PowerOff."""
     return await _power(call, "shutdown")
@@ -202,13 +203,13 @@ async def post_app_stop(call: Call) -> Response:
     return await _stop_or_start(call, "stop")
 
 
-@ROUTES.add("POST", "/v1/apps/:appId/start", errors=APP_ERRORS)
+@ROUTES.add("POST", "/v1/apps/:appId/start", early=("2016",), errors=APP_ERRORS)
 async def post_app_start(call: Call) -> Response:
     """Start a single-container app: {"containerId": "..."}."""
     return await _stop_or_start(call, "start")
 
 
-@ROUTES.add("GET", "/v1/apps/:appId", errors=APP_ERRORS)
+@ROUTES.add("GET", "/v1/apps/:appId", early=("2016",), errors=APP_ERRORS)
 async def get_app(call: Call) -> Response:
     """The app's only service. 2019: appId, containerId, env, releaseId, commit if known; the
     route read `service.environment` and `service.image`, which the Service class of that code
@@ -248,14 +249,14 @@ async def patch_host_config(call: Call) -> Response:
 
 # ---- resin era only (the `legacy` profile) ----
 
-@ROUTES.add("POST", "/v1/tcp-ping", profiles=("legacy",))
+@ROUTES.add("POST", "/v1/tcp-ping", profiles=("legacy",), early=True)
 async def post_tcp_ping(call: Call) -> Response:
     """Re-enable the connectivity check (kept across restarts, unlike the in-memory original)."""
     await call.run(call.services.set_connectivity_check, True)
     return express.no_content()
 
 
-@ROUTES.add("DELETE", "/v1/tcp-ping", profiles=("legacy",))
+@ROUTES.add("DELETE", "/v1/tcp-ping", profiles=("legacy",), early=True)
 async def delete_tcp_ping(call: Call) -> Response:
     """Disable the connectivity check."""
     await call.run(call.services.set_connectivity_check, False)
