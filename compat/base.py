@@ -152,7 +152,7 @@ class Router:
         regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", path)
 
         def register(endpoint: Any) -> Any:
-            self.items.append(Route(method, path, re.compile(f"^{regex}$", self._flags), endpoint,
+            self.items.append(Route(method, path, re.compile(f"^{regex}\\Z", self._flags), endpoint,
                                     options))
             return endpoint
 

@@ -1,7 +1,8 @@
 """The gosd job scheduler's API (v2.2.0): gorilla/mux routing, miniflux JSON helpers.
 
-The router runs first (an unknown path is gorilla's plain 404, never a 401), then the
-bearer-token check of protected routes; errors are {"error_message": "..."}.
+The router runs first (a path no route takes is mux's empty 405, because gosd registers a
+catch-all OPTIONS route; never a 401), then the bearer-token check of protected routes;
+errors are {"error_message": "..."}.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from compat.base import Context, Dialect, DialectApp, Router, lookup_error
-from compat.responses import Text
 from handlers.errors import InvalidInput, NotFound, PolyvisorError
 
 log = logging.getLogger("polyvisor.gosd")
@@ -98,14 +99,22 @@ class GosdApp(DialectApp):
 
     async def handle(self, request: Request) -> Response:
         """Router, then auth, then the endpoint."""
+        path = request.scope["path"]  # not url.path: urlsplit drops tabs and newlines
+        clean = go_clean_path(path)
+        if clean != path:  # mux redirects to the cleaned path (query kept), 301, empty
+            query = request.url.query
+            location = quote(clean, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
+            return Response(b"", 301, {"Location": location})
         if request.method == "OPTIONS":
+            if path == "/gosd/oauth/token":  # authHandler answers its own preflight
+                return Response(b"", 200, {"Access-Control-Allow-Origin": "*",
+                                           "Access-Control-Allow-Headers": "content-type,Authorization"})
             return Response(b"", 200, PREFLIGHT)
-        route, params, allowed = self.router.match(request.method, request.url.path, head_as_get=False)
+        route, params, _ = self.router.match(request.method, path, head_as_get=False)
         if route is None:
-            if allowed:
-                return Response(b"", 405)
-            return Text("404 page not found\n", 404, "text/plain; charset=utf-8",
-                        {"X-Content-Type-Options": "nosniff"})
+            # gosd registers a catch-all `router.Methods(OPTIONS)` route: for mux every other
+            # request that no route takes is a method mismatch, the empty 405 (never the 404 page)
+            return Response(b"", 405)
         request.scope["path_params"] = params
         if route.options.get("auth", True):
             user = await self.authenticate(request)
@@ -128,6 +137,27 @@ class GosdApp(DialectApp):
         """
         bearer(request.headers.get("authorization"))
         return None
+
+
+def go_clean_path(path: str) -> str:
+    """gorilla/mux cleanPath: Go's path.Clean, keeping one trailing slash."""
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    clean = "/" + "/".join(parts)
+    if path.endswith("/") and clean != "/":
+        clean += "/"
+    return clean
 
 
 def build(context: Context) -> GosdApp:

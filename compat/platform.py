@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -96,14 +97,16 @@ class PlatformApp(DialectApp):
 
     async def handle(self, request: Request) -> Response:
         """Router (with gin's trailing-slash redirect), then auth, then the endpoint."""
-        path = request.url.path
+        path = request.scope["path"]  # not url.path: urlsplit drops tabs and newlines
         route, params, _ = self.router.match(request.method, path, head_as_get=False)
         if route is None:
             other = path[:-1] if path.endswith("/") and path != "/" else path + "/"
             if self.router.match(request.method, other, head_as_get=False)[0] is not None:
                 # gin redirects to req.URL.String() (the query kept) through Go's http.Redirect,
                 # which writes its little HTML body (and type) only for GET and HEAD
-                target = other + (f"?{request.url.query}" if request.url.query else "")
+                # req.URL.String(): the path escaped again (Go's encodePath), the raw query as sent
+                query = request.scope.get("query_string", b"").decode("latin-1")
+                target = quote(other, safe="$&+,/:;=@") + (f"?{query}" if query else "")
                 if request.method == "GET":
                     body = f'<a href="{go_html_escape(target)}">Moved Permanently</a>.\n\n'
                     return Text(body, 301, "text/html; charset=utf-8", {"Location": target})

@@ -41,15 +41,6 @@ def go_time_of(response: httpx.Response) -> re.Match[str]:
     return stamp
 
 
-def assert_not_found(response: httpx.Response) -> None:
-    """gorilla/mux's default 404 (Go http.NotFound): no CORS, no miniflux headers."""
-    assert response.status_code == 404
-    assert response.content == b"404 page not found\n"
-    assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert "access-control-allow-origin" not in response.headers
-
-
 def assert_empty(response: httpx.Response, status: int) -> None:
     """An answer with no body and no content type."""
     assert (response.status_code, response.content) == (status, b"")
@@ -86,9 +77,23 @@ def test_ok_needs_no_token_and_ignores_a_bad_one(api: Agent) -> None:
 
 
 @pytest.mark.parametrize("path", ["/gosd/nope", "/gosd/api/v2/ok/", "/gosd/api/v2/OK", "/gosd/api/v2/plans",
-                                  "/gosd/api/v1/nodes/"])
-def test_unknown_path_is_gorilla_404_never_401(api: Agent, path: str) -> None:
-    assert_not_found(api.request(STEM, "GET", path))
+                                  "/gosd/api/v1/nodes/", "/gosd/api/v2/ok%0A"])
+def test_unknown_path_is_the_empty_405_never_401(api: Agent, path: str) -> None:
+    """gosd's catch-all `router.Methods(OPTIONS)` route makes every other unmatched request a
+    method mismatch for gorilla/mux: 405, empty (never its 404 page)."""
+    response = api.request(STEM, "GET", path)
+    assert_empty(response, 405)
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize(("path", "location"), [("/gosd//api/v2/ok", "/gosd/api/v2/ok"),
+                                                ("/gosd/api/v2//ok?x=1", "/gosd/api/v2/ok?x=1"),
+                                                ("/gosd/api//v2/ok/", "/gosd/api/v2/ok/")])
+def test_unclean_paths_are_redirected(api: Agent, path: str, location: str) -> None:
+    """mux cleans the path first: 301 to the clean one, query kept, empty body."""
+    response = api.request(STEM, "GET", path)
+    assert_empty(response, 301)
+    assert response.headers["location"] == location
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "HEAD"])
@@ -99,7 +104,16 @@ def test_wrong_method_is_an_empty_405(api: Agent, method: str) -> None:
     assert "x-frame-options" not in response.headers
 
 
-@pytest.mark.parametrize("path", ["/gosd/api/v2/ok", "/gosd/nope", "/gosd/oauth/token"])
+def test_options_of_the_token_route_is_its_own(api: Agent) -> None:
+    """authHandler answers its preflight itself: two headers, no Allow-Methods."""
+    response = api.request(STEM, "OPTIONS", "/gosd/oauth/token")
+    assert_empty(response, 200)
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-headers"] == "content-type,Authorization"
+    assert "access-control-allow-methods" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/gosd/api/v2/ok", "/gosd/nope"])
 def test_options_is_the_preflight_answer(api: Agent, path: str) -> None:
     response = api.request(STEM, "OPTIONS", path)
     assert_empty(response, 200)
@@ -114,4 +128,4 @@ def test_alone_gosd_answers_every_path(agents: Agents) -> None:
         response = gosd.request(STEM, "OPTIONS", path)
         assert_empty(response, 200)
         assert response.headers["access-control-allow-methods"] == "PUT,POST,PATCH,DELETE"
-        assert_not_found(gosd.request(STEM, "GET", path))
+        assert_empty(gosd.request(STEM, "GET", path), 405)

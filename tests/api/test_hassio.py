@@ -97,3 +97,9 @@ def test_paths_are_exact(agents: Agents) -> None:
 
 def test_unknown_path_head_has_no_body(api: Agent) -> None:
     assert_plain(api.request(STEM, "HEAD", "/supervisor/nope"), 401, b"401: Unauthorized", head=True)
+
+
+def test_a_trailing_newline_is_no_route(api: Agent) -> None:
+    """aiohttp matched the whole path; its security regex (`$`) let the newline through first."""
+    response = api.request(STEM, "GET", "/supervisor/ping%0A")
+    assert (response.status_code, response.content) == (404, b"404: Not Found")

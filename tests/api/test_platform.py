@@ -159,3 +159,19 @@ def test_logout_expires_the_cookie_and_the_token(api: Agent) -> None:
     assert response.headers["set-cookie"] == "jwt=; Path=/; Max-Age=0; HttpOnly; Secure"
     response = api.request(STEM, "DELETE", "/auth/user/admin/password", headers=bearer)
     assert response.status_code == 401 and response.content.startswith(b'{"code":401,"message":"')
+
+
+# gin redirects to req.URL.String(): the path escaped again, not the decoded one
+@pytest.mark.parametrize(("path", "location"), [
+    ("/platform/api/service/a%20b/", "/platform/api/service/a%20b"),
+    ("/platform/api/service/%C3%A9/?q=%3Cx%3E", "/platform/api/service/%C3%A9?q=%3Cx%3E"),
+])
+def test_trailing_slash_redirect_escapes_the_path(api: Agent, path: str, location: str) -> None:
+    response = api.request(STEM, "GET", path)
+    assert (response.status_code, response.headers["location"]) == (301, location)
+    assert response.content == f'<a href="{location}">Moved Permanently</a>.\n\n'.encode()
+
+
+def test_a_trailing_newline_is_no_route(api: Agent) -> None:
+    """Go's mux compares the whole path: `/auth/ping%0A` is not `/auth/ping`."""
+    assert_gin_404(api.request(STEM, "GET", "/auth/ping%0A"))
