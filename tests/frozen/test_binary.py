@@ -332,7 +332,7 @@ def test_per_dialect_listen(binary: Path, tmp_path: Path) -> None:
         elsewhere = running.get("/gosd/api/v2/ok")
         assert elsewhere.status_code != 200 and b'"ok"' not in elsewhere.content
         assert running.get("/ping").content == b"OK"
-        assert running.get("/ping", port=gosd_port).content == b"404 page not found\n"
+        assert running.get("/ping", port=gosd_port).status_code == 405  # gosd alone there: mux's 405
         assert running.notify is not None
         running.notify.wait_for("READY=1")
     finally:

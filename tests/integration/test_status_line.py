@@ -22,4 +22,5 @@ def status_line(agent: Any, path: str) -> bytes:
 def test_reason_phrases(agent: Any) -> None:
     assert status_line(agent, "/ping") == b"HTTP/1.1 200 OK"
     assert status_line(agent, "/v1/device") == b"HTTP/1.1 401 Unauthorized"
-    assert status_line(agent, "/gosd/nope") == b"HTTP/1.1 404 Not Found"
+    assert status_line(agent, "/gosd/nope") == b"HTTP/1.1 405 Method Not Allowed"  # mux's method mismatch
+    assert status_line(agent, "/platform/api/nope") == b"HTTP/1.1 404 Not Found"
