@@ -52,8 +52,14 @@ def etag(body: bytes) -> str:
 _NO_CACHE = re.compile(r"(?:^|,)\s*?no-cache\s*?(?:,|$)")
 
 
+_CONDITIONAL = (b"if-none-match", b"if-modified-since")
+
+
 def fresh(request: Request, tag: str) -> bool:
     """The fresh 0.5.2 package as express's req.fresh used it (no Last-Modified is ever sent)."""
+    raw = request.scope["headers"]
+    if not any(name in _CONDITIONAL for name, _ in raw):  # the common case, without a Headers object
+        return False
     headers = request.headers
     modified_since, none_match = headers.get("if-modified-since"), headers.get("if-none-match")
     if not modified_since and not none_match:
