@@ -151,18 +151,8 @@ async def post_shutdown(call: Call) -> Response:
                                          **TEXT_503})
 async def post_purge(call: Call) -> Response:
     """Empty the app's volumes: containers and volumes removed, made again, app restarted."""
-    app_id = express.check_int(call.body.get("appId"))
-    if app_id is None:
-        if call.profile.era == "2016" and call.body.get("appId") is not None:
-            return not_found_2016(call)  # 2016 looked any value up: not found
-        return express.send(call.profile.purge_missing_id, 400, call.request)
-    try:
-        await call.run(call.services.actions.purge, app_id, force_of(call))
-    except AppNotFound:
-        if call.profile.era == "2016":
-            return not_found_2016(call)
-        raise
-    return express.send_json({"Data": "OK", "Error": ""}, request=call.request)
+    refused = await _on_body_app(call, call.services.actions.purge, call.profile.purge_missing_id)
+    return refused or express.send_json({"Data": "OK", "Error": ""}, request=call.request)
 
 
 @ROUTES.add("POST", "/v1/restart", errors={
@@ -171,18 +161,25 @@ async def post_purge(call: Call) -> Response:
     **TEXT_503})
 async def post_restart(call: Call) -> Response:
     """Recreate the app's containers."""
-    app_id = express.check_int(call.body.get("appId"))
+    refused = await _on_body_app(call, call.services.actions.restart, "Missing app id")
+    return refused or express.send("OK", request=call.request)
+
+
+async def _on_body_app(call: Call, action: Any, missing: str) -> Response | None:
+    """Run action(appId, force) for the body's appId; the refusal, or None when it ran. The 2016
+    routes looked any given value up in their app table: `App not found` (400) when absent."""
+    raw = call.body.get("appId")
+    app_id = express.check_int(raw)
+    legacy = call.profile.era == "2016"
     if app_id is None:
-        if call.profile.era == "2016" and call.body.get("appId") is not None:
-            return not_found_2016(call)
-        return express.send("Missing app id", 400, call.request)
+        return not_found_2016(call) if legacy and raw is not None else express.send(missing, 400, call.request)
     try:
-        await call.run(call.services.actions.restart, app_id, force_of(call))
+        await call.run(action, app_id, force_of(call))
     except AppNotFound:
-        if call.profile.era == "2016":
+        if legacy:
             return not_found_2016(call)
         raise
-    return express.send("OK", request=call.request)
+    return None
 
 
 async def _stop_or_start(call: Call, action: str) -> Response:
