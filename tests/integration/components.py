@@ -238,9 +238,9 @@ class Agent:
         finally:
             store.close()
 
-    def stop(self) -> int | None:
-        """SIGTERM, SIGKILL after 5 s; the exit code."""
-        return stop_process(self.process, grace=5)
+    def stop(self, grace: float = 5) -> int | None:
+        """SIGTERM, SIGKILL after `grace` seconds; the exit code."""
+        return stop_process(self.process, grace=grace)
 
     def kill(self) -> None:
         """kill -9, as a power cut would leave it."""

@@ -60,5 +60,6 @@ def test_agent_without_ping_route(start_agent: Callable[..., Any]) -> None:
 def test_agent_stops_cleanly_on_sigterm(start_agent: Callable[..., Any]) -> None:
     agent = start_agent(docker_host=None, dbus_address=None)
     started = time.monotonic()
-    assert agent.stop() == 0
-    assert time.monotonic() - started < 5  # within the grace period: no SIGKILL needed
+    # a clean exit takes about 0.1 s; the long grace only keeps a busy CI machine from a SIGKILL
+    assert agent.stop(grace=20) == 0
+    assert time.monotonic() - started < 20
