@@ -25,6 +25,7 @@ from handlers.device_config import (  # noqa: F401  (re-exported for callers)
     truthy,
 )
 from handlers.errors import InvalidInput
+from handlers.target_input import normalised_apps
 
 log = logging.getLogger("polyvisor.target")
 
@@ -148,16 +149,6 @@ SERVICE_FIELDS: dict[str, Any] = {
 APP_FIELDS = {"name", "commit", "releaseId", "services", "volumes", "networks", "appId"}
 # `driver` is taken and ignored, as the 2019 Volume did (volumes are always local)
 VOLUME_FIELDS = {"driver", "driver_opts", "labels"}
-# Compose service keys the supervisor did not support: dropped with its warning, not refused
-# (anything else unknown is refused). The legacy camel-cased every key before filtering, so the
-# camelCase spelling of a supported key (networkMode) is that key.
-UNSUPPORTED_COMPOSE = frozenset({
-    "annotations", "attach", "blkio_config", "build", "cgroup", "configs", "container_name",
-    "cpu_count", "cpu_percent", "cpu_period", "cpu_rt_period", "cpu_rt_runtime", "credential_spec",
-    "deploy", "develop", "device_cgroup_rules", "env_file", "extends", "external_links", "gpus",
-    "isolation", "links", "logging", "mem_swappiness", "memswap_limit", "platform", "profiles",
-    "pull_policy", "runtime", "scale", "secrets", "stdin_open", "uts", "volume_driver", "volumes_from",
-})
 NETWORK_FIELDS = {"driver", "driver_opts", "ipam", "enable_ipv6", "internal", "labels"}
 
 
@@ -171,46 +162,6 @@ def _service_ok(service: Any, service_id: Any) -> bool:
     return (_short_text(service["serviceName"]) and _short_text(service["image"])
             and _valid_map(service["environment"], ENV_KEY) and parse_int(service["imageId"]) is not None
             and _valid_map(service["labels"], LABEL_KEY))
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-SNAKE_OF = {_camel(name): name for name in SERVICE_FIELDS if "_" in name}
-
-
-def _normalised_service(service: dict[str, Any]) -> dict[str, Any]:
-    """Supported keys in their compose spelling; unsupported compose keys dropped with the
-    legacy warning (sanitiseComposeConfig)."""
-    found: dict[str, Any] = {}
-    dropped = []
-    for key, value in service.items():
-        name = SNAKE_OF.get(key, key)
-        if name in UNSUPPORTED_COMPOSE or SNAKE_OF.get(_camel(name)) in UNSUPPORTED_COMPOSE:
-            dropped.append(key)
-            continue
-        found.setdefault(name, value)
-    if dropped:
-        log.warning("Ignoring unsupported or unknown compose fields: %s", ", ".join(dropped))
-    return found
-
-
-def _normalised_apps(apps: Any) -> Any:
-    """The apps with each service normalised (other shapes are left for validation to refuse)."""
-    if not isinstance(apps, dict):
-        return apps
-    result: dict[Any, Any] = {}
-    for app_id, app in apps.items():
-        if isinstance(app, dict) and isinstance(app.get("services"), (dict, list)):
-            app = dict(app)
-            app["services"] = (
-                {k: _normalised_service(v) if isinstance(v, dict) else v for k, v in app["services"].items()}
-                if isinstance(app["services"], dict)
-                else [_normalised_service(v) if isinstance(v, dict) else v for v in app["services"]])
-        result[app_id] = app
-    return result
 
 
 def _strict_problem(app_id: str, app: dict[str, Any]) -> str | None:
@@ -334,7 +285,7 @@ def validate(state: Any, device_type: str | None = None) -> Target:
     local_map = local if isinstance(local, dict) else {}
     if local_map.get("name") is not None and not _short_text(local_map["name"]):
         raise TargetError("Invalid device name")
-    apps = _normalised_apps(local_map.get("apps"))
+    apps = normalised_apps(local_map.get("apps"), SERVICE_FIELDS)
     if apps is None or not _apps_ok(apps):
         raise TargetError("Invalid apps")
     config = local_map.get("config")
