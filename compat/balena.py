@@ -38,12 +38,27 @@ class Profile:
     # '10mb' in 2019, body-parser's 100 kB default in 2016
     era: str
     body_limit: int
+    # express set X-Powered-By on every answer until the supervisor turned it off (660d9ff6, 2018)
+    powered_by: bool = False
+    # 2016 api.coffee: POST /v1/update answered 204 whatever happened
+    update_always_204: bool = False
+    # 2016: reboot/shutdown piped the Go helper's answer (application/json, no charset, no ETag)
+    power_piped_from_go: bool = False
+    # 2016: the routes looked any given appId up in the app table: 400 `App not found` when absent
+    any_app_id_looked_up: bool = False
+    # 2016: /v1/apps/:id/start took the update lock (the 2019 start step took none)
+    start_takes_lock: bool = False
+    # 2016: GET /v1/apps/:id answered the app row (appId string, commit, imageId, env); 2019 the
+    # Service with env {} and no imageId (its route read properties the class did not have)
+    app_from_db_row: bool = False
 
 
 PROFILES = {
     "v10": Profile(ok_error=None, purge_missing_id="Invalid or missing appId", era="2019",
                    body_limit=express.BODY_LIMIT),
-    "legacy": Profile(ok_error="", purge_missing_id="Missing app id", era="2016", body_limit=100 * 1024),
+    "legacy": Profile(ok_error="", purge_missing_id="Missing app id", era="2016", body_limit=100 * 1024,
+                      powered_by=True, update_always_204=True, power_piped_from_go=True,
+                      any_app_id_looked_up=True, start_takes_lock=True, app_from_db_row=True),
 }
 
 # Authorization: ApiKey <key> (2016) or Bearer <key> (v11.3, issue #1249), scheme in any case.
@@ -115,7 +130,7 @@ class BalenaApp(DialectApp):
             response = await self._handle(request)
         finally:
             express.ERA.reset(era)
-        if self.profile.era == "2016":  # express set it on every answer until the supervisor turned it off (2018)
+        if self.profile.powered_by:
             response.headers["X-Powered-By"] = "Express"
         return response
 

@@ -108,13 +108,13 @@ async def post_update(call: Call) -> Response:
     The 2016 route always answered 204."""
     force = express.js_truthy(call.body.get("force"))
     triggered = await call.run(call.services.trigger_update, force)
-    if triggered or call.profile.era == "2016":
+    if triggered or call.profile.update_always_204:
         return express.no_content()
     return express.send_status(202, call.request)
 
 
 async def _power(call: Call, action: str) -> Response:
-    if call.profile.era == "2016":
+    if call.profile.power_piped_from_go:
         return await _power_2016(call, action)
     await call.run(call.services.power.request, action, force_of(call))
     return express.send_json({"Data": "OK", "Error": call.profile.ok_error}, 202, call.request)
@@ -170,7 +170,7 @@ async def _on_body_app(call: Call, action: Any, missing: str) -> Response | None
     routes looked any given value up in their app table: `App not found` (400) when absent."""
     raw = call.body.get("appId")
     app_id = express.check_int(raw)
-    legacy = call.profile.era == "2016"
+    legacy = call.profile.any_app_id_looked_up
     if app_id is None:
         return not_found_2016(call) if legacy and raw is not None else express.send(missing, 400, call.request)
     try:
@@ -185,12 +185,12 @@ async def _on_body_app(call: Call, action: Any, missing: str) -> Response | None
 async def _stop_or_start(call: Call, action: str) -> Response:
     app_id = express.check_int(call.request.path_params.get("appId"))
     if app_id is None:
-        return not_found_2016(call) if call.profile.era == "2016" else express.send("Missing app id", 400, call.request)
+        return not_found_2016(call) if call.profile.any_app_id_looked_up else express.send("Missing app id", 400, call.request)
     actions = call.services.actions
     if action == "stop":
         container_id = await call.run(actions.stop_service, app_id, force_of(call))  # a held lock: 503 text
     else:  # the 2019 start step took no lock; the 2016 route took it without force
-        container_id = await call.run(actions.start_service, app_id, force_of(call), call.profile.era == "2016")
+        container_id = await call.run(actions.start_service, app_id, force_of(call), call.profile.start_takes_lock)
     return express.send_json({"containerId": container_id}, request=call.request)
 
 
@@ -215,10 +215,10 @@ async def get_app(call: Call) -> Response:
     without the keys."""
     app_id = express.check_int(call.request.path_params.get("appId"))
     if app_id is None:
-        return not_found_2016(call) if call.profile.era == "2016" else express.send("Missing app id", 400, call.request)
+        return not_found_2016(call) if call.profile.any_app_id_looked_up else express.send("Missing app id", 400, call.request)
     service = await call.run(call.services.actions.single_service, app_id)
     commit = call.services.device.flags.commit
-    if call.profile.era == "2016":
+    if call.profile.app_from_db_row:
         return express.send_json({
             "appId": str(app_id), "containerId": service.container_id, "commit": commit,
             "imageId": service.image, "env": {k: v for k, v in service.env.items() if k not in PRIVATE_ENV},
