@@ -37,8 +37,8 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 def parse_option(text: str) -> tuple[str, str | None]:
     """--device-type SLUG[:ARCH] -> (slug, arch or None); ValueError on anything else."""
-    slug, _, arch = text.strip().partition(":")
-    if not SLUG.match(slug) or (arch and not SLUG.match(arch)) or text.strip().endswith(":"):
+    slug, colon, arch = text.strip().partition(":")
+    if not SLUG.match(slug) or (colon and not SLUG.match(arch)):
         raise ValueError(f"--device-type takes SLUG[:ARCH] in lower case, e.g. genericx86-64-ext:amd64 (got {text!r})")
     return slug, arch or None
 
