@@ -20,6 +20,7 @@ from typing import Any
 
 from compat import DIALECTS, build_asgi
 from handlers import VERSION
+from handlers.devicetype import parse_option as parse_device_type
 from handlers.services import Services
 
 log = logging.getLogger("polyvisor")
@@ -49,6 +50,10 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
     ("target-url", ("POLYVISOR_TARGET_URL",), None,
      "http(s):// or file:// target state (local-mode format) to apply; makes the device managed"),
+    ("device-type", ("POLYVISOR_DEVICE_TYPE",), None,
+     ("SLUG[:ARCH] /v2/local/device-info answers (balena push builds for it); ARCH defaults to the "
+      "machine's. Default: the boot partition's device-type.json; on images that are not balenaOS, "
+      "by machine genericx86-64-ext:amd64, generic-aarch64:aarch64, generic-armv7ahf:armv7hf, qemux86:i386")),
     ("os-variant", ("POLYVISOR_OS_VARIANT",), None,
      "dev or prod (default: VARIANT_ID of os-release under --root); unmanaged dev devices need no key"),
     ("os-accounts", ("POLYVISOR_OS_ACCOUNTS",), "pam",
@@ -83,6 +88,7 @@ class Settings:
     boot_dir: str = "/mnt/boot"
     log_level: str = "info"
     target_url: str | None = None
+    device_type: str | None = None
     os_variant: str | None = None
     os_accounts: str = "pam"
     pam_service: str = "login"
@@ -116,6 +122,11 @@ class Settings:
             parser.error(f"unknown dialect(s) {', '.join(unknown) or '(none)'}; known: {', '.join(DIALECTS)}")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["device_type"]:
+            try:
+                parse_device_type(values["device_type"])
+            except ValueError as err:
+                parser.error(str(err))
         if values["os_variant"] and values["os_variant"] not in ("dev", "prod"):
             parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
@@ -144,7 +155,7 @@ class Settings:
             supervisor_version=values["supervisor_version"] or REPORTED_VERSIONS[values["balena_profile"]],
             docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
-            target_url=values["target_url"], os_variant=values["os_variant"],
+            target_url=values["target_url"], device_type=values["device_type"], os_variant=values["os_variant"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),

@@ -119,9 +119,10 @@ class Executor:
                 self.engine.call(lambda c, n=network, e=endpoint: c.api.connect_container_to_network(
                     container_id, n, aliases=e.get("Aliases"),
                     ipv4_address=(e.get("IPAMConfig") or {}).get("IPv4Address")))
-            owner.images.record(want.image, want.app_id, want.service_id, want.name,
-                                int(want.service["imageId"]), want.service.get("releaseId"),
-                                str(want.image_docker_id))
+            if not owner.local_mode():  # local mode records no image (no fetch, no saveImage in 2019)
+                owner.images.record(want.image, want.app_id, want.service_id, want.name,
+                                    int(want.service["imageId"]), want.service.get("releaseId"),
+                                    str(want.image_docker_id))
         finally:
             owner.installing.pop(key, None)
         owner.logs.system(f"Installed service {_described(want)}")

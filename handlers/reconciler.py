@@ -271,8 +271,8 @@ class Reconciler:
                       waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
                       started=set(self.started),
                       stopping={cid for cid, s in self.status.items() if s == "Stopping"},
-                      current_commit=self.store.get("current_commit"))
-        if not self.local_mode() and not facts.downloading:
+                      current_commit=self.store.get("current_commit"), local_mode=self.local_mode())
+        if not facts.local_mode and not facts.downloading:
             facts.housekeeping = True
             facts.available, facts.dangling = self.images.survey()
         return facts

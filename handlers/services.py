@@ -68,7 +68,8 @@ class Services:
                                 actions=actions, device=device, api_port=api_port,
                                 boot_dir=boot,
                                 docker_host=settings.docker_host,
-                                target_url=getattr(settings, "target_url", None))
+                                target_url=getattr(settings, "target_url", None),
+                                device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
         device.engine_status = supervisor.status.first_service
         return cls(

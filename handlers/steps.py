@@ -68,6 +68,10 @@ class Facts:
     stopping: set[str] = field(default_factory=set)  # container ids being stopped
     current_commit: str | None = None
     fetch_allowed: bool = True
+    # local mode never downloads: balena push built the images on the device (application-manager
+    # _nextStepForService, "Don't attempt to fetch any images in local mode"); a missing one fails
+    # at container creation, after download-then-kill has removed the old container
+    local_mode: bool = False
     # image housekeeping (managed devices outside local mode, balena-v2.md 3.2 step 2)
     housekeeping: bool = False
     available: list[dict[str, Any]] = field(default_factory=list)  # image records the engine has
@@ -196,7 +200,7 @@ class _App:
 
     def service_step(self, current: Container | None, want: Wanted, pending: set[str],
                      changing: set[str], missing: set[str]) -> Step | None:
-        needs_download = want.image_docker_id is None
+        needs_download = want.image_docker_id is None and not self.facts.local_mode
         if current is None:
             if needs_download:
                 return self.fetch_or_wait(want)

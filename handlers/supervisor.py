@@ -45,7 +45,7 @@ class Supervisor:
 
     def __init__(self, *, store: Any, identity: Any, hostfs: Any, engine: Any, locks: Any, actions: Any,
                  device: Any, api_port: int, boot_dir: str, docker_host: str | None,
-                 target_url: str | None = None) -> None:
+                 target_url: str | None = None, device_type: str | None = None) -> None:
         self.store = store
         self.identity = identity
         self.hostfs = hostfs
@@ -56,6 +56,7 @@ class Supervisor:
         self.boot_dir = boot_dir
         self.docker_socket = (docker_host or "unix:///var/run/docker.sock").removeprefix("unix://")
         self.target_url = target_url
+        self.device_type_option = device_type  # --device-type SLUG[:ARCH]
         self.targets = Targets(store, identity)
         self.logs = Logs(engine, self.service_name, gate=self._logs_published)
         self.images = Images(engine, store, self.logs)
@@ -110,8 +111,8 @@ class Supervisor:
         return self.reconciler.local_mode()
 
     def device_type(self) -> dict[str, Any]:
-        """{"slug", "arch"} from the boot partition."""
-        return device_type(self.hostfs, self.boot_dir)
+        """{"slug", "arch"}: --device-type, the boot partition, or the machine's generic type."""
+        return device_type(self.hostfs, self.boot_dir, self.device_type_option)
 
     def device_slug(self) -> str | None:
         """The device type's slug from the boot partition, or None when it cannot be read."""

@@ -8,6 +8,7 @@ against spec/balena_v2.yaml by Agent.request.
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,36 @@ def test_device_info_from_the_boot_partition(api: Agent) -> None:
     (api.root / "mnt/boot/device-type.json").write_text('{"slug": "raspberrypi3", "arch": "armv7hf"}')
     response = api.request(STEM, "GET", "/v2/local/device-info", headers=KEY)
     assert response.content == b'{"status":"success","info":{"arch":"armv7hf","deviceType":"raspberrypi3"}}'
+
+
+# the machine's generic balena device type, as the README documents it
+GENERIC = {"x86_64": ("amd64", "genericx86-64-ext"), "aarch64": ("aarch64", "generic-aarch64"),
+           "armv7l": ("armv7hf", "generic-armv7ahf")}
+
+
+@pytest.mark.skipif(platform.machine() not in GENERIC, reason="a machine the README names")
+def test_device_info_on_an_image_that_is_not_balena_os(api: Agent) -> None:
+    """No device-type.json is expected there: the machine's generic type, so balena push works."""
+    (api.root / "etc/os-release").write_text('ID=debian\nNAME="Debian GNU/Linux"\nVARIANT_ID=prod\n')
+    arch, slug = GENERIC[platform.machine()]
+    response = api.request(STEM, "GET", "/v2/local/device-info", headers=KEY)
+    assert json_of(response, 200) == {"status": "success", "info": {"arch": arch, "deviceType": slug}}
+
+
+def test_device_info_from_the_option(agents: Agents) -> None:
+    """--device-type answers on balenaOS without the file too, and wins over the file."""
+    agent = agents.start("--device-type", "raspberrypi4-64:aarch64")
+    response = agent.request(STEM, "GET", "/v2/local/device-info", headers=KEY)
+    assert response.content == b'{"status":"success","info":{"arch":"aarch64","deviceType":"raspberrypi4-64"}}'
+    (agent.root / "mnt/boot/device-type.json").write_text('{"slug": "raspberrypi3", "arch": "armv7hf"}')
+    response = agent.request(STEM, "GET", "/v2/local/device-info", headers=KEY)
+    assert json_of(response, 200)["info"] == {"arch": "aarch64", "deviceType": "raspberrypi4-64"}
+    # the local target's services see it as BALENA_DEVICE_TYPE / RESIN_DEVICE_TYPE
+    response = agent.request(STEM, "POST", "/v2/local/target-state", headers=KEY, json=TARGET)
+    assert response.status_code == 200
+    state = json_of(agent.request(STEM, "GET", "/v2/local/target-state", headers=KEY), 200)
+    environment = state["state"]["local"]["apps"]["1"]["services"][0]["environment"]
+    assert (environment["BALENA_DEVICE_TYPE"], environment["RESIN_DEVICE_TYPE"]) == ("raspberrypi4-64",) * 2
 
 
 def test_device_tags(api: Agent) -> None:

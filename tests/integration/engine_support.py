@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # exits at once on SIGTERM (busybox sleep as PID 1 would ignore it and cost the 10 s grace period)
@@ -64,6 +66,13 @@ def managed(services: dict[int, dict[str, Any]], commit: str, release: int = 1) 
     body = target(services, release=release, commit=commit, config={"SUPERVISOR_POLL_INTERVAL": "1000"})
     body["local"]["config"].pop("SUPERVISOR_LOCAL_MODE")
     return body
+
+
+def publish(source: Path, body: dict[str, Any]) -> None:
+    """Write the target file a managed agent polls (--target-url file://), atomically."""
+    partial = source.with_name(source.name + ".part")
+    partial.write_text(json.dumps(body))
+    partial.replace(source)
 
 
 def converged(agent: Any, running: int, commit: str | None = None) -> Callable[[], Any]:

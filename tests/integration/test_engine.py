@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from integration.engine_support import (
-    COMMAND,
     cleanup,
     converged,
     post_target,
@@ -159,22 +158,6 @@ def test_bad_targets_are_refused_and_change_nothing(engine_agent: Any, docker_cl
         assert response.content == b'{"status":"failed","message":"%s"}' % message.encode()
     assert {c.id for c in supervised(docker_client)} == ids
     assert status(engine_agent)["appState"] == "applied"
-
-
-def test_missing_image_fails_and_leaves_running(engine_agent: Any, docker_client: Any, busybox_image: str) -> None:
-    post_target(engine_agent, target({1: service("main", 5, busybox_image)}))
-    wait_for(converged(engine_agent, 1, "c1"))
-    running = docker_client.containers.get("main_5_1").id
-    # an image nobody has, on a registry that does not answer: the download fails and is retried
-    post_target(engine_agent, target({1: service("main", 6, "127.0.0.1:9/none/such:1", command=COMMAND)},
-                                     release=2, commit="c2"))
-    def failing() -> Any:
-        device = request(engine_agent, "GET", "/v1/device").json()
-        return device if device["update_failed"] and device["update_pending"] else None
-
-    wait_for(failing, 30, "update_failed")
-    assert status(engine_agent)["appState"] == "applying"
-    assert docker_client.containers.get(running).status == "running"  # download-then-kill kept it
 
 
 def test_update_lock_from_inside_the_container(engine_agent: Any, docker_client: Any, busybox_image: str) -> None:

@@ -1,9 +1,12 @@
-"""Pulls from a real registry (Debian's docker-registry on 127.0.0.1): progress in the status,
-the four update strategies, a missing image retried without touching what runs."""
+"""Pulls from a real registry (Debian's docker-registry on 127.0.0.1) on a managed device (local
+mode never pulls): progress in the status, the four update strategies, a missing image retried
+without touching what runs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +14,12 @@ import pytest
 from integration.engine_support import (
     cleanup,
     converged,
-    post_target,
+    managed,
+    publish,
     request,
     service,
     status,
     supervised,
-    target,
     wait_for,
 )
 from integration.registry import Registry, registry  # noqa: F401 - the fixture
@@ -24,12 +27,26 @@ from integration.registry import Registry, registry  # noqa: F401 - the fixture
 STRATEGIES = ("download-then-kill", "kill-then-download", "delete-then-download", "hand-over")
 
 
+@dataclass
+class Cloud:
+    """A managed agent and the target file it polls every second."""
+
+    agent: Any
+    source: Path
+
+    def publish(self, services: dict[int, dict[str, Any]], commit: str, release: int = 1) -> None:
+        publish(self.source, managed(services, commit, release))
+
+
 @pytest.fixture
-def info_agent(start_agent: Callable[..., Any], docker_client: Any, busybox_image: str) -> Iterator[Any]:
-    """An agent logging its system messages (INFO) to its log file, on a clean engine."""
+def cloud(start_agent: Callable[..., Any], docker_client: Any, tmp_path: Path) -> Iterator[Cloud]:
+    """A managed agent logging its system messages (INFO) to its log file, on a clean engine,
+    starting from an app without services."""
     cleanup(docker_client)
-    agent = start_agent(args=["--log-level", "info"])
-    yield agent
+    source = tmp_path / "target.json"
+    publish(source, managed({}, "c0"))
+    agent = start_agent(args=["--target-url", source.as_uri(), "--log-level", "info"])
+    yield Cloud(agent, source)
     agent.stop()
     cleanup(docker_client)
 
@@ -45,53 +62,56 @@ def index_of(lines: list[str], *parts: str) -> int:
     raise AssertionError(f"no log line with {parts}")
 
 
-def test_pull_shows_progress_then_runs(info_agent: Any, registry: Registry, docker_client: Any) -> None:  # noqa: F811
+def test_pull_shows_progress_then_runs(cloud: Cloud, registry: Registry, docker_client: Any) -> None:  # noqa: F811
+    agent = cloud.agent
     image = registry.push(docker_client, "pv/big", "v1", "big", padding=96 * 1024 * 1024)
-    post_target(info_agent, target({1: service("big", 21, image)}))
+    cloud.publish({1: service("big", 21, image)}, "c1")
     seen: list[dict[str, Any]] = []
 
     def done() -> Any:
-        body = status(info_agent)
+        body = status(agent)
         seen.append(body)
-        return converged(info_agent, 1, "c1")()
+        return converged(agent, 1, "c1")()
 
     wait_for(done, 120, "pulled and running", step=0.02)
     downloading = [i for body in seen for i in body["images"] if i["status"] == "Downloading"]
     assert downloading, "the download was never seen in /v2/state/status"
     assert all("dockerImageId" not in i and isinstance(i["downloadProgress"], int) for i in downloading)
     assert any(body["appState"] == "applying" and body["overallDownloadProgress"] is not None for body in seen)
-    final = status(info_agent)["images"]
+    final = status(agent)["images"]
     assert [(i["name"], i["status"], i["downloadProgress"]) for i in final] == [(image, "Downloaded", None)]
     assert final[0]["dockerImageId"].startswith("sha256:")
-    state = request(info_agent, "GET", "/v2/applications/state").json()
+    assert list(final[0]) == ["name", "appId", "serviceName", "imageId", "dockerImageId", "status", "downloadProgress"]
+    state = request(agent, "GET", "/v2/applications/state").json()
     assert state == {"app": {"appId": 1, "commit": "c1",
                              "services": {"big": {"status": "Running", "releaseId": 1, "downloadProgress": None}}}}
-    lines = log_lines(info_agent)
+    lines = log_lines(agent)
     assert index_of(lines, f"Downloading image '{image}'") < index_of(lines, f"Downloaded image '{image}'")
 
 
-def test_update_strategies(info_agent: Any, registry: Registry, docker_client: Any) -> None:  # noqa: F811
+def test_update_strategies(cloud: Cloud, registry: Registry, docker_client: Any) -> None:  # noqa: F811
+    agent = cloud.agent
     names = {s: s.replace("-then-", "").replace("-", "") for s in STRATEGIES}  # dtk-like short names
     v1 = {s: registry.push(docker_client, f"pv/{names[s]}", "v1", f"{names[s]}-1") for s in STRATEGIES}
     v2 = {s: registry.push(docker_client, f"pv/{names[s]}", "v2", f"{names[s]}-2") for s in STRATEGIES}
     labels = {s: {"io.balena.update.strategy": s, "io.balena.update.handover-timeout": "4000"} for s in STRATEGIES}
 
-    def app(images: dict[str, str], release: int) -> dict[str, Any]:
-        return target({i + 1: service(names[s], 30 + i, images[s], labels=labels[s])
-                       for i, s in enumerate(STRATEGIES)}, release=release, commit=f"c{release}")
+    def app(images: dict[str, str], release: int) -> None:
+        cloud.publish({i + 1: service(names[s], 30 + i, images[s], labels=labels[s])
+                       for i, s in enumerate(STRATEGIES)}, f"c{release}", release)
 
-    post_target(info_agent, app(v1, 1))
-    wait_for(converged(info_agent, 4, "c1"), 120, "release 1")
+    app(v1, 1)
+    wait_for(converged(agent, 4, "c1"), 120, "release 1")
     first = {c.labels["io.balena.service-name"]: c.id for c in supervised(docker_client)}
     both_seen = False
 
-    post_target(info_agent, app(v2, 2))
+    app(v2, 2)
 
     def release_two() -> Any:
         nonlocal both_seen
         handover = [c for c in supervised(docker_client) if c.labels["io.balena.service-name"] == names["hand-over"]]
         both_seen = both_seen or len(handover) == 2
-        return converged(info_agent, 4, "c2")()
+        return converged(agent, 4, "c2")()
 
     wait_for(release_two, 120, "release 2", step=0.05)
     after = {c.labels["io.balena.service-name"]: c for c in supervised(docker_client)}
@@ -100,7 +120,7 @@ def test_update_strategies(info_agent: Any, registry: Registry, docker_client: A
         assert container.id != first[names[strategy]], strategy
         assert f"MARKER={names[strategy]}-2" in container.attrs["Config"]["Env"], strategy
         assert container.name == f"{names[strategy]}_{30 + STRATEGIES.index(strategy)}_2"
-    lines = log_lines(info_agent)
+    lines = log_lines(agent)
     dtk, ktd, dtd = names["download-then-kill"], names["kill-then-download"], names["delete-then-download"]
     assert index_of(lines, f"Downloaded image '{v2['download-then-kill']}'") < index_of(lines, f"Killing service '{dtk} ")
     assert index_of(lines, f"Killing service '{ktd} ") < index_of(lines, f"Downloading image '{v2['kill-then-download']}'")
@@ -113,20 +133,21 @@ def test_update_strategies(info_agent: Any, registry: Registry, docker_client: A
         i for i, line in enumerate(lines) if f"Killed service '{ho} " in line)
 
 
-def test_image_missing_from_registry_is_retried_and_harms_nothing(info_agent: Any, registry: Registry,  # noqa: F811
+def test_image_missing_from_registry_is_retried_and_harms_nothing(cloud: Cloud, registry: Registry,  # noqa: F811
                                                                    docker_client: Any) -> None:
+    agent = cloud.agent
     image = registry.push(docker_client, "pv/ok", "v1", "ok")
-    post_target(info_agent, target({1: service("ok", 41, image)}))
-    wait_for(converged(info_agent, 1, "c1"), 60)
+    cloud.publish({1: service("ok", 41, image)}, "c1")
+    wait_for(converged(agent, 1, "c1"), 60)
     running = supervised(docker_client)[0].id
     missing = f"{registry.address}/pv/ok:nope"
-    post_target(info_agent, target({1: service("ok", 42, missing)}, release=2, commit="c2"))
-    wait_for(lambda: sum(f"Failed to download image '{missing}'" in line for line in log_lines(info_agent)) >= 2,
+    cloud.publish({1: service("ok", 42, missing)}, "c2", 2)
+    wait_for(lambda: sum(f"Failed to download image '{missing}'" in line for line in log_lines(agent)) >= 2,
              60, "two failed attempts (retried with back-off)")
-    device = request(info_agent, "GET", "/v1/device").json()
+    device = request(agent, "GET", "/v1/device").json()
     assert device["update_pending"] and device["update_failed"]
     assert [c.id for c in supervised(docker_client)] == [running]
     assert docker_client.containers.get(running).status == "running"
     # the fixed target converges at once
-    post_target(info_agent, target({1: service("ok", 41, image)}, release=3, commit="c3"))
-    wait_for(converged(info_agent, 1, "c3"), 60)
+    cloud.publish({1: service("ok", 41, image)}, "c3", 3)
+    wait_for(converged(agent, 1, "c3"), 60)

@@ -19,6 +19,7 @@ from integration.engine_support import (
     converged,
     managed,
     post_target,
+    publish,
     request,
     service,
     supervised,
@@ -90,16 +91,19 @@ def test_kill_9_during_update_then_converge(start_agent: Callable[..., Any], cle
     again.stop()
 
 
-def test_kill_9_during_pull(start_agent: Callable[..., Any], clean_engine: Any, registry: Registry) -> None:  # noqa: F811
+def test_kill_9_during_pull(start_agent: Callable[..., Any], clean_engine: Any, registry: Registry,  # noqa: F811
+                            tmp_path: Path) -> None:
     image = registry.push(clean_engine, "pv/kill", "v1", "kill", padding=64 * 1024 * 1024)
-    agent = start_agent()
-    post_target(agent, target({1: service("k", 7, image)}))
+    source = tmp_path / "target.json"  # managed: local mode never pulls
+    publish(source, managed({1: service("k", 7, image)}, "c1"))
+    args = ["--target-url", source.as_uri()]
+    agent = start_agent(args=args)
     wait_for(lambda: any(i["status"] == "Downloading"
                          for i in request(agent, "GET", "/v2/state/status").json()["images"]), 60, "download started",
              step=0.02)
     agent.kill()
     started = time.monotonic()
-    again = start_agent()
+    again = start_agent(args=args)
     wait_for(converged(again, 1, "c1"), 120, "pulled after kill -9")
     report(f"kill -9 during a 64 MB pull: pulled and running {time.monotonic() - started:.2f} s after restart")
     assert [c.name for c in supervised(clean_engine)] == ["k_7_1"]

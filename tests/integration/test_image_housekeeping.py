@@ -72,6 +72,8 @@ def test_unused_and_dangling_images_are_removed_on_a_managed_device(
 def test_local_mode_keeps_old_images(start_agent: Callable[..., Any], clean_engine: Any,
                                      registry: Registry) -> None:  # noqa: F811
     c1, c2 = (registry.push(clean_engine, "pv/hkc", tag, f"hkc-{tag}") for tag in ("v1", "v2"))
+    for image in (c1, c2):  # local mode never pulls: the images are on the device (balena push builds them)
+        clean_engine.images.pull(image)
     dangling = dangling_image(clean_engine)
     agent = start_agent()
     post_target(agent, target({1: service("c", 31, c1)}, release=1, commit="l1"))

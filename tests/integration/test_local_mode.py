@@ -1,5 +1,6 @@
-"""Local mode on a managed device (balena-v2.md 4.2, local-mode.ts): entering stores an engine
-snapshot; leaving removes what appeared since and the local apps, and the URL's target runs again."""
+"""Local mode (balena-v2.md 3.2, 4.2; application-manager.coffee, local-mode.ts): images are never
+pulled nor recorded; on a managed device entering stores an engine snapshot, leaving removes what
+appeared since and the local apps, and the URL's target runs again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 import docker.errors
 
-from integration.engine_support import converged, managed, post_target, request, service, supervised, target, wait_for
+from integration.engine_support import (
+    converged,
+    managed,
+    post_target,
+    request,
+    service,
+    status,
+    supervised,
+    target,
+    wait_for,
+)
 
 
 def exists(collection: Any, name: str) -> bool:
@@ -66,3 +77,36 @@ def test_leaving_local_mode_removes_what_it_left(start_agent: Callable[..., Any]
                 client.containers.get(name).remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def test_local_mode_never_pulls_nor_records_images(start_agent: Callable[..., Any], clean_engine: Any,
+                                                   busybox_image: str) -> None:
+    """A target naming an image the engine lacks: the old container goes (download-then-kill has
+    nothing to download), no pull is tried, the create fails and is retried; once balena push has
+    built the image on the device the service runs. Nothing is recorded, so the status documents
+    list no images and /v2/applications/state no services (they come from the image records)."""
+    client = clean_engine
+    agent = start_agent(args=["--log-level", "info"])
+    fast = {"SUPERVISOR_POLL_INTERVAL": "2000"}  # caps the retry back-off
+    post_target(agent, target({1: service("main", 5, busybox_image)}, config=fast))
+    assert wait_for(converged(agent, 1, "c1"), 60, "release 1")["images"] == []
+    assert request(agent, "GET", "/v2/applications/state").json() == \
+        {"app": {"appId": 1, "commit": "c1", "services": {}}}
+
+    missing = "pv-local/built-on-device:2"
+    post_target(agent, target({1: service("main", 6, missing)}, release=2, commit="c2", config=fast))
+    wait_for(lambda: request(agent, "GET", "/v1/device").json()["update_failed"] and not supervised(client),
+             30, "old container removed, update failing")
+    body = status(agent)
+    assert (body["appState"], body["containers"], body["images"], body["release"]) == ("applying", [], [], "c1")
+    assert request(agent, "GET", "/v2/applications/state").json() == \
+        {"app": {"appId": 1, "commit": "c2", "services": {}}}
+    log = agent.log.read_text(errors="replace")
+    assert f"Installing service 'main {missing}'" in log and "Downloading image" not in log
+
+    client.images.get(busybox_image).tag("pv-local/built-on-device", "2")  # what balena push does
+    try:
+        assert wait_for(converged(agent, 1, "c2"), 30, "the retried apply")["images"] == []
+        assert [c.name for c in supervised(client)] == ["main_6_2"]
+    finally:
+        client.images.remove(missing)  # only the tag: the image keeps its own name

@@ -58,11 +58,11 @@ def test_status_documents(app_agent: Any, docker_client: Any) -> None:
     assert list(main) == ["status", "serviceName", "appId", "imageId", "serviceId", "containerId", "createdAt"]
     assert (main["status"], main["appId"], main["imageId"], main["serviceId"]) == ("Running", 1, 11, 1)
     assert body["release"] == "c1" and body["overallDownloadProgress"] is None
-    assert list(body["images"][0]) == ["name", "appId", "serviceName", "imageId", "dockerImageId",
-                                                   "status", "downloadProgress"]
+    # local mode records no images (no fetch, no saveImage), and services are listed from the image
+    # records: none here (the managed case is in test_engine_registry.py)
+    assert body["images"] == []
     apps = call(app_agent, "GET", "/v2/applications/state").content
-    assert apps == (b'{"app":{"appId":1,"commit":"c1","services":{"main":{"status":"Running","releaseId":1,'
-                    b'"downloadProgress":null},"side":{"status":"Running","releaseId":1,"downloadProgress":null}}}}')
+    assert apps == b'{"app":{"appId":1,"commit":"c1","services":{}}}'
     one = call(app_agent, "GET", "/v2/applications/99/state").content  # the appId is ignored (2019)
     assert one == (b'{"local":{"1":{"services":{"11":{"status":"Running","releaseId":1,"download_progress":null},'
                    b'"12":{"status":"Running","releaseId":1,"download_progress":null}}}},"dependent":{},"commit":"c1"}')

@@ -77,6 +77,20 @@ def test_missing_image_is_fetched_or_waited_for() -> None:
     assert actions(infer(ready(), app(want), Facts(waiting_retry={"app:latest"}))) == ["noop main_11_1"]
 
 
+def test_local_mode_never_fetches() -> None:
+    """2019 _nextStepForService: needsDownload is false in local mode, so a missing image goes
+    straight to start (which fails at create) and download-then-kill kills the old container."""
+    local = Facts(local_mode=True)
+    missing = wanted(svc("main", 1, 11), available=False)
+    assert actions(infer(ready(), app(missing), local)) == ["start main_11_1"]
+    current = ready(Current(containers=[container(svc("main", 1, 11))]))
+    for label in ("download-then-kill", "kill-then-download", "delete-then-download"):
+        new = wanted(svc("main", 1, 12, labels={"io.balena.update.strategy": label}), available=False)
+        assert actions(infer(current, app(new), local)) == ["kill main_11_1"], label
+    new = wanted(svc("main", 1, 12, labels={"io.balena.update.strategy": "hand-over"}), available=False)
+    assert actions(infer(current, app(new), local)) == ["handover main_11_1"]
+
+
 def test_strategies_on_a_changed_service() -> None:
     old = svc("main", 1, 11)
     current = ready(Current(containers=[container(old)]))

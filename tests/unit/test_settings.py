@@ -43,7 +43,9 @@ def test_per_dialect_listen_groups() -> None:
 
 @pytest.mark.parametrize("argv", [["--dialects", "nope"], ["--dialects", ","], ["--balena-profile", "v9"],
                                   ["--listen", "nohost"], ["--listen", "h:99999"], ["--listen", "unix:"],
-                                  ["--dialect-listen", "gosd"], ["--dialect-listen", "x=1.2.3.4:5"]])
+                                  ["--dialect-listen", "gosd"], ["--dialect-listen", "x=1.2.3.4:5"],
+                                  ["--device-type", "RaspberryPi3"], ["--device-type", "rpi3:"],
+                                  ["--device-type", "a:b:c"], ["--device-type", ":amd64"]])
 def test_bad_values_exit_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         Settings.from_sources(argv, {})
@@ -51,12 +53,21 @@ def test_bad_values_exit_with_a_message(argv: list[str], capsys: pytest.CaptureF
     assert "error" in capsys.readouterr().err
 
 
+def test_device_type_from_environment_or_flag() -> None:
+    assert Settings.from_sources([], {}).device_type is None  # derived at run time
+    s = Settings.from_sources([], {"POLYVISOR_DEVICE_TYPE": "genericx86-64-ext"})
+    assert s.device_type == "genericx86-64-ext"
+    s = Settings.from_sources(["--device-type", "raspberrypi3:armv7hf"], {"POLYVISOR_DEVICE_TYPE": "x"})
+    assert s.device_type == "raspberrypi3:armv7hf"
+
+
 def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         Settings.from_sources(["--help"], {})
     text = capsys.readouterr().out
     for flag in ("--listen", "--data-dir", "--api-key", "--root", "--dialects", "--balena-profile",
-                 "--docker-host", "--dbus-address", "--dialect-listen", "POLYVISOR_LISTEN_<NAME>"):
+                 "--docker-host", "--dbus-address", "--dialect-listen", "POLYVISOR_LISTEN_<NAME>",
+                 "--device-type", "POLYVISOR_DEVICE_TYPE"):
         assert flag in text
 
 
