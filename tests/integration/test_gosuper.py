@@ -233,8 +233,8 @@ def test_ipaddr_filter_in_a_namespace(netns: Callable[[], str], start_agent: Cal
                                       check=True).stdout)
     index = {link["ifname"]: link["ifindex"] for link in shown}
     own = sorted([("eth0", "10.214.1.2"), ("wlan0", "10.214.2.2")], key=lambda item: index[item[0]])
-    expected = '{"Data":{"IPAddresses":["%s","%s"]},"Error":""}' % (own[0][1], own[1][1])
-    assert get(agent, "/v1/ipaddr") == (200, expected.encode())
+    listed = ",".join(f'"{address}"' for _, address in own)
+    assert get(agent, "/v1/ipaddr") == (200, b'{"Data":{"IPAddresses":[' + listed.encode() + b']},"Error":""}')
     empty = netns()
     other = tmp_path / "other"
     other.mkdir()
