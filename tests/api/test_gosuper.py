@@ -264,6 +264,10 @@ def test_settings_keep_gosuper_off_the_main_port(capsys: Any) -> None:
     flagged = app.Settings.from_sources(["--dialects", "gosuper", "--dialect-listen", "gosuper=127.0.0.1:4000"],
                                         {"GOSUPER_SOCKET": "/x.sock"})
     assert flagged.listen_groups() == {"127.0.0.1:4000": ("gosuper",)}
+    named = app.Settings.from_sources(["--dialects", "gosuper"], {"GOSUPER_SOCKET": "/x.sock",
+                                                                  "POLYVISOR_LISTEN_GOSUPER": "unix:/y.sock"})
+    assert named.listen_groups() == {"unix:/y.sock": ("gosuper",)}
+    assert app.Settings.from_sources(["--dialects", "balena"], {"GOSUPER_SOCKET": "/x.sock"}).dialects == ("balena",)
     for argv in (["--dialects", "balena,gosuper"], ["--dialects", "balena,gosuper", "--listen", "unix:/a",
                                                      "--dialect-listen", "gosuper=unix:/a"]):
         with pytest.raises(SystemExit):
