@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compat import DIALECTS, build_asgi
-from handlers import VERSION
+from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
+from handlers import VERSION, unixsocket
 from handlers.devicetype import parse_option as parse_device_type
 from handlers.services import Services
 
@@ -35,8 +35,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "initial API key (letters, digits, _); generated and persisted on first start when absent"),
     ("root", ("POLYVISOR_ROOT",), "/",
      "prefix under which host files (/sys, /proc, /etc, /mnt/boot, lock folders) are used"),
-    ("dialects", ("POLYVISOR_DIALECTS",), ",".join(DIALECTS),
-     "comma-separated legacy APIs to serve: " + ", ".join(DIALECTS)),
+    ("dialects", ("POLYVISOR_DIALECTS",), None,
+     "comma-separated legacy APIs to serve: " + ", ".join(DIALECTS) + " (default: "
+     + ",".join(DEFAULT_DIALECTS) + ", plus gosuper when it has an address)"),
     ("balena-profile", ("POLYVISOR_BALENA_PROFILE",), "v10",
      "balena behaviour: v10 (2019 supervisor) or legacy (resin era and its Go helper)"),
     ("supervisor-version", ("POLYVISOR_SUPERVISOR_VERSION",), None,
@@ -64,7 +65,11 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("jwt-lifetime", ("POLYVISOR_JWT_LIFETIME",), "3600", "platform JWT lifetime in seconds"),
     ("watchdog-device", ("POLYVISOR_WATCHDOG_DEVICE",), "/dev/watchdog0",
      "hardware watchdog the platform API drives (host path, under --root)"),
+    ("legacy-data-path", ("POLYVISOR_LEGACY_DATA_PATH", "RESIN_DATA_PATH"), "/resin-data",
+     "per-app data folders (<path>/<appId>) the gosuper purge empties (host path, under --root)"),
 )
+# The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
+GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
@@ -78,7 +83,7 @@ class Settings:
     data_dir: Path = Path("/var/lib/polyvisor")
     api_key: str | None = None
     root: Path = Path("/")
-    dialects: tuple[str, ...] = tuple(DIALECTS)
+    dialects: tuple[str, ...] = DEFAULT_DIALECTS
     dialect_listen: Mapping[str, str] = field(default_factory=dict)
     balena_profile: str = "v10"
     supervisor_version: str = "10.0.0"
@@ -95,6 +100,7 @@ class Settings:
     admin_group: str = "sudo"
     jwt_lifetime: int = 3600
     watchdog_device: str = "/dev/watchdog0"
+    legacy_data_path: str = "/resin-data"
     version: str = VERSION
 
     @classmethod
@@ -103,7 +109,8 @@ class Settings:
         parser = argparse.ArgumentParser(
             prog="polyvisor", description=__doc__.splitlines()[0],
             epilog="Per-dialect listen address: --dialect-listen NAME=ADDRESS or "
-                   "POLYVISOR_LISTEN_<NAME> (e.g. POLYVISOR_LISTEN_GOSD=0.0.0.0:8000).")
+                   "POLYVISOR_LISTEN_<NAME> (e.g. POLYVISOR_LISTEN_GOSD=0.0.0.0:8000); the resin "
+                   "Go helper's API (gosuper) also on unix:$GOSUPER_SOCKET.")
         for flag, envs, default, text in OPTIONS:
             parser.add_argument(f"--{flag}", help=f"{text} [env {', '.join(envs)}; default {default}]")
         parser.add_argument("--dialect-listen", action="append", default=[], metavar="NAME=ADDRESS",
@@ -116,10 +123,18 @@ class Settings:
             if given is None:
                 given = next((environ[e] for e in envs if environ.get(e)), default)
             values[flag.replace("-", "_")] = given
+        own = own_addresses(args.dialect_listen, environ, parser)
+        if values["dialects"] is None:  # the default: the own-address-only ones when they have one
+            values["dialects"] = ",".join([*DEFAULT_DIALECTS, *[d for d in OWN_ADDRESS_ONLY if d in own]])
         dialects = tuple(d.strip() for d in values["dialects"].split(",") if d.strip())
         unknown = [d for d in dialects if d not in DIALECTS]
         if unknown or not dialects:
             parser.error(f"unknown dialect(s) {', '.join(unknown) or '(none)'}; known: {', '.join(DIALECTS)}")
+        for name in OWN_ADDRESS_ONLY:
+            if name in dialects and (name not in own or any(
+                    own.get(other, values["listen"]) == own[name] for other in dialects if other != name)):
+                parser.error(f"{name} is served only on an address of its own: --dialect-listen "
+                             f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
         if values["device_type"]:
@@ -131,15 +146,6 @@ class Settings:
             parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
             parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
-        own: dict[str, str] = {}
-        for name in DIALECTS:
-            if environ.get(f"POLYVISOR_LISTEN_{name.upper()}"):
-                own[name] = environ[f"POLYVISOR_LISTEN_{name.upper()}"]
-        for item in args.dialect_listen:
-            name, _, address = item.partition("=")
-            if name not in DIALECTS or not address:
-                parser.error(f"--dialect-listen takes NAME=ADDRESS with NAME in {', '.join(DIALECTS)}")
-            own[name] = address
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
@@ -159,7 +165,7 @@ class Settings:
             led_file=values["led_file"], boot_dir=values["boot_dir"],
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
-            watchdog_device=values["watchdog_device"],
+            watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -175,6 +181,24 @@ class Settings:
         return parse_listen(address)[1] if not address.startswith("unix:") else 0
 
 
+def own_addresses(given: Sequence[str], environ: Mapping[str, str],
+                  parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Dialect -> its own address: --dialect-listen over POLYVISOR_LISTEN_<NAME>, and for gosuper
+    the legacy image's GOSUPER_SOCKET (a path) last."""
+    own: dict[str, str] = {}
+    if environ.get(GOSUPER_SOCKET_ENV):
+        own["gosuper"] = f"unix:{environ[GOSUPER_SOCKET_ENV]}"
+    for name in DIALECTS:
+        if environ.get(f"POLYVISOR_LISTEN_{name.upper()}"):
+            own[name] = environ[f"POLYVISOR_LISTEN_{name.upper()}"]
+    for item in given:
+        name, _, address = item.partition("=")
+        if name not in DIALECTS or not address:
+            parser.error(f"--dialect-listen takes NAME=ADDRESS with NAME in {', '.join(DIALECTS)}")
+        own[name] = address
+    return own
+
+
 def parse_listen(address: str) -> tuple[str, int]:
     """HOST:PORT -> (host, port); unix:/path -> (path, 0)."""
     if address.startswith("unix:"):
@@ -185,6 +209,11 @@ def parse_listen(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad listen address {address!r}: use HOST:PORT or unix:/path")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def unix_paths(settings: Settings) -> list[str]:
+    """The socket paths of the unix listen addresses served."""
+    return [address[5:] for address in settings.listen_groups() if address.startswith("unix:")]
 
 
 def build_services(settings: Settings) -> Services:
@@ -291,6 +320,7 @@ async def serve(settings: Settings, services: Services) -> None:
         tasks.append(asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait)))
         log.info("serving %s on %s", ", ".join(names), address)
     await _wait_bound(list(groups))
+    sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
@@ -300,6 +330,8 @@ async def serve(settings: Settings, services: Services) -> None:
     if keepalive:
         keepalive.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for path, made in sockets.items():  # as Go's UnixListener.Close did
+        unixsocket.remove(path, made)
     for task in done:
         if task.exception():
             raise task.exception()  # type: ignore[misc]
@@ -310,6 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        for path in unix_paths(settings):
+            unixsocket.prepare(Path(path))
+    except OSError as err:
+        log.error("cannot start: %s", err)
+        return 1
     services = build_services(settings)
     try:
         services.open()

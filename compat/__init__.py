@@ -7,7 +7,11 @@ from typing import Any
 
 from compat.base import Context, Dialect, Mux
 
-DIALECTS: tuple[str, ...] = ("balena", "hassio", "gosd", "platform")
+DIALECTS: tuple[str, ...] = ("balena", "hassio", "gosd", "platform", "gosuper")
+# Served only on an address of their own, and then without being asked for: the resin Go helper
+# (gosuper) answers on the node supervisor's unix socket, never on the main port.
+OWN_ADDRESS_ONLY: tuple[str, ...] = ("gosuper",)
+DEFAULT_DIALECTS: tuple[str, ...] = tuple(d for d in DIALECTS if d not in OWN_ADDRESS_ONLY)
 
 
 def _load(name: str) -> Dialect:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from compat import express
 from compat.balena import APP_NOT_FOUND, Call, envelope_error, legacy_text, text_error
 from compat.base import Router
+from compat.gohttp import go_envelope
 from handlers.device import DeviceState
 from handlers.errors import AppNotFound, InvalidInput, UpdatesLocked
 
@@ -130,9 +131,7 @@ async def _power_2016(call: Call, action: str) -> Response:
         return express.send(str(err), 423, call.request)
     except Exception as err:  # noqa: BLE001 - node answered every other failure as text
         return express.send(str(err), 500, call.request)
-    response = Response(b'{"Data":"OK","Error":""}', 202)
-    response.headers["content-type"] = "application/json"
-    return response
+    return go_envelope("OK", "", 202)
 
 
 @ROUTES.add("POST", "/v1/reboot", early=("2016",), errors=POWER_ERRORS)

@@ -11,13 +11,13 @@ import logging
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from compat.base import Context, Dialect, DialectApp, Router, lookup_error
+from compat.gohttp import mux_redirect
 from handlers.errors import InvalidInput, NotFound, PolyvisorError
 
 log = logging.getLogger("polyvisor.gosd")
@@ -100,11 +100,9 @@ class GosdApp(DialectApp):
     async def handle(self, request: Request) -> Response:
         """Router, then auth, then the endpoint."""
         path = request.scope["path"]  # not url.path: urlsplit drops tabs and newlines
-        clean = go_clean_path(path)
-        if clean != path:  # mux redirects to the cleaned path (query kept), 301, empty
-            query = request.url.query
-            location = quote(clean, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
-            return Response(b"", 301, {"Location": location})
+        redirect = mux_redirect(request)
+        if redirect is not None:
+            return redirect
         if request.method == "OPTIONS":
             if path == "/gosd/oauth/token":  # authHandler answers its own preflight
                 return Response(b"", 200, {"Access-Control-Allow-Origin": "*",
@@ -137,27 +135,6 @@ class GosdApp(DialectApp):
         """
         bearer(request.headers.get("authorization"))
         return None
-
-
-def go_clean_path(path: str) -> str:
-    """gorilla/mux cleanPath: Go's path.Clean, keeping one trailing slash."""
-    if not path:
-        return "/"
-    if not path.startswith("/"):
-        path = "/" + path
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    clean = "/" + "/".join(parts)
-    if path.endswith("/") and clean != "/":
-        clean += "/"
-    return clean
 
 
 def build(context: Context) -> GosdApp:

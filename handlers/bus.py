@@ -37,6 +37,16 @@ class Bus:
                 raise BusUnavailable(f"D-Bus unavailable: {err}") from err
         return self._conn
 
+    def connect(self) -> None:
+        """Open the connection now; BusUnavailable when the bus cannot be reached."""
+        with self._lock:
+            self._connection()
+
+    def ping(self, destination: str, path: str = "/") -> None:
+        """org.freedesktop.DBus.Peer.Ping a service (activating it if it is activatable);
+        BusUnavailable when the bus or the service does not answer."""
+        self.call((destination, path, "org.freedesktop.DBus.Peer"), "Ping")
+
     def call(self, target: tuple[str, str, str], method: str, signature: str = "",
              body: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """Call a method and return its reply body; BusUnavailable on any bus failure."""

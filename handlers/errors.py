@@ -58,6 +58,7 @@ class BusReplyError(BusUnavailable):
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name}: {message}" if message else name)
         self.name = name
+        self.message = message
 
 
 class NotSupported(PolyvisorError):

@@ -13,6 +13,8 @@ INTERNAL_INTERFACES = re.compile(
     r"^(?:lo|docker\d*|rce\d*|tun\d*|resin-vpn|balena\d*|resin-dns|balena-dns|supervisor0|"
     r"balena-redsocks|resin-redsocks|br-[0-9a-f]{12}|veth.*)$"
 )
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,17 @@ class Network:
                 found.append(Address(name, msg["family"], msg.get_attr("IFA_ADDRESS"),
                                      msg["prefixlen"]))
             return found
+
+    def up_ipv4(self, exclude: re.Pattern[str]) -> list[str]:
+        """IPv4 addresses of the interfaces that are up (IFF_UP) and not loopback (IFF_LOOPBACK),
+        whose name `exclude` does not find anywhere in it; by interface index, then kernel order."""
+        with self._iproute() as ipr:
+            kept = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()
+                    if link["flags"] & IFF_UP and not link["flags"] & IFF_LOOPBACK}
+            kept = {index: name for index, name in kept.items() if not exclude.search(name or "")}
+            found = [(msg["index"], msg.get_attr("IFA_ADDRESS")) for msg in ipr.get_addr(family=socket.AF_INET)
+                     if msg["index"] in kept]
+        return [address for _, address in sorted(found, key=lambda item: item[0])]
 
     def device_ipv4(self) -> list[str]:
         """The IPv4 addresses a user reaches the device on (no loopback, bridges or VPN)."""

@@ -7,6 +7,7 @@ import threading
 
 from handlers.actions import Actions
 from handlers.bus import LOGIND, Bus
+from handlers.errors import BusUnavailable
 
 log = logging.getLogger("polyvisor.power")
 
@@ -23,12 +24,28 @@ class Power:
 
     def request(self, action: str, force: bool = False) -> None:
         """Stop the apps (UpdatesLocked when one holds its lock), then schedule the logind call."""
-        method = METHODS[action]
+        if action not in METHODS:  # before any app is stopped
+            raise KeyError(action)
         self._actions.stop_all(force)
+        self.schedule(action)
+
+    def schedule(self, action: str) -> None:
+        """Call logind's Reboot or PowerOff(false) `delay` seconds from now; the apps are left alone
+        (the resin Go helper's part: node had stopped them before calling it)."""
+        method = METHODS[action]
         log.info("%s", "Rebooting" if action == "reboot" else "Shutting down")
         timer = threading.Timer(self.delay, self._call, args=(method,))
         timer.daemon = True
         timer.start()
+
+    def logind_reachable(self) -> bool:
+        """Whether logind answers on the system bus now."""
+        try:
+            self._bus.ping(LOGIND[0], LOGIND[1])
+        except BusUnavailable as err:
+            log.warning("logind unreachable: %s", err)
+            return False
+        return True
 
     def _call(self, method: str) -> None:
         try:

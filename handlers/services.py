@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.actions import Actions
+from handlers.appdata import AppData
 from handlers.apps import Apps
 from handlers.blink import DEFAULT_LED, Blink
 from handlers.bus import Bus
@@ -21,6 +22,7 @@ from handlers.platform import Platform
 from handlers.power import Power
 from handlers.store import Store
 from handlers.supervisor import Supervisor
+from handlers.systemd import Systemd
 from handlers.terminal import Terminals
 
 
@@ -44,6 +46,11 @@ class Services:
     terminals: Terminals
     platform: Platform
     supervisor: Supervisor  # the balena state engine
+    systemd: Systemd
+    appdata: AppData
+    # False when only the resin Go helper's API is served: that process sits beside a node
+    # supervisor that runs the apps, so the state engine must not start
+    state_engine: bool = True
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -89,6 +96,9 @@ class Services:
             terminals=Terminals(engine, actions),
             platform=Platform.build(settings, store, hostfs, bus, engine),
             supervisor=supervisor,
+            systemd=Systemd(bus),
+            appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
+            state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
         )
 
     def __post_init__(self) -> None:
@@ -119,7 +129,8 @@ class Services:
         if self._users == 0:
             self.store.open()
             self.identity.load()
-            self.supervisor.open()
+            if self.state_engine:
+                self.supervisor.open()
         self._users += 1
 
     def close(self) -> None:
@@ -127,7 +138,8 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
-            self.supervisor.close()
+            if self.state_engine:
+                self.supervisor.close()
             self.platform.close()
             self.engine.close()
             self.bus.close()

@@ -3,7 +3,7 @@
 Nothing starts until a test asks for it, so unit tests stay fast:
   docker_host     a private dockerd (own data/exec roots, no iptables, no bridge), session-wide
   busybox_image   polyvisor-test/busybox:latest, imported from busybox-static (no registry)
-  system_bus      a private dbus-daemon with python-dbusmock's logind and systemd and our hostnamed
+  system_bus      a private dbus-daemon with python-dbusmock's logind, our systemd and hostnamed
                   (started once; each test finds the calls cleared and hostnamed's names reset)
   dbus_calls      what the mocks recorded (org.freedesktop.DBus.Mock.GetCalls)
   host_root       a temporary tree shaped like a balenaOS device's /
@@ -113,7 +113,7 @@ def _system_bus_session() -> Iterator[str]:
     try:
         bus.start()
         bus.add_mock("logind")
-        bus.add_mock("systemd")
+        bus.add_mock(str(TESTS / "dbus_templates" / "systemd_units.py"))  # dbusmock's has no LoadUnit
         bus.add_mock(str(TESTS / "dbus_templates" / "hostnamed.py"))
         bus.wait_for_mocks()
         yield bus.address

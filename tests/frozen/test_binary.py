@@ -403,3 +403,48 @@ def test_writes_only_data_dir_and_tmpdir(binary: Path, tmp_path: Path) -> None:
         outside = sorted(p for p in written_paths(traces, base / "cwd")
                          if not any(p == a or p.startswith(a + "/") for a in allowed))
         assert outside == []
+
+
+def test_gosuper_socket(binary: Path, tmp_path: Path) -> None:
+    """The binary as the resin image's Go helper: GOSUPER_SOCKET, gosuper alone, no engine, no bus."""
+    socket_path = tmp_path / "run" / "gosuper.sock"
+    socket_path.parent.mkdir()
+    (tmp_path / "root" / "resin-data" / "7").mkdir(parents=True)
+    (tmp_path / "root" / "resin-data" / "7" / ".lock").write_text("x")
+    base = tmp_path / "agent"
+    for name in ("data", "tmp", "home", "cwd"):
+        (base / name).mkdir(parents=True)
+    argv = [str(binary), "--dialects", "gosuper", "--data-dir", str(base / "data"), "--root", str(tmp_path / "root")]
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base / "home"),
+               "TMPDIR": str(base / "tmp"), "GOSUPER_SOCKET": str(socket_path),
+               "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={base}/no-bus/system_bus_socket"}
+    log = base / "agent.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=environ,
+                                cwd=base / "cwd", close_fds=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    running = Agent(proc, 0, base, log)
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://localhost",
+                          timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/ping").content == b"OK\n":
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.05)
+            reply = client.post("/v1/purge", content=b'{"applicationId":7}')
+            assert (reply.status_code, reply.content) == (200, b'{"Data":"OK","Error":""}')
+            assert reply.headers["content-type"] == "application/json"
+            assert list((tmp_path / "root" / "resin-data" / "7").iterdir()) == []
+            reply = client.post("/v1/vpncontrol", content=b"")
+            assert (reply.status_code, reply.content) == (400, b'{"Data":"Error","Error":"EOF"}')
+            reply = client.post("/v1/reboot")
+            assert reply.content == b'{"Data":"Error","Error":"Logind unavailable, cannot reboot."}'
+            assert client.get("/v1/ipaddr").json()["Error"] == ""
+    finally:
+        assert running.stop() == 0, log.read_text()[-3000:]
+    assert not socket_path.exists()
+    assert "Traceback" not in log.read_text()

@@ -252,7 +252,7 @@ class Agent:
 
 # Variables of the agent that a test's environment must not leak into the agent under test.
 AGENT_ENV = ("DOCKER_HOST", "DBUS_SYSTEM_BUS_ADDRESS", "BALENA_SUPERVISOR_API_KEY", "RESIN_SUPERVISOR_API_KEY",
-             "NOTIFY_SOCKET", "WATCHDOG_USEC")
+             "NOTIFY_SOCKET", "WATCHDOG_USEC", "GOSUPER_SOCKET", "RESIN_DATA_PATH")
 
 
 def run_agent(*, log: Path, command: Sequence[str], api_key: str | None, data_dir: Path, root: Path,

@@ -37,6 +37,7 @@ SYSTEM_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 MOCKS = {
     "logind": ("org.freedesktop.login1", "/org/freedesktop/login1"),
     "systemd": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
+    "systemd_units": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
     "hostnamed": ("org.freedesktop.hostname1", "/org/freedesktop/hostname1"),
 }
 MOCK_IFACE = "org.freedesktop.DBus.Mock"

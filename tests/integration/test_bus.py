@@ -1,4 +1,4 @@
-"""handlers.bus.Bus on a real dbus-daemon, with dbusmock's logind and systemd and our hostnamed."""
+"""handlers.bus.Bus on a real dbus-daemon, with dbusmock's logind and our systemd and hostnamed."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_logind(bus: Bus) -> None:
 
 
 def test_systemd(bus: Bus) -> None:
-    assert bus.get_property(SYSTEMD, "Version") == "v246"
+    assert bus.get_property(SYSTEMD, "Version") == "252"
 
 
 def test_hostnamed_properties(bus: Bus) -> None:
