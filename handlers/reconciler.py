@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from handlers.compose import DeviceInfo, create_config, image_name, named_volumes, service_networks, strategy
-from handlers.compose_compare import comparable, target_networks
+from handlers.compose import SUPERVISOR_NETWORK, DeviceInfo, image_name, named_volumes, strategy
+from handlers.compose_compare import prepared
 from handlers.current import Current, read_current
 from handlers.device import UpdateFlags
 from handlers.engine import Engine
@@ -251,16 +251,13 @@ class Reconciler:
                     images[name] = self.images.inspect(name)
                 image = images[name]
                 image_id = str(image["Id"]) if image else None
-                config = create_config(service, app.name, device, image_id)
-                nets = service_networks(service)
-                extra = {k: v for k, v in nets.items() if k != config["HostConfig"]["NetworkMode"]}
-                form = comparable(config, image, None, target_networks(config, extra))
+                config, extra, form = prepared(service, app.name, device, image)
                 for volume in named_volumes(service):
                     volumes.setdefault(volume, {})
                 running = bool(service.get("running", True)) and \
                     (app.app_id, service["serviceName"]) not in self.stopped
                 services.append(Wanted(app.app_id, app.name, service, config, form, name, image_id, extra,
-                                       strategy(service), running, "supervisor0" in nets))
+                                       strategy(service), running, SUPERVISOR_NETWORK in extra))
             found[app.app_id] = WantedApp(app.app_id, app.name, app.commit, services, networks, volumes)
         return found
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.compose import SUPERVISOR_NETWORK, named_volumes
-from handlers.compose_compare import differences
+from handlers.compose_compare import differences, networks_differ, volumes_differ
 from handlers.current import Container, Current
 
 log = logging.getLogger("polyvisor.steps")
@@ -93,38 +93,6 @@ class Step:
         if not what and self.target is not None:
             what = f"{self.target.name}_{self.target.service['imageId']}_{self.target.service.get('releaseId')}"
         return f"{self.action} {what}".strip()
-
-
-def network_form(config: dict[str, Any], from_engine: bool) -> dict[str, Any]:
-    """Driver, IPAM subnets (only when the target sets them), IPv6, internal, labels, options."""
-    if from_engine:
-        ipam = [{k: v for k, v in c.items() if k in ("Subnet", "Gateway", "IPRange")}
-                for c in ((config.get("IPAM") or {}).get("Config") or [])]
-        return {"driver": config.get("Driver") or "bridge", "ipam": ipam,
-                "ipv6": bool(config.get("EnableIPv6")), "internal": bool(config.get("Internal")),
-                "labels": {k: v for k, v in (config.get("Labels") or {}).items() if k != "io.balena.supervised"},
-                "options": config.get("Options") or {}}
-    ipam = [{k: v for k, v in (("Subnet", c.get("subnet")), ("Gateway", c.get("gateway")),
-                                ("IPRange", c.get("ip_range"))) if v}
-            for c in ((config.get("ipam") or {}).get("config") or [])]
-    return {"driver": config.get("driver") or "bridge", "ipam": ipam,
-            "ipv6": bool(config.get("enable_ipv6")), "internal": bool(config.get("internal")),
-            "labels": dict(config.get("labels") or {}), "options": dict(config.get("driver_opts") or {})}
-
-
-def networks_differ(target: dict[str, Any], current: dict[str, Any]) -> bool:
-    """True when the engine's network must be recreated for the target."""
-    want, have = network_form(target, False), network_form(current, True)
-    if not want["ipam"]:
-        have["ipam"] = []  # addresses the engine chose are not a difference
-    return want != have
-
-
-def volumes_differ(target: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Volumes compare driver options and labels."""
-    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k != "io.balena.supervised"}
-    return (dict(target.get("driver_opts") or {}) != dict(current.get("Options") or {})
-            or dict(target.get("labels") or {}) != labels)
 
 
 class _App:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.compose import DeviceInfo, create_config, service_networks, strategy
-from handlers.compose_compare import comparable, current_networks, target_networks
+from handlers.compose import DeviceInfo, create_config, strategy
+from handlers.compose_compare import comparable, current_networks, prepared
 from handlers.current import Container, Current
 from handlers.steps import Facts, Wanted, WantedApp, infer
 
@@ -20,11 +20,9 @@ def svc(name: str, sid: int, image_id: int, release: int = 1, **extra: Any) -> d
 
 
 def wanted(service: dict[str, Any], available: bool = True, running: bool = True) -> Wanted:
-    config = create_config(service, "app", DEVICE, IMAGE["Id"] if available else None)
-    nets = service_networks(service)
-    extra = {k: v for k, v in nets.items() if k != config["HostConfig"]["NetworkMode"]}
-    return Wanted(1, "app", service, config, comparable(config, IMAGE, None, target_networks(config, extra)),
-                  "app:latest", IMAGE["Id"] if available else None, extra, strategy(service), running)
+    config, extra, form = prepared(service, "app", DEVICE, IMAGE if available else None)
+    return Wanted(1, "app", service, config, form, "app:latest", IMAGE["Id"] if available else None, extra,
+                  strategy(service), running)
 
 
 def container(service: dict[str, Any], cid: str = "c" * 64, running: bool = True, created: str = "2019") -> Container:
@@ -172,3 +170,4 @@ def test_no_housekeeping_while_downloading_or_in_local_mode() -> None:
     want = wanted(svc("main", 1, 11), available=False)
     assert actions(chores(ready(), app(want), [unused], downloading={"app:latest"})) == ["noop main_11_1"]
     assert actions(infer(ready(), app(wanted(svc("main", 1, 11))), Facts(available=[unused]))) == ["start main_11_1"]
+
