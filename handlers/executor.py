@@ -193,6 +193,7 @@ class Executor:
                     raise
             self.owner.started.discard(current.id)
             self.owner.logs.system(f"Killed service {what}")
+            self._count_recreation(step)
             if step.config.get("remove_image"):
                 self._remove_unused_image(current.image)
             killed = True
@@ -203,6 +204,11 @@ class Executor:
             self.owner.status.pop(current.id, None)
         if killed and step.config.get("then_start") and step.target is not None:
             self.do_start(Step("start", step.app_id, None, step.target))
+
+    def _count_recreation(self, step: Step) -> None:
+        """A container replaced because it differed from its target: the recreate guard counts it."""
+        if step.target is not None and "changes" in step.config:
+            self.owner.guard.recreated((step.app_id, step.target.name), step.config["changes"], step.config["target"])
 
     def _remove_unused_image(self, image: str) -> None:
         """delete-then-download: the old image goes before the new one comes (when nothing uses it)."""
@@ -252,6 +258,7 @@ class Executor:
         self.engine.call(lambda c: c.api.rename(current.id, old))
         self.owner.status[current.id] = "Handing over"
         self.do_start(Step("start", want.app_id, None, want))
+        self._count_recreation(step)
         lock_dir = self.owner.locks.service_dir(current.app_id, current.service_name)
         labels = normalise_labels(want.service.get("labels"))
         timeout = int(labels.get("io.balena.update.handover-timeout") or HANDOVER_TIMEOUT_MS) / 1000

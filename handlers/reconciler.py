@@ -26,6 +26,7 @@ from handlers.executor import Executor
 from handlers.images import Images, backoff
 from handlers.local_mode import LocalModeSwitch
 from handlers.locks import Locks
+from handlers.recreate_guard import RecreateGuard
 from handlers.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
 from handlers.store import Store
 from handlers.target import Target, config_value
@@ -59,6 +60,7 @@ class Reconciler:
         self.installing: dict[tuple[int, int], str] = {}  # (appId, imageId) -> status before a container exists
         self.applying = False
         self.failures = 0
+        self.guard = RecreateGuard()
         # the legacy healthcheck's clocks (device-state.coffee healthcheck, application-manager fetch)
         self.apply_started = time.monotonic()
         self.fetches = 0
@@ -268,7 +270,7 @@ class Reconciler:
                       waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
                       started=set(self.started),
                       stopping={cid for cid, s in self.status.items() if s == "Stopping"},
-                      current_commit=self.store.get("current_commit"))
+                      current_commit=self.store.get("current_commit"), guard=self.guard)
         if not self.local_mode() and not facts.downloading:
             facts.housekeeping = True
             facts.available, facts.dangling = self.images.survey()

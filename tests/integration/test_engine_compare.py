@@ -11,7 +11,8 @@ for what the daemon does most at start (host namespaces, network joins, working 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,17 @@ from handlers.current import read_current
 from handlers.executor import create_container, create_network, create_volume
 from handlers.hostfs import HostFS
 from handlers.target import SERVICE_FIELDS, validate
-from integration.engine_support import COMMAND, cleanup, supervised, target
+from integration.engine_support import (
+    COMMAND,
+    cleanup,
+    converged,
+    post_target,
+    service,
+    status,
+    supervised,
+    target,
+    wait_for,
+)
 
 RICH_IMAGE = "polyvisor-test/rich:latest"
 # what a Dockerfile can give an image: the comparison must take each from it as the daemon does
@@ -232,3 +243,42 @@ def test_every_option_compares_equal_after_create(docker_client: Any, docker_hos
         with ThreadPoolExecutor(max_workers=4) as pool:  # ~100 containers: their removal is half the time
             list(pool.map(lambda c: c.remove(force=True, v=True), supervised(docker_client)))
         cleanup(docker_client)
+
+
+# the balena CLI's service for a project with only a Dockerfile, less `privileged` (this machine
+# cannot start privileged containers) and the supervisor-api label (no supervisor0 bridge needed)
+PUSHED = {"network_mode": "host", "restart": "always", "volumes": ["resin-data:/data"],
+          "labels": {"io.resin.features.kernel-modules": "1", "io.resin.features.firmware": "1",
+                     "io.resin.features.dbus": "1", "io.resin.features.resin-api": "1"}}
+
+
+def test_host_namespaces_keep_one_container_through_a_minute_of_polls(
+        start_agent: Callable[..., Any], clean_engine: Any, busybox_image: str) -> None:
+    agent = start_agent(args=["--log-level", "info"])
+    body = target({1: service("main", 11, busybox_image, **PUSHED),
+                   2: service("pidhost", 12, busybox_image, network_mode="host", pid="host"),
+                   3: service("ipchost", 13, busybox_image, ipc="host"),
+                   4: service("probe", 14, busybox_image)},
+                  config={"SUPERVISOR_POLL_INTERVAL": "1000"})  # a poll a second: ~60 comparisons
+    assert post_target(agent, body).status_code == 200
+    wait_for(converged(agent, 4, "c1"), what="four running services")
+    ids = {c.name: c.id for c in supervised(clean_engine)}
+    states = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        state = status(agent)
+        assert all(c["status"] == "Running" for c in state["containers"]), state
+        assert {c.name: c.id for c in supervised(clean_engine)} == ids
+        # none was ever replaced (the recreate guard would stop a loop after 3, and it must never need to)
+        assert "Killing service" not in agent.log.read_text()
+        states.append(state["appState"])  # `applying` while a poll compares (as legacy), else applied
+        time.sleep(1)
+    assert states.count("applied") > len(states) * 0.8, states
+    main = clean_engine.containers.get("main_11_1")
+    assert main.attrs["Config"]["Hostname"] == "polyvisor-test"  # the device's (--root/etc/hostname)
+    assert main.attrs["HostConfig"]["Privileged"] is False
+    # the loop polled all along: a container removed behind its back is back at the next poll
+    clean_engine.containers.get("probe_14_1").remove(force=True)
+    wait_for(lambda: {c.name for c in supervised(clean_engine)} == set(ids), timeout=10, what="probe recreated")
+    log = agent.log.read_text()
+    assert " changes: " not in log and "Killing service" not in log and "recreated" not in log, log[-3000:]
