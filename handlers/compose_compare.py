@@ -33,6 +33,12 @@ COMPARED_HOST = ("NetworkMode", "RestartPolicy", "Privileged", "ShmSize", "IpcMo
 # Compared as sets, as the legacy's configArrayFields were (sorted before comparing).
 SET_FIELDS = ("Binds", "CapAdd", "CapDrop", "ExtraHosts", "Devices", "GroupAdd", "SecurityOpt")
 HEALTHCHECK_KEYS = ("Test", "Interval", "Timeout", "StartPeriod", "Retries")
+# Limits the daemon drops at create, with a warning, when the kernel lacks the feature (moby
+# daemon/daemon_unix.go verifyPlatformContainerResources): HostConfig field -> the `docker info`
+# flag saying the kernel has it. A target asking for one compares as if it had not.
+ENGINE_FEATURES = {"Memory": "MemoryLimit", "MemoryReservation": "MemoryLimit", "CpuShares": "CPUShares",
+                   "CpuQuota": "CpuCfsQuota", "CpusetCpus": "CPUSet", "PidsLimit": "PidsLimit",
+                   "OomKillDisable": "OomKillDisable"}
 # moby daemon/config DefaultShmSize: ShmSize 0 in a create config becomes this (balenaEngine's too).
 DOCKER_SHM_SIZE = 64 * 1024 * 1024
 
@@ -130,10 +136,17 @@ def _derived(host: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def discarded(info: dict[str, Any]) -> frozenset[str]:
+    """The HostConfig fields this engine drops for want of kernel support (from `docker info`)."""
+    return frozenset(key for key, flag in ENGINE_FEATURES.items() if info.get(flag) is False)
+
+
 def comparable(config: dict[str, Any], image: dict[str, Any] | None,
-               container_id: str | None = None, networks: list[str] | None = None) -> dict[str, Any]:
+               container_id: str | None = None, networks: list[str] | None = None,
+               dropped: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A create config (with the image's inspect) or an inspected container's Config+HostConfig,
-    reduced to what decides whether a container must be recreated."""
+    reduced to what decides whether a container must be recreated; `dropped`: fields the engine
+    discards (a target's only)."""
     if container_id is None:  # a target: what the daemon takes from the image
         config = _image_merged(config, (image or {}).get("Config") or {})
     out: dict[str, Any] = {}
@@ -155,7 +168,7 @@ def comparable(config: dict[str, Any], image: dict[str, Any] | None,
     out["Labels"] = normalise_labels(config.get("Labels"))
     out["ExposedPorts"] = sorted(config.get("ExposedPorts") or {})
     out["Volumes"] = sorted(config.get("Volumes") or {})
-    host = _derived(config.get("HostConfig") or {})
+    host = _derived({k: v for k, v in (config.get("HostConfig") or {}).items() if k not in dropped})
     for key in COMPARED_HOST:
         out[key] = _empty(host.get(key))
     for key in SET_FIELDS:
@@ -165,12 +178,12 @@ def comparable(config: dict[str, Any], image: dict[str, Any] | None,
     return out
 
 
-def prepared(service: dict[str, Any], app_name: str, device: DeviceInfo, image: dict[str, Any] | None
-             ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+def prepared(service: dict[str, Any], app_name: str, device: DeviceInfo, image: dict[str, Any] | None,
+             dropped: frozenset[str] = frozenset()) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
     """A target service's create config, the networks it joins after create, and its form."""
     config = create_config(service, app_name, device, str(image["Id"]) if image else None)
     extra = {k: v for k, v in service_networks(service).items() if k != config["HostConfig"]["NetworkMode"]}
-    return config, extra, comparable(config, image, None, target_networks(config, extra))
+    return config, extra, comparable(config, image, None, target_networks(config, extra), dropped)
 
 
 def target_networks(config: dict[str, Any], extra: dict[str, dict[str, Any]]) -> list[str]:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from handlers.compose import SUPERVISOR_NETWORK, DeviceInfo, image_name, named_volumes, strategy
-from handlers.compose_compare import prepared
+from handlers.compose_compare import discarded, prepared
 from handlers.current import Current, read_current
 from handlers.device import UpdateFlags
 from handlers.engine import Engine
@@ -61,6 +61,7 @@ class Reconciler:
         self.applying = False
         self.failures = 0
         self.guard = RecreateGuard()
+        self._dropped: tuple[Any, frozenset[str]] = (None, frozenset())  # (client, what its engine discards)
         # the legacy healthcheck's clocks (device-state.coffee healthcheck, application-manager fetch)
         self.apply_started = time.monotonic()
         self.fetches = 0
@@ -236,6 +237,14 @@ class Reconciler:
         """The engine's current state."""
         return self.engine.call(read_current)
 
+    def engine_drops(self) -> frozenset[str]:
+        """The limits the connected engine discards for want of kernel support (asked once per
+        connection: a restarted engine may run on another kernel)."""
+        client = self.engine.client()
+        if self._dropped[0] is not client:
+            self._dropped = (client, discarded(self.engine.call(lambda c: c.info())))
+        return self._dropped[1]
+
     def wanted(self, apps: dict[int, Any] | None = None) -> dict[int, WantedApp]:
         """The stored target (or `apps`) prepared for comparison with the engine."""
         device = self.device_info()
@@ -253,7 +262,7 @@ class Reconciler:
                     images[name] = self.images.inspect(name)
                 image = images[name]
                 image_id = str(image["Id"]) if image else None
-                config, extra, form = prepared(service, app.name, device, image)
+                config, extra, form = prepared(service, app.name, device, image, self.engine_drops())
                 for volume in named_volumes(service):
                     volumes.setdefault(volume, {})
                 running = bool(service.get("running", True)) and \

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.compose import DeviceInfo, create_config
-from handlers.compose_compare import comparable, differences, networks_differ, prepared
+from handlers.compose_compare import comparable, differences, discarded, networks_differ, prepared
 from handlers.current import container_from
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "privileged_host_inspect.json").read_text())
@@ -88,3 +88,18 @@ def test_an_ipv4_pool_the_daemon_adds_to_an_ipv6_network_is_no_difference() -> N
     assert not networks_differ(target, engine)
     assert networks_differ({**target, "ipam": {"config": [{"subnet": "fd00:2::/64"}]}}, engine)
     assert networks_differ({"ipam": {"config": [{"subnet": "10.9.0.0/16"}]}}, engine)
+
+
+def test_limits_the_engine_discards_for_want_of_kernel_support_are_no_difference() -> None:
+    # the recorded container as a kernel without CFS quota or memory cgroup leaves it: the daemon
+    # dropped the limits with a warning; `docker info` says which it drops
+    current = container_from(RECORDED["container"])
+    assert current is not None
+    limited = {**RECORDED["service"], "cpu_quota": 50000, "mem_limit": "64m", "cpu_shares": 512}
+    image = RECORDED["image"]
+    full = prepared(limited, "app", device(RECORDED["host_hostname"]), image)[2]
+    assert differences(current.form, full) == ["CpuQuota", "CpuShares", "Memory"]
+    dropped = discarded({"CpuCfsQuota": False, "MemoryLimit": False, "CPUShares": True, "OomKillDisable": True})
+    assert dropped == {"CpuQuota", "Memory", "MemoryReservation"}
+    partial = prepared(limited, "app", device(RECORDED["host_hostname"]), image, dropped)[2]
+    assert differences(current.form, partial) == ["CpuShares"]
