@@ -49,6 +49,7 @@ class DeviceInfo:
     api_port: int
     docker_socket: str
     root: str = "/"
+    hostname: str = ""  # the host's (HostFS.hostname): host-networked services get it by default
 
     def host_path(self, path: str) -> str:
         """A host path as docker must see it (under --root in tests, itself on a device)."""
@@ -281,6 +282,10 @@ def create_config(service: dict[str, Any], app_name: str, device: DeviceInfo,
                                 ("StopSignal", "stop_signal", str), ("MacAddress", "mac_address", str)):
         if service.get(field) is not None:
             config[key] = convert(service[field])
+    if mode == "host" and not config.get("Hostname") and device.hostname:
+        # fromComposeObject: the host's name unless the target sets one (the daemon would put
+        # its own there, which the comparison could not tell from a changed target)
+        config["Hostname"] = device.hostname
     if service.get("healthcheck") is not None:
         config["Healthcheck"] = healthcheck(service["healthcheck"])
     if exposed:

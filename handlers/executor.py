@@ -36,6 +36,51 @@ def _described(target: Wanted | None, container_name_: str = "") -> str:
     return f"'{container_name_}'"
 
 
+def create_container(client: Any, config: dict[str, Any], name: str, extra_networks: dict[str, dict[str, Any]]) -> str:
+    """docker create (replacing a leftover of that name), then join the extra networks; the id."""
+    import docker.errors
+
+    try:
+        created = client.api.create_container_from_config(config, name)
+    except docker.errors.APIError as err:
+        if err.status_code != 409:
+            raise
+        # a container of that name that the current state did not pair (half-made before a crash)
+        client.api.remove_container(name, force=True, v=True)
+        created = client.api.create_container_from_config(config, name)
+    if created.get("Warnings"):
+        # what the daemon discards (a limit the kernel lacks) will differ from the target: say why
+        log.info("engine warnings creating %s: %s", name, "; ".join(created["Warnings"]))
+    container_id = str(created["Id"])
+    for network, endpoint in extra_networks.items():
+        client.api.connect_container_to_network(container_id, network, aliases=endpoint.get("Aliases"),
+                                                ipv4_address=(endpoint.get("IPAMConfig") or {}).get("IPv4Address"))
+    return container_id
+
+
+def create_network(client: Any, name: str, conf: dict[str, Any]) -> None:
+    """docker network create for a target network (compose keys), labelled io.balena.supervised."""
+    ipam = None
+    if conf.get("ipam"):
+        from docker.types import IPAMConfig, IPAMPool
+
+        pools = [IPAMPool(subnet=c.get("subnet"), gateway=c.get("gateway"), iprange=c.get("ip_range"),
+                          aux_addresses=c.get("aux_addresses")) for c in conf["ipam"].get("config") or []]
+        ipam = IPAMConfig(driver=conf["ipam"].get("driver", "default"), pool_configs=pools,
+                          options=conf["ipam"].get("options"))
+    client.api.create_network(
+        name, driver=conf.get("driver") or "bridge", options=conf.get("driver_opts") or None,
+        ipam=ipam, check_duplicate=True, internal=bool(conf.get("internal")),
+        labels={"io.balena.supervised": "true", **(conf.get("labels") or {})},
+        enable_ipv6=bool(conf.get("enable_ipv6")))
+
+
+def create_volume(client: Any, name: str, conf: dict[str, Any]) -> None:
+    """docker volume create for a target volume (always local), labelled io.balena.supervised."""
+    client.api.create_volume(name, driver="local", driver_opts=conf.get("driver_opts") or None,
+                             labels={"io.balena.supervised": "true", **(conf.get("labels") or {})})
+
+
 class Executor:
     """Runs steps for a Reconciler."""
 
@@ -96,29 +141,15 @@ class Executor:
 
     def create(self, want: Wanted) -> str:
         """docker create under <serviceName>_<imageId>_<releaseId>; a leftover of that name is replaced."""
-        import docker.errors
-
         owner = self.owner
         key = (want.app_id, int(want.service["imageId"]))
         owner.installing[key] = "Installing"
-        name = container_name(want.service)
         lock_dir = owner.locks.service_dir(want.app_id, want.name)
         lock_dir.mkdir(parents=True, exist_ok=True)
         owner.logs.system(f"Installing service {_described(want)}")
         try:
-            try:
-                created = self.engine.call(lambda c: c.api.create_container_from_config(want.config, name))
-            except docker.errors.APIError as err:
-                if err.status_code != 409:
-                    raise
-                # a container of that name that the current state did not pair (half-made before a crash)
-                self.engine.call(lambda c: c.api.remove_container(name, force=True, v=True))
-                created = self.engine.call(lambda c: c.api.create_container_from_config(want.config, name))
-            container_id = str(created["Id"])
-            for network, endpoint in want.extra_networks.items():
-                self.engine.call(lambda c, n=network, e=endpoint: c.api.connect_container_to_network(
-                    container_id, n, aliases=e.get("Aliases"),
-                    ipv4_address=(e.get("IPAMConfig") or {}).get("IPv4Address")))
+            container_id = self.engine.call(lambda c: create_container(c, want.config, container_name(want.service),
+                                                                       want.extra_networks))
             if not owner.local_mode():  # local mode records no image (no fetch, no saveImage in 2019)
                 owner.images.record(want.image, want.app_id, want.service_id, want.name,
                                     int(want.service["imageId"]), want.service.get("releaseId"),
@@ -163,6 +194,7 @@ class Executor:
                     raise
             self.owner.started.discard(current.id)
             self.owner.logs.system(f"Killed service {what}")
+            self._count_recreation(step)
             if step.config.get("remove_image"):
                 self._remove_unused_image(current.image)
             killed = True
@@ -173,6 +205,11 @@ class Executor:
             self.owner.status.pop(current.id, None)
         if killed and step.config.get("then_start") and step.target is not None:
             self.do_start(Step("start", step.app_id, None, step.target))
+
+    def _count_recreation(self, step: Step) -> None:
+        """A container replaced because it differed from its target: the recreate guard counts it."""
+        if step.target is not None and "changes" in step.config:
+            self.owner.guard.recreated((step.app_id, step.target.name), step.config["changes"], step.config["target"])
 
     def _remove_unused_image(self, image: str) -> None:
         """delete-then-download: the old image goes before the new one comes (when nothing uses it)."""
@@ -222,6 +259,7 @@ class Executor:
         self.engine.call(lambda c: c.api.rename(current.id, old))
         self.owner.status[current.id] = "Handing over"
         self.do_start(Step("start", want.app_id, None, want))
+        self._count_recreation(step)
         lock_dir = self.owner.locks.service_dir(current.app_id, current.service_name)
         labels = normalise_labels(want.service.get("labels"))
         timeout = int(labels.get("io.balena.update.handover-timeout") or HANDOVER_TIMEOUT_MS) / 1000
@@ -236,21 +274,8 @@ class Executor:
 
     def do_createNetwork(self, step: Step) -> None:
         """docker network create <appId>_<name> labelled io.balena.supervised."""
-        conf = step.config
-        ipam = None
-        if conf.get("ipam"):
-            from docker.types import IPAMConfig, IPAMPool
-
-            pools = [IPAMPool(subnet=c.get("subnet"), gateway=c.get("gateway"), iprange=c.get("ip_range"),
-                              aux_addresses=c.get("aux_addresses")) for c in conf["ipam"].get("config") or []]
-            ipam = IPAMConfig(driver=conf["ipam"].get("driver", "default"), pool_configs=pools,
-                              options=conf["ipam"].get("options"))
         self.owner.logs.system(f"Creating network '{step.name}'")
-        self.engine.call(lambda c: c.api.create_network(
-            step.name, driver=conf.get("driver") or "bridge", options=conf.get("driver_opts") or None,
-            ipam=ipam, check_duplicate=True, internal=bool(conf.get("internal")),
-            labels={"io.balena.supervised": "true", **(conf.get("labels") or {})},
-            enable_ipv6=bool(conf.get("enable_ipv6"))))
+        self.engine.call(lambda c: create_network(c, step.name, step.config))
 
     def do_removeNetwork(self, step: Step) -> None:
         """docker network rm."""
@@ -259,11 +284,8 @@ class Executor:
 
     def do_createVolume(self, step: Step) -> None:
         """docker volume create <appId>_<name> labelled io.balena.supervised."""
-        conf = step.config
         self.owner.logs.system(f"Creating volume '{step.name}'")
-        self.engine.call(lambda c: c.api.create_volume(
-            step.name, driver="local", driver_opts=conf.get("driver_opts") or None,
-            labels={"io.balena.supervised": "true", **(conf.get("labels") or {})}))
+        self.engine.call(lambda c: create_volume(c, step.name, step.config))
 
     def do_updateCommit(self, step: Step) -> None:
         """The db config currentCommit."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class HostFS:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def hostname(self) -> str:
+        """The host's name: /etc/hostname trimmed (the legacy's hostnameOnHost), else the kernel's."""
+        return (self.read_text("/etc/hostname") or "").strip() or socket.gethostname()
 
     def os_release(self) -> dict[str, str]:
         """/etc/os-release (falling back to /usr/lib/os-release) as a dict."""

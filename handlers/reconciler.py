@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from handlers.compose import DeviceInfo, create_config, image_name, named_volumes, service_networks, strategy
-from handlers.compose_compare import comparable, target_networks
+from handlers.compose import SUPERVISOR_NETWORK, DeviceInfo, image_name, named_volumes, strategy
+from handlers.compose_compare import discarded, prepared
 from handlers.current import Current, read_current
 from handlers.device import UpdateFlags
 from handlers.engine import Engine
@@ -26,6 +26,7 @@ from handlers.executor import Executor
 from handlers.images import Images, backoff
 from handlers.local_mode import LocalModeSwitch
 from handlers.locks import Locks
+from handlers.recreate_guard import RecreateGuard
 from handlers.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
 from handlers.store import Store
 from handlers.target import Target, config_value
@@ -59,6 +60,8 @@ class Reconciler:
         self.installing: dict[tuple[int, int], str] = {}  # (appId, imageId) -> status before a container exists
         self.applying = False
         self.failures = 0
+        self.guard = RecreateGuard()
+        self._dropped: tuple[Any, frozenset[str]] = (None, frozenset())  # (client, what its engine discards)
         # the legacy healthcheck's clocks (device-state.coffee healthcheck, application-manager fetch)
         self.apply_started = time.monotonic()
         self.fetches = 0
@@ -234,6 +237,14 @@ class Reconciler:
         """The engine's current state."""
         return self.engine.call(read_current)
 
+    def engine_drops(self) -> frozenset[str]:
+        """The limits the connected engine discards for want of kernel support (asked once per
+        connection: a restarted engine may run on another kernel)."""
+        client = self.engine.client()
+        if self._dropped[0] is not client:
+            self._dropped = (client, discarded(self.engine.call(lambda c: c.info())))
+        return self._dropped[1]
+
     def wanted(self, apps: dict[int, Any] | None = None) -> dict[int, WantedApp]:
         """The stored target (or `apps`) prepared for comparison with the engine."""
         device = self.device_info()
@@ -251,16 +262,13 @@ class Reconciler:
                     images[name] = self.images.inspect(name)
                 image = images[name]
                 image_id = str(image["Id"]) if image else None
-                config = create_config(service, app.name, device, image_id)
-                nets = service_networks(service)
-                extra = {k: v for k, v in nets.items() if k != config["HostConfig"]["NetworkMode"]}
-                form = comparable(config, image, None, target_networks(config, extra))
+                config, extra, form = prepared(service, app.name, device, image, self.engine_drops())
                 for volume in named_volumes(service):
                     volumes.setdefault(volume, {})
                 running = bool(service.get("running", True)) and \
                     (app.app_id, service["serviceName"]) not in self.stopped
                 services.append(Wanted(app.app_id, app.name, service, config, form, name, image_id, extra,
-                                       strategy(service), running, "supervisor0" in nets))
+                                       strategy(service), running, SUPERVISOR_NETWORK in extra))
             found[app.app_id] = WantedApp(app.app_id, app.name, app.commit, services, networks, volumes)
         return found
 
@@ -271,7 +279,8 @@ class Reconciler:
                       waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
                       started=set(self.started),
                       stopping={cid for cid, s in self.status.items() if s == "Stopping"},
-                      current_commit=self.store.get("current_commit"), local_mode=self.local_mode())
+                      current_commit=self.store.get("current_commit"), local_mode=self.local_mode(),
+                      guard=self.guard)
         if not facts.local_mode and not facts.downloading:
             facts.housekeeping = True
             facts.available, facts.dangling = self.images.survey()

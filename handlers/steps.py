@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from handlers.compose import SUPERVISOR_NETWORK, named_volumes
-from handlers.compose_compare import differences
+from handlers.compose_compare import differences, networks_differ, volumes_differ
 from handlers.current import Container, Current
+from handlers.recreate_guard import RecreateGuard, fingerprint
 
 log = logging.getLogger("polyvisor.steps")
 
@@ -44,6 +46,11 @@ class Wanted:
     @property
     def name(self) -> str:
         return str(self.service["serviceName"])
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Changes when the service's target does (what the recreate guard holds a service for)."""
+        return fingerprint(self.form, self.image_docker_id, self.service["imageId"], self.service.get("releaseId"))
 
 
 @dataclass
@@ -76,6 +83,7 @@ class Facts:
     housekeeping: bool = False
     available: list[dict[str, Any]] = field(default_factory=list)  # image records the engine has
     dangling: list[str] = field(default_factory=list)  # engine ids of untagged, undigested, unrecorded images
+    guard: RecreateGuard | None = None  # services left running after recreations that did not converge
 
 
 @dataclass
@@ -97,38 +105,6 @@ class Step:
         if not what and self.target is not None:
             what = f"{self.target.name}_{self.target.service['imageId']}_{self.target.service.get('releaseId')}"
         return f"{self.action} {what}".strip()
-
-
-def network_form(config: dict[str, Any], from_engine: bool) -> dict[str, Any]:
-    """Driver, IPAM subnets (only when the target sets them), IPv6, internal, labels, options."""
-    if from_engine:
-        ipam = [{k: v for k, v in c.items() if k in ("Subnet", "Gateway", "IPRange")}
-                for c in ((config.get("IPAM") or {}).get("Config") or [])]
-        return {"driver": config.get("Driver") or "bridge", "ipam": ipam,
-                "ipv6": bool(config.get("EnableIPv6")), "internal": bool(config.get("Internal")),
-                "labels": {k: v for k, v in (config.get("Labels") or {}).items() if k != "io.balena.supervised"},
-                "options": config.get("Options") or {}}
-    ipam = [{k: v for k, v in (("Subnet", c.get("subnet")), ("Gateway", c.get("gateway")),
-                                ("IPRange", c.get("ip_range"))) if v}
-            for c in ((config.get("ipam") or {}).get("config") or [])]
-    return {"driver": config.get("driver") or "bridge", "ipam": ipam,
-            "ipv6": bool(config.get("enable_ipv6")), "internal": bool(config.get("internal")),
-            "labels": dict(config.get("labels") or {}), "options": dict(config.get("driver_opts") or {})}
-
-
-def networks_differ(target: dict[str, Any], current: dict[str, Any]) -> bool:
-    """True when the engine's network must be recreated for the target."""
-    want, have = network_form(target, False), network_form(current, True)
-    if not want["ipam"]:
-        have["ipam"] = []  # addresses the engine chose are not a difference
-    return want != have
-
-
-def volumes_differ(target: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Volumes compare driver options and labels."""
-    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k != "io.balena.supervised"}
-    return (dict(target.get("driver_opts") or {}) != dict(current.get("Options") or {})
-            or dict(target.get("labels") or {}) != labels)
 
 
 class _App:
@@ -177,9 +153,23 @@ class _App:
         return want.image_docker_id is not None and current.image == want.image_docker_id \
             and current.form == want.form
 
+    @staticmethod
+    def changes(current: Container, want: Wanted) -> list[str]:
+        """What differs: the form's keys, and `image` for another image."""
+        found = differences(current.form, want.form)
+        return found + ["image"] if current.image != want.image_docker_id else found
+
+    def settled(self, current: Container, want: Wanted) -> bool:
+        """Equal to its target, or left as it is by the recreate guard."""
+        if self.equal(current, want):
+            return True
+        guard = self.facts.guard
+        return guard is not None and want.image_docker_id is not None and \
+            guard.holds((self.app_id, want.name), self.changes(current, want), want.fingerprint)
+
     def pending(self, pairs: list[tuple[Container | None, Wanted]]) -> set[str]:
         """Service names with an install or update still to do."""
-        return {w.name for c, w in pairs if c is None or not self.equal(c, w)
+        return {w.name for c, w in pairs if c is None or not self.settled(c, w)
                 or (c.image_id, c.release_id) != (w.service["imageId"], w.service.get("releaseId"))}
 
     def dependencies_met(self, want: Wanted, pending: set[str], changing: set[str], missing: set[str]) -> bool:
@@ -211,7 +201,7 @@ class _App:
             return Step("noop", self.app_id, current, want)
         if current.state == "dead":
             return Step("remove", self.app_id, current, want)
-        if self.equal(current, want):
+        if self.settled(current, want):
             if (current.image_id, current.release_id) != (want.service["imageId"], want.service.get("releaseId")):
                 return Step("updateMetadata", self.app_id, current, want)
             if want.running and not current.running and current.id not in self.facts.started:
@@ -219,8 +209,18 @@ class _App:
             if not want.running and current.running:
                 return Step("stop", self.app_id, current, want)
             return None
-        log.info("service %s changes: %s", want.name, differences(current.form, want.form)
+        changes = self.changes(current, want)
+        log.info("service %s changes: %s", want.name, changes
                  if current.form != want.form else f"image {current.image} -> {want.image_docker_id}")
+        step = self.replace_step(current, want, pending, changing, missing)
+        if step is not None and step.action in ("kill", "handover"):
+            step.config.update(changes=changes, target=want.fingerprint)  # counted by the recreate guard
+        return step
+
+    def replace_step(self, current: Container, want: Wanted, pending: set[str], changing: set[str],
+                     missing: set[str]) -> Step | None:
+        """How a container that differs from its target is replaced (the update strategies)."""
+        needs_download = want.image_docker_id is None
         strategy = want.strategy
         # when the new container can start at once, the kill step starts it too (what the next
         # iteration would do; it saves an iteration and overlaps the services' downtimes)

@@ -131,7 +131,7 @@ class Supervisor:
                           os_version=self.device.os_version() or "", supervisor_version=supervisor_version(self.device.reported_version),
                           device_name=self.identity.name, api_key=self.identity.api_key,
                           api_port=self.api_port, docker_socket=self.docker_socket,
-                          root=str(self.hostfs.root))
+                          root=str(self.hostfs.root), hostname=self.hostfs.hostname())
 
     def service_name(self, service_id: int) -> str | None:
         """The target service name of a service id (log records): the first app's, as the legacy

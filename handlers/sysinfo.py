@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import threading
 import time
 from pathlib import Path
@@ -84,7 +83,7 @@ class SysInfo:
         hostid = self._dmi("product_uuid") or machine_id
         if hostid:
             info["hostid"] = _uuid_form(hostid)
-        info["hostname"] = ((self._fs.read_text("/etc/hostname") or "").strip() or socket.gethostname())
+        info["hostname"] = self._fs.hostname()
         info["kernelArch"] = platform.machine()
         info["os"] = "linux"
         info["platform"] = release.get("PRETTY_NAME") or release.get("NAME") or "Linux"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.compose import DeviceInfo, create_config, service_networks, strategy
-from handlers.compose_compare import comparable, current_networks, target_networks
+from handlers.compose import DeviceInfo, create_config, strategy
+from handlers.compose_compare import comparable, current_networks, prepared
 from handlers.current import Container, Current
+from handlers.recreate_guard import WINDOW, RecreateGuard
 from handlers.steps import Facts, Wanted, WantedApp, infer
 
 DEVICE = DeviceInfo(uuid="u", device_type="t", os_version="o", supervisor_version="v", device_name="n",
@@ -20,11 +21,9 @@ def svc(name: str, sid: int, image_id: int, release: int = 1, **extra: Any) -> d
 
 
 def wanted(service: dict[str, Any], available: bool = True, running: bool = True) -> Wanted:
-    config = create_config(service, "app", DEVICE, IMAGE["Id"] if available else None)
-    nets = service_networks(service)
-    extra = {k: v for k, v in nets.items() if k != config["HostConfig"]["NetworkMode"]}
-    return Wanted(1, "app", service, config, comparable(config, IMAGE, None, target_networks(config, extra)),
-                  "app:latest", IMAGE["Id"] if available else None, extra, strategy(service), running)
+    config, extra, form = prepared(service, "app", DEVICE, IMAGE if available else None)
+    return Wanted(1, "app", service, config, form, "app:latest", IMAGE["Id"] if available else None, extra,
+                  strategy(service), running)
 
 
 def container(service: dict[str, Any], cid: str = "c" * 64, running: bool = True, created: str = "2019") -> Container:
@@ -186,3 +185,128 @@ def test_no_housekeeping_while_downloading_or_in_local_mode() -> None:
     want = wanted(svc("main", 1, 11), available=False)
     assert actions(chores(ready(), app(want), [unused], downloading={"app:latest"})) == ["noop main_11_1"]
     assert actions(infer(ready(), app(wanted(svc("main", 1, 11))), Facts(available=[unused]))) == ["start main_11_1"]
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def misread(service: dict[str, Any], cid: str = "c" * 64) -> Container:
+    """A container made from its target that a comparison bug reads as different (the issue's
+    trap: a hostname the engine filled in)."""
+    found = container(service, cid)
+    found.form = {**found.form, "Hostname": "name-the-engine-chose"}
+    return found
+
+
+def recreate(guard: RecreateGuard, steps: list[Any]) -> None:
+    """What the executor tells the guard once a kill step for a changed service has run."""
+    for step in steps:
+        if "changes" in step.config:
+            guard.recreated((step.app_id, step.target.name), step.config["changes"], step.config["target"])
+
+
+def test_recreate_guard_leaves_a_service_that_never_converges_running(caplog: Any) -> None:
+    clock = Clock()
+    guard = RecreateGuard(clock=clock)
+    service = svc("main", 1, 11)
+    current = ready(Current(containers=[misread(service)]))
+    for _ in range(3):
+        steps = infer(current, app(wanted(service)), Facts(guard=guard, current_commit="c1"))
+        assert actions(steps) == ["kill main_11_1"] and steps[0].config["changes"] == ["Hostname"]
+        recreate(guard, steps)
+        clock.now += 10
+    with caplog.at_level("WARNING", logger="polyvisor.recreate_guard"):
+        for _ in range(5):  # left running: no steps, the app is applied
+            assert infer(current, app(wanted(service)), Facts(guard=guard, current_commit="c1")) == []
+            clock.now += 60
+    warned = [r.getMessage() for r in caplog.records if r.name == "polyvisor.recreate_guard"]
+    assert len(warned) == 1 and "['Hostname']" in warned[0] and "3 times in 20 s" in warned[0]
+    assert list(guard.held()) == [(1, "main")]
+    # a genuine change of the target recreates it again, as do a new image and a new release
+    changed = wanted(svc("main", 1, 11, environment={"V": "2"}))
+    assert actions(infer(current, app(changed), Facts(guard=guard))) == ["kill main_11_1"]
+    assert guard.held() == {}
+
+
+def test_recreate_guard_new_release_is_a_new_target() -> None:
+    guard = RecreateGuard(clock=Clock())
+    service, released = svc("main", 1, 11), svc("main", 1, 12, release=2)
+    current = ready(Current(containers=[misread(service)]))
+    for _ in range(3):
+        recreate(guard, infer(current, app(wanted(service)), Facts(guard=guard, current_commit="c1")))
+    assert infer(current, app(wanted(service)), Facts(guard=guard, current_commit="c1")) == []
+    assert actions(infer(current, app(wanted(released)), Facts(guard=guard))) == ["kill main_11_1"]
+
+
+def test_recreate_guard_counts_one_difference_against_one_target_within_the_window() -> None:
+    clock = Clock()
+    guard = RecreateGuard(clock=clock)
+    key = (1, "main")
+    for changes, target in ((["Env"], "t1"), (["Env"], "t1"), (["Hostname"], "t1"), (["Env"], "t2")):
+        guard.recreated(key, changes, target)
+    assert not guard.holds(key, ["Env"], "t1")  # two of the same difference against the same target
+    clock.now += WINDOW + 1
+    guard.recreated(key, ["Env"], "t1")
+    assert not guard.holds(key, ["Env"], "t1")  # the earlier ones are out of the window
+    guard.recreated(key, ["Env"], "t1")
+    guard.recreated(key, ["Env"], "t1")
+    assert guard.holds(key, ["Env"], "t1") and guard.holds(key, ["Env"], "t1")
+    assert not guard.holds((1, "other"), ["Env"], "t1")
+
+
+def test_a_held_service_does_not_block_its_dependants() -> None:
+    guard = RecreateGuard(clock=Clock())
+    db, web = svc("db", 1, 11), svc("web", 2, 12, depends_on=["db"])
+    current = ready(Current(containers=[misread(db)]))
+    for _ in range(3):
+        steps = infer(current, app(wanted(db), wanted(web)), Facts(guard=guard))
+        assert actions(steps) == ["kill db_11_1"]  # web waits for db's update
+        recreate(guard, steps)
+    assert actions(infer(current, app(wanted(db), wanted(web)), Facts(guard=guard))) == ["start web_12_1"]
+
+
+class FakeApi:
+    """The docker SDK calls a kill makes, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        self.calls.append(f"stop {container_id[:1]}")
+
+    def remove_container(self, container_id: str, v: bool) -> None:
+        self.calls.append(f"remove {container_id[:1]}")
+
+
+def test_the_executor_counts_kills_of_changed_services_only() -> None:
+    from types import SimpleNamespace
+
+    from handlers.executor import Executor
+
+    api = FakeApi()
+    client = SimpleNamespace(api=api)
+    owner = SimpleNamespace(engine=SimpleNamespace(call=lambda action: action(client)), status={}, started=set(),
+                            logs=SimpleNamespace(system=lambda *a, **k: None), guard=RecreateGuard(clock=Clock()))
+    service = svc("main", 1, 11)
+    current = ready(Current(containers=[misread(service)]))
+    executor = Executor(owner)  # type: ignore[arg-type]
+
+    def kill_changed() -> None:
+        (step,) = infer(current, app(wanted(service)), Facts(guard=owner.guard, current_commit="c1"))
+        step.config["then_start"] = False
+        executor.run(step)
+
+    kill_changed()
+    kill_changed()
+    executor.run(infer(current, {}, Facts())[0])  # a departed service's kill is no recreation
+    assert api.calls == ["stop c", "remove c"] * 3
+    assert actions(infer(current, app(wanted(service)), Facts(guard=owner.guard))) == ["kill main_11_1"]
+    kill_changed()
+    assert infer(current, app(wanted(service)), Facts(guard=owner.guard, current_commit="c1")) == []
