@@ -188,9 +188,13 @@ class _App:
             raise RuntimeError("Cannot fetch images while executing an API action")
         return Step("fetch", self.app_id, target=want)
 
+    def needs_download(self, want: Wanted) -> bool:
+        """The engine lacks the image and may fetch it (never in local mode)."""
+        return want.image_docker_id is None and not self.facts.local_mode
+
     def service_step(self, current: Container | None, want: Wanted, pending: set[str],
                      changing: set[str], missing: set[str]) -> Step | None:
-        needs_download = want.image_docker_id is None and not self.facts.local_mode
+        needs_download = self.needs_download(want)
         if current is None:
             if needs_download:
                 return self.fetch_or_wait(want)
@@ -220,7 +224,7 @@ class _App:
     def replace_step(self, current: Container, want: Wanted, pending: set[str], changing: set[str],
                      missing: set[str]) -> Step | None:
         """How a container that differs from its target is replaced (the update strategies)."""
-        needs_download = want.image_docker_id is None
+        needs_download = self.needs_download(want)
         strategy = want.strategy
         # when the new container can start at once, the kill step starts it too (what the next
         # iteration would do; it saves an iteration and overlaps the services' downtimes)
