@@ -302,6 +302,9 @@ async def serve(settings: Settings, services: Services) -> None:
 
     add_reason_phrases()
 
+    from handlers.startup import describe, report_components
+
+    log.info("%s", describe(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -322,6 +325,7 @@ async def serve(settings: Settings, services: Services) -> None:
     await _wait_bound(list(groups))
     sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
+    report_components(services.engine, services.bus)  # once serving: never delays readiness
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
