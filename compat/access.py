@@ -30,17 +30,23 @@ SECRET_PATHS: tuple[tuple[re.Pattern[str], str], ...] = (
 # Printable ASCII but the space: kept as is in a logged path; anything else is %-escaped, so a
 # request can never start a line of its own in the log.
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+
+
+def printable(raw: bytes) -> str:
+    """The bytes as text, anything but printable ASCII %-escaped (h11 lets none through anyway)."""
+    return quote(raw, safe=_SAFE) if _UNSAFE.search(raw) else raw.decode("ascii")
 
 
 def logged_path(scope: Scope) -> str:
     """The request's path as received (raw, %-escapes kept), secrets masked, `?query` masked."""
-    raw = scope.get("raw_path")
-    path = quote(raw, safe=_SAFE) if raw else quote(scope.get("path", ""), safe=_SAFE)
+    raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    path = printable(raw)
     for pattern, replacement in SECRET_PATHS:
         path = pattern.sub(replacement, path)
     query = scope.get("query_string", b"")
     if query:
-        path += "?" + mask_query(quote(query, safe=_SAFE))
+        path += "?" + mask_query(printable(query))
     return path
 
 

@@ -20,7 +20,8 @@ def mask_query(query: str) -> str:
     parts = query.split("&")
     for index, part in enumerate(parts):
         name, sep, _ = part.partition("=")
-        if unquote_plus(name).strip().lower() in SECRET_PARAMS:
+        plain = unquote_plus(name) if "%" in name or "+" in name else name
+        if plain.strip().lower() in SECRET_PARAMS:
             parts[index] = f"{name}={MASK}" if sep else name
     return "&".join(parts)
 
