@@ -1,8 +1,8 @@
 """polyvisor: one on-device agent that serves the legacy device agents' HTTP APIs.
 
 The one wiring point: Settings (flags > environment > defaults), create_app(settings, services)
-and main(), which serves each group of dialects on its listen address with Hypercorn, or runs
-a command (`polyvisor api-key`) on the same settings.
+and main(), which serves each group of dialects on its listen address with Hypercorn (or runs
+a COMMANDS entry on the same settings).
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ async def serve(settings: Settings, services: Services) -> None:
     await _wait_bound(list(groups))
     sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
-    report_components(services.engine, services.bus)  # once serving: never delays readiness
+    report_components(services.engine if services.state_engine else None, services.bus)  # once serving
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

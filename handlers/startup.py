@@ -59,8 +59,10 @@ def report_bus(bus: Bus, timeout: float = PROBE_TIMEOUT) -> bool:
     return True
 
 
-def report_components(engine: Engine, bus: Bus) -> None:
-    """Probe the engine and the bus side by side in daemon threads: neither the report nor a hung
-    component holds up the agent, its readiness or its stop."""
-    threading.Thread(target=report_engine, args=(engine,), name="report-engine", daemon=True).start()
+def report_components(engine: Engine | None, bus: Bus) -> None:
+    """Probe the engine (None: no dialect served uses it, as gosuper alone) and the bus side by side
+    in daemon threads, once the agent serves: neither the report nor a hung component holds up the
+    agent, its readiness or its stop."""
+    if engine is not None:
+        threading.Thread(target=report_engine, args=(engine,), name="report-engine", daemon=True).start()
     threading.Thread(target=report_bus, args=(bus,), name="report-bus", daemon=True).start()
