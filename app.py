@@ -1,7 +1,8 @@
 """polyvisor: one on-device agent that serves the legacy device agents' HTTP APIs.
 
 The one wiring point: Settings (flags > environment > defaults), create_app(settings, services)
-and main(), which serves each group of dialects on its listen address with Hypercorn.
+and main(), which serves each group of dialects on its listen address with Hypercorn (or runs
+a COMMANDS entry on the same settings).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
+# Commands that run instead of the agent, on the same settings: name -> help.
+COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)"}
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
@@ -102,6 +105,7 @@ class Settings:
     watchdog_device: str = "/dev/watchdog0"
     legacy_data_path: str = "/resin-data"
     version: str = VERSION
+    command: str | None = None  # one of COMMANDS, or None: run the agent
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -116,6 +120,9 @@ class Settings:
         parser.add_argument("--dialect-listen", action="append", default=[], metavar="NAME=ADDRESS",
                             help="serve one dialect on its own address (repeatable)")
         parser.add_argument("--version", action="version", version=f"polyvisor {VERSION}")
+        parser.add_argument("command", nargs="?", choices=tuple(COMMANDS), metavar="COMMAND",
+                            help="without one, run the agent; "
+                            + "; ".join(f"{name}: {text}" for name, text in COMMANDS.items()))
         args = parser.parse_args(list(argv))
         values: dict[str, Any] = {}
         for flag, envs, default, _ in OPTIONS:
@@ -166,6 +173,7 @@ class Settings:
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
+            command=args.command,
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -214,6 +222,19 @@ def parse_listen(address: str) -> tuple[str, int]:
 def unix_paths(settings: Settings) -> list[str]:
     """The socket paths of the unix listen addresses served."""
     return [address[5:] for address in settings.listen_groups() if address.startswith("unix:")]
+
+
+def print_api_key(settings: Settings) -> int:
+    """`polyvisor api-key`: the stored key on stdout; 1 and what to do when there is none."""
+    from handlers.errors import PolyvisorError
+    from handlers.identity import stored_key
+
+    try:
+        print(stored_key(settings.data_dir))
+    except PolyvisorError as err:
+        print(f"polyvisor: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_services(settings: Settings) -> Services:
@@ -302,6 +323,9 @@ async def serve(settings: Settings, services: Services) -> None:
 
     add_reason_phrases()
 
+    from handlers.startup import describe, report_components
+
+    log.info("%s", describe(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -322,6 +346,7 @@ async def serve(settings: Settings, services: Services) -> None:
     await _wait_bound(list(groups))
     sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
+    report_components(services.engine if services.state_engine else None, services.bus)  # once serving
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -340,6 +365,8 @@ async def serve(settings: Settings, services: Services) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python app.py` and of the frozen binary."""
     settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
+    if settings.command == "api-key":
+        return print_api_key(settings)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -6,10 +6,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from compat import access
 
 log = logging.getLogger("polyvisor.compat")
 
@@ -176,7 +179,8 @@ class Router:
 
 
 class DialectApp:
-    """A dialect's ASGI app: each HTTP request is answered by handle(), WebSockets by websocket()."""
+    """A dialect's ASGI app: each HTTP request is answered by handle() and goes to the access log,
+    WebSockets go to websocket()."""
 
     def __init__(self, context: Context, router: Router) -> None:
         self.context = context
@@ -188,9 +192,15 @@ class DialectApp:
             return
         if scope["type"] != "http":
             return
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
+        start = perf_counter()
+        status, took = 0, None
+        try:
+            response = await self.handle(Request(scope, receive))
+            # the time to the answer's headers, as morgan's response-time in the legacy access log
+            status, took = response.status_code, perf_counter() - start
+            await response(scope, receive, send)
+        finally:
+            access.record(scope, status, took)
 
     async def handle(self, request: Request) -> Any:
         """The legacy answer to one HTTP request."""

@@ -11,6 +11,9 @@ from handlers.errors import BusReplyError, BusUnavailable
 LOGIND = ("org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager")
 HOSTNAMED = ("org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1")
 SYSTEMD = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
+DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+# The services the agent calls, by the name the start-up report gives them.
+SERVICES = {"logind": LOGIND[0], "hostnamed": HOSTNAMED[0], "systemd": SYSTEMD[0]}
 
 
 class Bus:
@@ -34,7 +37,7 @@ class Bus:
             try:
                 self._conn = open_dbus_connection(bus=self.address)
             except Exception as err:  # OSError, KeyError for bad addresses, auth failures
-                raise BusUnavailable(f"D-Bus unavailable: {err}") from err
+                raise BusUnavailable(f"D-Bus unavailable at {self.address}: {err}") from err
         return self._conn
 
     def connect(self) -> None:
@@ -62,7 +65,7 @@ class Bus:
                 reply = conn.send_and_get_reply(message, timeout=self._timeout)
             except (OSError, TimeoutError, EOFError) as err:
                 self._drop()
-                raise BusUnavailable(f"D-Bus unavailable: {err}") from err
+                raise BusUnavailable(f"D-Bus unavailable at {self.address}: {err}") from err
         try:
             from jeepney.wrappers import unwrap_msg
 
@@ -76,6 +79,29 @@ class Bus:
         (variant,) = self.call((destination, path, "org.freedesktop.DBus.Properties"), "Get",
                                "ss", (interface, name))
         return variant[1]
+
+    def probe(self, timeout: float = 1.0) -> list[str]:
+        """The SERVICES neither running nor activatable on the bus, asked over a throwaway
+        connection with a short timeout (the start-up report); BusUnavailable when the bus is not there."""
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+        from jeepney.wrappers import unwrap_msg
+
+        destination, path, interface = DBUS
+        names: set[str] = set()
+        try:
+            conn = open_dbus_connection(bus=self.address, auth_timeout=timeout)
+        except Exception as err:  # OSError, KeyError for bad addresses, auth failures
+            raise BusUnavailable(f"D-Bus unavailable at {self.address}: {err}") from err
+        try:
+            for method in ("ListNames", "ListActivatableNames"):
+                message = new_method_call(DBusAddress(path, destination, interface), method)
+                names.update(unwrap_msg(conn.send_and_get_reply(message, timeout=timeout))[0])
+        except Exception as err:  # a bus that accepts but does not answer, or refuses the call
+            raise BusUnavailable(f"D-Bus unavailable at {self.address}: {err}") from err
+        finally:
+            conn.close()
+        return [name for name, service in SERVICES.items() if service not in names]
 
     def _drop(self) -> None:
         if self._conn is not None:

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from handlers.errors import EngineUnavailable
+from handlers.redact import redact_url
 
 T = TypeVar("T")
+
+# The docker SDK's address when neither a flag nor DOCKER_HOST names one.
+DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+
+
+def os_reason(err: BaseException) -> str | None:
+    """The operating-system error inside an SDK exception ("No such file or directory", "timed
+    out"), if any: requests and urllib3 wrap it in args, `reason` or the exception chain."""
+    seen: set[int] = set()
+    pending: list[Any] = [err]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.errno is not None:
+            return item.strerror or os.strerror(item.errno)
+        if isinstance(item, TimeoutError):  # the socket's own timeout carries no errno
+            return "timed out"
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return None
 
 
 class Engine:
@@ -20,13 +43,24 @@ class Engine:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def _connect(self) -> Any:
+    @property
+    def address(self) -> str:
+        """The engine address in use (the configured one, else DOCKER_HOST, else the SDK's default),
+        with any credential in it masked: it is for messages."""
+        return redact_url(self._base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS)
+
+    def unavailable(self, err: BaseException) -> EngineUnavailable:
+        """The error for an engine that cannot be reached, naming its address (as the docker CLI does)."""
+        return EngineUnavailable(f"Docker engine unavailable at {self.address}: {os_reason(err) or err}")
+
+    def _connect(self, timeout: float | None = None) -> Any:
         import docker  # heavy: imported on first use
 
+        timeout = self._timeout if timeout is None else timeout
         if self._base_url:
-            client = docker.DockerClient(base_url=self._base_url, timeout=self._timeout)
+            client = docker.DockerClient(base_url=self._base_url, timeout=timeout)
         else:
-            client = docker.from_env(timeout=self._timeout)
+            client = docker.from_env(timeout=timeout)
         if str(client.api.base_url).startswith("http+docker://local"):
             # a unix socket: requests need not look up proxy variables on every call (~0.4 ms)
             client.api.trust_env = False
@@ -39,7 +73,7 @@ class Engine:
                 try:
                     self._client = self._connect()
                 except Exception as err:  # the SDK raises DockerException or OSError
-                    raise EngineUnavailable(f"Docker engine unavailable: {err}") from err
+                    raise self.unavailable(err) from err
             return self._client
 
     def call(self, action: Callable[[Any], T]) -> T:
@@ -52,11 +86,11 @@ class Engine:
             return action(client)
         except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as err:
             self.reset()
-            raise EngineUnavailable(f"Docker engine unavailable: {err}") from err
+            raise self.unavailable(err) from err
         except docker.errors.APIError as err:
             if err.response is not None and err.response.status_code >= 500 and "connect" in str(err):
                 self.reset()
-                raise EngineUnavailable(str(err)) from err
+                raise self.unavailable(err) from err
             raise
 
     def reset(self) -> None:
@@ -75,6 +109,20 @@ class Engine:
             return bool(self.call(lambda c: c.ping()))
         except EngineUnavailable:
             return False
+
+    def probe(self, timeout: float = 1.0) -> dict[str, Any]:
+        """The engine's version document from a throwaway client with a short timeout (the start-up
+        report), leaving the shared client alone; EngineUnavailable naming the address."""
+        try:
+            client = self._connect(timeout)  # the SDK asks /version to pick the API version
+        except Exception as err:
+            raise self.unavailable(err) from err
+        try:
+            return dict(client.version())
+        except Exception as err:
+            raise self.unavailable(err) from err
+        finally:
+            client.close()
 
     def version(self) -> dict[str, Any]:
         """The engine's version document."""

@@ -6,10 +6,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import sqlite3
 import uuid as uuidlib
 from collections.abc import Callable
+from pathlib import Path
 
-from handlers.store import Store
+from handlers.errors import NotFound, Unavailable
+from handlers.store import Store, read_value
 
 # Legacy clients match the key with \w+ (balena's `^ApiKey (\w+)$`), so keys are hex.
 KEY_PATTERN = re.compile(r"^\w+$")
@@ -25,6 +28,23 @@ def keys_equal(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def stored_key(data_dir: Path) -> str:
+    """The API key an agent keeps in `data_dir`, read without changing anything (also while it
+    runs); NotFound when there is none yet, Unavailable when the database cannot be read. The
+    messages say what to do: they are for `polyvisor api-key`."""
+    try:
+        key = read_value(data_dir, "api_key")
+    except FileNotFoundError:
+        key = None
+    except (OSError, sqlite3.Error) as err:  # most often: not the agent's user (the folder is 0700)
+        raise Unavailable(f"cannot read the database in {data_dir}: {err} "
+                          "(run this as the user the agent runs as)") from err
+    if not key:
+        raise NotFound(f"no API key in {data_dir} yet: start the agent once with this data folder "
+                       "(--data-dir or POLYVISOR_DATA_DIR) and it makes one, or set your own with --api-key")
+    return key
 
 
 def _digest(value: str) -> str:

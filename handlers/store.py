@@ -30,6 +30,33 @@ MIGRATIONS: tuple[str, ...] = (
 DB_NAME = "polyvisor.sqlite"
 
 
+def read_value(data_dir: Path, key: str) -> str | None:
+    """One config value read from outside the agent, changing nothing on disk.
+
+    FileNotFoundError when the folder holds no database. While an agent has the database open
+    its -wal file exists and a read-only connection shares it; when none has, the database is
+    checkpointed and is read as immutable, so that no -wal or -shm file is made (a read-only
+    connection would leave both behind).
+    """
+    path = Path(data_dir) / DB_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no database at {path}")
+    while True:
+        wal = Path(f"{path}-wal").exists()
+        mode = "mode=ro" if wal else "immutable=1"
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=30)
+        try:
+            row = conn.execute("SELECT value FROM config WHERE key=?", (key,)).fetchone()
+        except sqlite3.DatabaseError:
+            if wal or not Path(f"{path}-wal").exists():
+                raise
+            continue  # an agent opened it while we read it as immutable: read it alongside the agent
+        finally:
+            conn.close()
+        if wal or not Path(f"{path}-wal").exists():
+            return None if row is None else str(row[0])
+
+
 class Store:
     """One SQLite file in the data folder, in WAL mode, shared by threads under a lock."""
 

@@ -15,12 +15,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from handlers.errors import InvalidInput
+from handlers.redact import redact_url
 
 log = logging.getLogger("polyvisor.target_source")
 SOURCE = "url"
@@ -77,7 +78,8 @@ class TargetSource:
                 failures += 1
                 self.last_error = str(err)
                 wait = min(15 * 2 ** (failures - 1), self.reconciler.poll_seconds())
-                log.warning("target fetch from %s failed (%s); again in %.0f s", self.url, err, wait)
+                log.warning("target fetch from %s failed (%s); again in %.0f s", redact_url(self.url), err,
+                            wait)
             self.last_fetch = time.monotonic()
             self._wake.wait(wait)
             self._wake.clear()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from compat import express
-from tests.api.support import API_KEY, HOSTNAME, Agent, Agents, express_etag
+from tests.api.support import API_KEY, ENV, HOSTNAME, Agent, Agents, express_etag
 
 STEM = "balena_v1"
 KEY = {"Authorization": f"ApiKey {API_KEY}"}
@@ -288,7 +288,8 @@ def test_get_app_without_an_engine_is_503_text(api: Agent) -> None:
     response = api.request(STEM, "GET", "/v1/apps/12", headers=KEY)
     assert response.status_code == 503
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert b"Docker engine unavailable" in response.content
+    # the engine is named, as the legacy dockerode text named it (`connect ENOENT /var/run/docker.sock`)
+    assert response.text == f"Docker engine unavailable at {ENV['DOCKER_HOST']}: No such file or directory"
 
 
 def test_urlencoded_bodies_are_parsed(api: Agent) -> None:

@@ -233,6 +233,25 @@ def test_help_lists_every_option(binary: Path, version: str) -> None:
     assert [f for f in flags if f not in out.stdout] == []
 
 
+def test_api_key_command(binary: Path, agent: Agent, tmp_path: Path) -> None:
+    """`polyvisor api-key` prints the running agent's key from its data folder, and writes nothing."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(tmp_path), "LANG": "C.UTF-8"}
+
+    def api_key(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, "api-key", *args], check=False, capture_output=True, text=True,
+                              timeout=30, env=env)
+
+    database = sorted(p.name for p in agent.data_dir.glob("polyvisor.sqlite*"))
+    printed = api_key("--data-dir", str(agent.data_dir))
+    assert (printed.returncode, printed.stdout) == (0, f"{API_KEY}\n"), printed.stderr
+    assert sorted(p.name for p in agent.data_dir.glob("polyvisor.sqlite*")) == database
+    missing = api_key("--data-dir", str(tmp_path / "none"))
+    assert missing.returncode == 1 and missing.stdout == "" and "start the agent once" in missing.stderr
+    assert not (tmp_path / "none").exists()
+    assert "api-key" in subprocess.run([binary, "--help"], check=False, capture_output=True, text=True,
+                                       timeout=30).stdout
+
+
 TEXT_HTML = "text/html; charset=utf-8"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 JSON_UTF8 = "application/json; charset=utf-8"

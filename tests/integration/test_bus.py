@@ -105,3 +105,17 @@ def test_no_bus_then_bus_then_gone_then_back() -> None:
         for daemon in daemons:
             daemon.stop(remove=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_probe_names_the_services_the_bus_lacks(bus: Bus) -> None:
+    """The start-up report's probe: a throwaway connection, the shared one left alone."""
+    assert bus.probe(timeout=1) == []
+    folder = Path(tempfile.mkdtemp(prefix="pv-dbus-"))
+    bare = SystemBus(folder)  # a bus with none of the services on it
+    try:
+        with pytest.raises(BusUnavailable, match=f"^D-Bus unavailable at {bare.address}: "):
+            Bus(bare.address).probe(timeout=1)
+        bare.start()
+        assert Bus(bare.address).probe(timeout=1) == ["logind", "hostnamed", "systemd"]
+    finally:
+        bare.stop()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import socket
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -9,6 +12,8 @@ import pytest
 import requests
 
 from handlers.apps import inspect_supervised
+from handlers.engine import Engine
+from handlers.errors import EngineUnavailable
 
 
 def not_found(container_id: str) -> docker.errors.NotFound:
@@ -103,3 +108,39 @@ def test_log_records_pass_only_through_an_open_gate_and_name_target_services() -
     logs._emit({"serviceId": 6, "imageId": 12, "serviceName": "stray"}, True, b"2019-03-11T16:05:34.506Z gone")
     assert [r["message"] for r in got] == ["Killed service 'main x'", "hello"]
     assert list(got[1]) == ["serviceName", "serviceId", "imageId", "isStdout", "timestamp", "message"]
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("unix:///nonexistent/polyvisor-unit/docker.sock", "No such file or directory"),
+    ("tcp://127.0.0.1:1", "Connection refused"),  # loopback, nothing listens on port 1
+])
+def test_an_unreachable_engine_is_named_in_the_error(address: str, reason: str) -> None:
+    # the docker SDK's own text buries the address; the legacy dockerode text named the socket
+    # (`connect ENOENT /var/run/docker.sock`)
+    engine = Engine(address, timeout=5)
+    expected = f"^Docker engine unavailable at {re.escape(address)}: {reason}$"
+    with pytest.raises(EngineUnavailable, match=expected):
+        engine.call(lambda client: client.ping())
+    with pytest.raises(EngineUnavailable, match=expected):
+        engine.probe(timeout=1)
+    assert engine.ping() is False
+
+
+def test_the_default_engine_address_is_the_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert Engine().address == "unix:///var/run/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://user:pw@10.0.0.1:2375")
+    assert Engine().address == "tcp://***@10.0.0.1:2375"  # for messages: no credentials
+
+
+def test_an_engine_that_never_answers_times_out_by_name(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as silent:  # accepts connections, never answers
+        silent.bind(str(tmp_path / "docker.sock"))
+        silent.listen(8)
+        address = f"unix://{tmp_path}/docker.sock"
+        engine = Engine(address, timeout=1)
+        named = f"^Docker engine unavailable at {re.escape(address)}: timed out$"
+        with pytest.raises(EngineUnavailable, match=named):
+            engine.probe(timeout=0.5)
+        with pytest.raises(EngineUnavailable, match="timed out$"):
+            engine.call(lambda client: client.ping())

@@ -75,3 +75,19 @@ def test_parse_listen() -> None:
     assert parse_listen("[::]:48484") == ("::", 48484)
     assert parse_listen(":80") == ("0.0.0.0", 80)
     assert parse_listen("unix:/a/b") == ("/a/b", 0)
+
+
+def test_api_key_command_takes_the_agents_settings() -> None:
+    assert Settings.from_sources([], {}).command is None  # plain `polyvisor [flags]` runs the agent
+    for argv in (["api-key", "--data-dir", "/d"], ["--data-dir", "/d", "api-key"]):
+        s = Settings.from_sources(argv, {})
+        assert (s.command, s.data_dir) == ("api-key", Path("/d"))
+    s = Settings.from_sources(["api-key"], {"POLYVISOR_DATA_DIR": "/e"})
+    assert (s.command, s.data_dir) == ("api-key", Path("/e"))
+
+
+def test_unknown_command_exits_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        Settings.from_sources(["apikey"], {})
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'apikey'" in capsys.readouterr().err

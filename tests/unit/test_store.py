@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from handlers.identity import Identity, keys_equal
-from handlers.store import MIGRATIONS, Store
+from handlers.store import MIGRATIONS, Store, read_value
 
 
 def open_store(path: Path) -> Store:
@@ -100,3 +100,23 @@ def test_uuid_is_taken_from_the_device_on_first_start(tmp_path: Path) -> None:
     later = Identity(store, device_uuid=lambda: "another")  # the stored uuid stays
     later.load()
     assert later.uuid == "0123456789abcdef0123456789abcdef"
+
+
+def test_read_value_from_outside_changes_nothing(tmp_path: Path) -> None:
+    """`polyvisor api-key`'s read: beside an open store (WAL), after it closed, or with no store."""
+    with pytest.raises(FileNotFoundError):
+        read_value(tmp_path / "none", "api_key")
+    assert not (tmp_path / "none").exists()
+    store = Store(tmp_path)
+    store.open()
+    store.set(api_key="k1")
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "polyvisor.sqlite-wal" in files
+    assert read_value(tmp_path, "api_key") == "k1"
+    store.set(api_key="k2")  # in the WAL only, not yet checkpointed: still read
+    assert read_value(tmp_path, "api_key") == "k2"
+    store.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["polyvisor.sqlite"]
+    assert (read_value(tmp_path, "api_key"), read_value(tmp_path, "nothing")) == ("k2", None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # no -wal or -shm left behind
