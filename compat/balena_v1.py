@@ -264,12 +264,22 @@ async def delete_tcp_ping(call: Call) -> Response:
 TTY_ERRORS = {AppNotFound: text_error(503), **TEXT_503}
 
 
+def _tty_app(call: Call) -> Any:
+    """The body's appId: 400 `Missing app id` without one; any other value was looked up in the
+    app table, so one that is no number names no app (503 `App not found`)."""
+    raw = call.body.get("appId")
+    if raw is None:
+        return express.send("Missing app id", 400, call.request)
+    app_id = express.check_int(raw)
+    return express.send("App not found", 503, call.request) if app_id is None else app_id
+
+
 @ROUTES.add("POST", "/v1/spawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
 async def post_spawn_tty(call: Call) -> Response:
     """200 with the terminal's URL as text."""
-    app_id = express.check_int(call.body.get("appId"))
-    if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+    app_id = _tty_app(call)
+    if isinstance(app_id, Response):
+        return app_id
     session = await call.run(call.services.terminals.spawn, app_id)
     base = str(call.request.base_url).rstrip("/")
     return express.send(f"{base}/v1/tty/{session.token}/", request=call.request)
@@ -278,9 +288,9 @@ async def post_spawn_tty(call: Call) -> Response:
 @ROUTES.add("POST", "/v1/despawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
 async def post_despawn_tty(call: Call) -> Response:
     """The session's URL stops working; sendStatus(200)."""
-    app_id = express.check_int(call.body.get("appId"))
-    if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+    app_id = _tty_app(call)
+    if isinstance(app_id, Response):
+        return app_id
     await call.run(call.services.terminals.despawn, app_id)
     return express.send_status(200, call.request)
 

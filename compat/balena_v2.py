@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from compat.balena import APP_NOT_FOUND, NEED_SERVICE, SERVICE_NOT_FOUND, Call, 
 from compat.base import Router
 from handlers import supervisor_version
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
+from handlers.jsvalues import canonical_id
 from handlers.supervisor import MissingService, NotLocalMode, ServiceNotFound
 
 ROUTES = Router(case_insensitive=True)
@@ -103,9 +103,8 @@ async def post_start_service(call: Call) -> Response:
 
 def _app_id(call: Call) -> int | None:
     """doRestart/doPurge looked the app up by the path's string: only a canonical number ("12",
-    not "012" or "12abc") names an app."""
-    raw = call.request.path_params["appId"]
-    return int(raw) if re.fullmatch(r"0|[1-9][0-9]*", raw) else None
+    not "012", "12abc", "١２" or 5000 digits) names an app."""
+    return canonical_id(call.request.path_params["appId"])
 
 
 @ROUTES.add("POST", "/v2/applications/:appId/restart", errors={
