@@ -116,9 +116,11 @@ class BodyTooLarge(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole request body, refusing more than `limit` bytes without reading them all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(int(declared))
+    declared = request.headers.get("content-length", "")
+    # ASCII digits only (str.isdigit takes "١"); longer than 18 is over any limit (and int()
+    # refuses more than 4300 digits)
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise BodyTooLarge(declared)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -57,10 +57,16 @@ def test_processes_list_and_kill(plat: Platform) -> None:
             child.wait()
     response = plat.request("DELETE", f"/platform/api/processes/{child.pid}")
     assert response.status_code == 422 and list(response.json()["errors"]) == ["Processes"]
-    for bad in ("abc", "-5", "1.5"):
+    # strconv.Atoi: ASCII digits with a sign, within int64; anything else is 400 Invalid PID
+    for bad in ("abc", "1.5", "%D9%A1", "%EF%BC%91", "%C2%B2", " 5", "99999999999999999999", "1" * 5000):
         response = plat.request("DELETE", f"/platform/api/processes/{bad}")
-        assert (response.status_code, response.content) == (400, b'{"errors":{"Processes":"Invalid PID"}}')
-    assert plat.request("DELETE", "/platform/api/processes/1").status_code == 422
+        assert (response.status_code, response.content) == (400, b'{"errors":{"Processes":"Invalid PID"}}'), bad
+    # a number Atoi takes is looked up: no such process (or one that may not be killed) is 422
+    for number, message in (("2147483646", "process 2147483646 not found"),
+                            ("9223372036854775807", "process 9223372036854775807 not found"),
+                            ("-5", "process -5 may not be killed"), ("1", "process 1 may not be killed")):
+        response = plat.request("DELETE", f"/platform/api/processes/{number}")
+        assert (response.status_code, response.json()) == (422, {"errors": {"Processes": message}})
 
 
 def test_services_without_systemd_are_422(plat: Platform) -> None:
