@@ -71,7 +71,8 @@ def truthy(value: Any) -> bool | None:
 
 def parse_int(value: Any) -> int | None:
     """checkInt: parseInt(String(value), 10) (ASCII digits: "١" is no number; 1e21 is 1), else
-    None; Infinity (digits past a double) counts as no number too: no id or setting is that."""
+    None. Past Number.MAX_SAFE_INTEGER (Infinity included) counts as no number too: JavaScript
+    held no such integer exactly, and no id or setting is that large (nor fits the store)."""
     number = js_parse_int(js_string(value)) if value is not None else None
     return number if isinstance(number, int) else None
 

@@ -8,21 +8,23 @@ import math
 import re
 from typing import Any
 
-# A JS number held in Python: an int when it is a finite integer (a JSON integer literal, rounded
-# to the double JavaScript kept), a float otherwise (fractions, Infinity, NaN).
+# A JS number held in Python: an int when it is an integer JavaScript held exactly (at most
+# Number.MAX_SAFE_INTEGER), a float otherwise (larger integers as the double JavaScript kept,
+# fractions, Infinity, NaN): stored, compared and serialised like any other number.
 JsNumber = int | float
 
-MAX_SAFE_DIGITS = 15  # every integer of up to 15 digits is exact in a double
+MAX_SAFE_INTEGER = 2 ** 53 - 1  # Number.MAX_SAFE_INTEGER
+MAX_SAFE_DIGITS = 15  # every integer of up to 15 digits is below it
 
 
 def js_number(literal: str) -> JsNumber:
-    """The JS number of a decimal integer literal: rounded to a double, Infinity past its range
-    (JSON.parse and parseInt never fail on long numbers, and Python's int() refuses more than
+    """The JS number of a decimal integer literal: the double it rounds to, Infinity past its
+    range (JSON.parse and parseInt never fail on long numbers; Python's int() refuses more than
     4300 digits)."""
     if len(literal.lstrip("+-")) <= MAX_SAFE_DIGITS:
         return int(literal)
     value = float(literal)  # correctly rounded, as V8's Strtod
-    return int(value) if math.isfinite(value) else value
+    return int(value) if abs(value) <= MAX_SAFE_INTEGER else value
 
 
 # ECMAScript StrWhiteSpaceChar: WhiteSpace (TAB, VT, FF, SP, NBSP, ZWNBSP, the Zs spaces) and
