@@ -76,3 +76,14 @@ def test_services_without_systemd_are_422(plat: Platform) -> None:
     assert response.status_code == 422
     response = plat.put("/platform/api/service/ssh", {})
     assert response.status_code == 422 and list(response.json()["errors"]) == ["validator"]
+
+
+@pytest.mark.parametrize(("index", "shown"), [("%D9%A1", "'١'"), ("1" * 5000, repr("1" * 5000)), ("1.5", "'1.5'")])
+def test_interface_index_is_read_with_atoi(plat: Platform, caplog: pytest.LogCaptureFixture, index: str,
+                                           shown: str) -> None:
+    """The networking routes answer every id they cannot use under their own key, 422."""
+    response = plat.request("DELETE", f"/platform/api/networking/ipv4config/{index}")
+    assert (response.status_code, response.json()) == (422, {"errors": {"Net": f"invalid interface index {shown}"}})
+    response = plat.request("DELETE", "/platform/api/networking/ipv4config/9223372036854775807")
+    assert response.json() == {"errors": {"Net": "interface 9223372036854775807 not found"}}
+    assert "Traceback" not in caplog.text
