@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat import express
-from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.base import Context, Dialect, DialectApp, Route, Router, answers, lookup_error
 from handlers.errors import PolyvisorError
 
 log = logging.getLogger("polyvisor.balena")
@@ -201,12 +201,12 @@ def _one_slash_less(path: str) -> str:
 
 def envelope_error(status: int) -> Callable[[BaseException], Response]:
     """Failures answered as {"Data":"","Error":"<message>"} (node's reboot/shutdown/device style)."""
-    return lambda err: express.send_json({"Data": "", "Error": str(err)}, status)
+    return answers(status, lambda err: express.send_json({"Data": "", "Error": str(err)}, status))
 
 
 def text_error(status: int) -> Callable[[BaseException], Response]:
     """Failures answered as the bare message in text/html (node's res.status(n).send(msg))."""
-    return lambda err: express.send(str(err), status)
+    return answers(status, lambda err: express.send(str(err), status))
 
 
 # src/lib/messages.ts: the texts the v1 and v2 routes answered, whatever the domain error says.
@@ -221,7 +221,7 @@ NEED_SERVICE = "This endpoint requires one of imageId or serviceName"
 
 def legacy_text(status: int, text: str) -> Callable[[BaseException], Response]:
     """Failures answered with one fixed legacy text in text/html."""
-    return lambda err: express.send(text, status)
+    return answers(status, lambda err: express.send(text, status))
 
 
 def build(context: Context) -> BalenaApp:

@@ -157,7 +157,7 @@ async def post_purge(call: Call) -> Response:
 
 @ROUTES.add("POST", "/v1/restart", errors={
     # doRestart dereferenced the missing app: node's TypeError text reached the client
-    AppNotFound: lambda err: express.send("Cannot read property 'services' of undefined", 503),
+    AppNotFound: legacy_text(503, "Cannot read property 'services' of undefined"),
     **TEXT_503})
 async def post_restart(call: Call) -> Response:
     """Recreate the app's containers."""

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 
 from compat import express
 from compat.balena import APP_NOT_FOUND, NEED_SERVICE, SERVICE_NOT_FOUND, Call, legacy_text, text_error
-from compat.base import Router
+from compat.base import Router, answers
 from handlers import supervisor_version
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
 from handlers.jsvalues import canonical_id
@@ -26,7 +26,7 @@ ROUTES = Router(case_insensitive=True)
 
 def failed(status: int, prefix: str = "") -> Any:
     """Failures answered as {"status":"failed","message":"<prefix><message>"}."""
-    return lambda err: express.send_json({"status": "failed", "message": f"{prefix}{err}"}, status)
+    return answers(status, lambda err: express.send_json({"status": "failed", "message": f"{prefix}{err}"}, status))
 
 
 JSON_503 = {Exception: failed(503)}
@@ -109,7 +109,7 @@ def _app_id(call: Call) -> int | None:
 
 @ROUTES.add("POST", "/v2/applications/:appId/restart", errors={
     # doRestart dereferenced the missing app: node's TypeError text reached the client
-    AppNotFound: lambda err: express.send("Cannot read property 'services' of undefined", 503),
+    AppNotFound: legacy_text(503, "Cannot read property 'services' of undefined"),
     Exception: text_error(503)})
 async def post_restart(call: Call) -> Response:
     """Recreate every container of the app."""

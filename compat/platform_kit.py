@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import BodyTooLarge, lookup_error, read_body
+from compat.base import BodyTooLarge, answers, lookup_error, read_body
 from compat.gojson import INT64_MAX, INT64_MIN, GoJSONError, GoStruct, decode
 from compat.responses import CompactJSON, Text
 from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
@@ -69,12 +69,12 @@ def pong() -> Response:
 
 def domain(status: int) -> Answer:
     """A table entry: the error's message under the route's domain key."""
-    return lambda key, err: domain_error(status, key, str(err) or type(err).__name__)
+    return answers(status, lambda key, err: domain_error(status, key, str(err) or type(err).__name__))
 
 
 def bare(status: int) -> Answer:
     """A table entry: the status alone (the page documents no body)."""
-    return lambda key, err: status_only(status)
+    return answers(status, lambda key, err: status_only(status))
 
 
 # rest-server's answers by domain error class (MRO lookup); routes override entries.
