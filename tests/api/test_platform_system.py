@@ -87,3 +87,12 @@ def test_interface_index_is_read_with_atoi(plat: Platform, caplog: pytest.LogCap
     response = plat.request("DELETE", "/platform/api/networking/ipv4config/9223372036854775807")
     assert response.json() == {"errors": {"Net": "interface 9223372036854775807 not found"}}
     assert "Traceback" not in caplog.text
+
+
+def test_wifi_without_networkmanager(plat: Platform) -> None:
+    """No NetworkManager: no adapters to list, and the per-adapter routes are "not supported" (404, no body)."""
+    assert plat.get("/platform/api/networking/wifi/interfaces").json() == []
+    for method, path in (("GET", "/platform/api/networking/wifi/networks/wlan0"),
+                         ("DELETE", "/platform/api/networking/wifi/interface/wlan0/profile/home")):
+        response = plat.request(method, path)
+        assert (response.status_code, response.content) == (404, b"")
