@@ -21,6 +21,7 @@ class _Hole:
 HOLE = _Hole()
 _SEGMENT = re.compile(r"\[[^\[\]]*\]")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_INDEX = re.compile(r"\[[0-9]+\]")
 
 
 def decode(text: str) -> str:
@@ -50,7 +51,8 @@ def parse(text: str, parameters: int) -> dict[str, Any]:
     for key, value in values.items():
         if key:  # parseKeys ignores an empty key
             result = merge(result, _parse_object(_chain(key), value, limit))
-    compact(result)
+    if any(_INDEX.search(key) for key in values):  # only an index segment leaves holes
+        compact(result)
     return dict(result) if isinstance(result, dict) else {}
 
 
@@ -69,7 +71,9 @@ def _parse_object(chain: list[str], value: Any, limit: int) -> Any:
             leaf = list(leaf) if isinstance(leaf, list) else [leaf]  # [].concat(leaf)
             continue
         clean = root[1:-1] if root.startswith("[") and root.endswith("]") else root
-        if clean != root and re.fullmatch(r"0|[1-9][0-9]*", clean) and int(clean) <= limit:
+        # an index: String(parseInt(clean)) === clean, within the array limit
+        if (clean != root and clean.isascii() and clean.isdigit() and (clean == "0" or clean[0] != "0")
+                and len(clean) <= 6 and int(clean) <= limit):
             leaf = [HOLE] * int(clean) + [leaf]  # obj = []; obj[index] = leaf
         else:
             leaf = {clean: leaf}
