@@ -94,7 +94,7 @@ def _syntax_error(text: str, err: json.JSONDecodeError) -> str:
         position = len(text)
     elif err.msg.startswith("Invalid \\escape") or text[position:position + 1] == "-":
         position += 1  # V8 reads past the backslash or the minus sign before it complains
-    elif text[position:position + 1] in (".", "e", "E") and text[position - 1:position].isdigit():
+    elif text[position:position + 1] in (".", "e", "E") and text[position - 1:position] in tuple("0123456789"):
         position += 1  # a fraction or exponent without digits: V8 complains about what follows
         if text[position - 1] in "eE" and text[position:position + 1] in ("+", "-"):
             position += 1
