@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat import express
-from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.base import Context, Dialect, DialectApp, Route, Router, answers, lookup_error
 from handlers.errors import PolyvisorError
 
 log = logging.getLogger("polyvisor.balena")
@@ -51,6 +51,10 @@ class Profile:
     # 2016: GET /v1/apps/:id answered the app row (appId string, commit, imageId, env); 2019 the
     # Service with env {} and no imageId (its route read properties the class did not have)
     app_from_db_row: bool = False
+    # GET /ping without the key: 2016 api.coffee ran the key check as the app's first middleware,
+    # /ping included (balena-v1.md 2.1, 3); 8d5633a1 (v10.3.7) moved /ping before it, and issue 3
+    # keeps v10 open. Routes name this field in their `open` option.
+    ping_open: bool = True
 
 
 PROFILES = {
@@ -58,7 +62,8 @@ PROFILES = {
                    body_limit=express.BODY_LIMIT),
     "legacy": Profile(ok_error="", purge_missing_id="Missing app id", era="2016", body_limit=100 * 1024,
                       powered_by=True, update_always_204=True, power_piped_from_go=True,
-                      any_app_id_looked_up=True, start_takes_lock=True, app_from_db_row=True),
+                      any_app_id_looked_up=True, start_takes_lock=True, app_from_db_row=True,
+                      ping_open=False),
 }
 
 # Authorization: ApiKey <key> (2016) or Bearer <key> (v11.3, issue #1249), scheme in any case.
@@ -138,8 +143,10 @@ class BalenaApp(DialectApp):
         # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
         path = _one_slash_less(request.scope["path"])  # the router itself ignores case
         route, params, allowed = self.router.match(request.method, path)
-        # routes before the auth middleware (or holding their own credential) skip the key check
-        if route is None or not route.options.get("open", False):
+        # routes before the auth middleware (or holding their own credential) skip the key check;
+        # `open` may name the Profile field that decides it per era
+        opened = route.options.get("open", False) if route is not None else False
+        if not (getattr(self.profile, opened) if isinstance(opened, str) else opened):
             try:
                 needed = await run_in_threadpool(needs_key, self.context)
             except Exception as err:  # the config could not be read: authenticate's catch
@@ -194,12 +201,12 @@ def _one_slash_less(path: str) -> str:
 
 def envelope_error(status: int) -> Callable[[BaseException], Response]:
     """Failures answered as {"Data":"","Error":"<message>"} (node's reboot/shutdown/device style)."""
-    return lambda err: express.send_json({"Data": "", "Error": str(err)}, status)
+    return answers(status, lambda err: express.send_json({"Data": "", "Error": str(err)}, status))
 
 
 def text_error(status: int) -> Callable[[BaseException], Response]:
     """Failures answered as the bare message in text/html (node's res.status(n).send(msg))."""
-    return lambda err: express.send(str(err), status)
+    return answers(status, lambda err: express.send(str(err), status))
 
 
 # src/lib/messages.ts: the texts the v1 and v2 routes answered, whatever the domain error says.
@@ -214,7 +221,7 @@ NEED_SERVICE = "This endpoint requires one of imageId or serviceName"
 
 def legacy_text(status: int, text: str) -> Callable[[BaseException], Response]:
     """Failures answered with one fixed legacy text in text/html."""
-    return lambda err: express.send(text, status)
+    return answers(status, lambda err: express.send(text, status))
 
 
 def build(context: Context) -> BalenaApp:

@@ -16,11 +16,12 @@ from handlers.errors import AppNotFound, InvalidInput, UpdatesLocked
 ROUTES = Router(case_insensitive=True)
 
 
-# /v1/healthy has been served before the key check since v9.6.2, /ping since v10.3.7;
-# issue 3 decides both are open in every profile. "early" routes were registered on the app
+# /v1/healthy has been served before the key check since v9.6.2, /ping since v10.3.7; issue 3
+# decides /v1/healthy is open in every profile, /ping where the profile says so (Profile.ping_open:
+# the legacy profile checks the key, as 2016 did). "early" routes were registered on the app
 # before the routers that carry the body parsers (in 2016: on the unparsed router; early=("2016",)
 # for those only then); every other request has its body parsed.
-@ROUTES.add("GET", "/ping", early=True, open=True)
+@ROUTES.add("GET", "/ping", early=True, open="ping_open")
 async def get_ping(call: Call) -> Response:
     """res.send('OK')."""
     return express.send("OK", request=call.request)
@@ -156,7 +157,7 @@ async def post_purge(call: Call) -> Response:
 
 @ROUTES.add("POST", "/v1/restart", errors={
     # doRestart dereferenced the missing app: node's TypeError text reached the client
-    AppNotFound: lambda err: express.send("Cannot read property 'services' of undefined", 503),
+    AppNotFound: legacy_text(503, "Cannot read property 'services' of undefined"),
     **TEXT_503})
 async def post_restart(call: Call) -> Response:
     """Recreate the app's containers."""
@@ -264,12 +265,22 @@ async def delete_tcp_ping(call: Call) -> Response:
 TTY_ERRORS = {AppNotFound: text_error(503), **TEXT_503}
 
 
+def _tty_app(call: Call) -> Any:
+    """The body's appId: 400 `Missing app id` without one; any other value was looked up in the
+    app table, so one that is no number names no app (503 `App not found`)."""
+    raw = call.body.get("appId")
+    if raw is None:
+        return express.send("Missing app id", 400, call.request)
+    app_id = express.check_int(raw)
+    return express.send("App not found", 503, call.request) if app_id is None else app_id
+
+
 @ROUTES.add("POST", "/v1/spawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
 async def post_spawn_tty(call: Call) -> Response:
     """200 with the terminal's URL as text."""
-    app_id = express.check_int(call.body.get("appId"))
-    if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+    app_id = _tty_app(call)
+    if isinstance(app_id, Response):
+        return app_id
     session = await call.run(call.services.terminals.spawn, app_id)
     base = str(call.request.base_url).rstrip("/")
     return express.send(f"{base}/v1/tty/{session.token}/", request=call.request)
@@ -278,9 +289,9 @@ async def post_spawn_tty(call: Call) -> Response:
 @ROUTES.add("POST", "/v1/despawn-tty", profiles=("legacy",), errors=TTY_ERRORS)
 async def post_despawn_tty(call: Call) -> Response:
     """The session's URL stops working; sendStatus(200)."""
-    app_id = express.check_int(call.body.get("appId"))
-    if app_id is None:
-        return express.send("Missing app id", 400, call.request)
+    app_id = _tty_app(call)
+    if isinstance(app_id, Response):
+        return app_id
     await call.run(call.services.terminals.despawn, app_id)
     return express.send_status(200, call.request)
 

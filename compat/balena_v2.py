@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +15,10 @@ from starlette.responses import Response, StreamingResponse
 
 from compat import express
 from compat.balena import APP_NOT_FOUND, NEED_SERVICE, SERVICE_NOT_FOUND, Call, legacy_text, text_error
-from compat.base import Router
+from compat.base import Router, answers
 from handlers import supervisor_version
 from handlers.errors import AppNotFound, NotFound, UpdatesLocked
+from handlers.jsvalues import canonical_id
 from handlers.supervisor import MissingService, NotLocalMode, ServiceNotFound
 
 ROUTES = Router(case_insensitive=True)
@@ -26,7 +26,7 @@ ROUTES = Router(case_insensitive=True)
 
 def failed(status: int, prefix: str = "") -> Any:
     """Failures answered as {"status":"failed","message":"<prefix><message>"}."""
-    return lambda err: express.send_json({"status": "failed", "message": f"{prefix}{err}"}, status)
+    return answers(status, lambda err: express.send_json({"status": "failed", "message": f"{prefix}{err}"}, status))
 
 
 JSON_503 = {Exception: failed(503)}
@@ -103,14 +103,13 @@ async def post_start_service(call: Call) -> Response:
 
 def _app_id(call: Call) -> int | None:
     """doRestart/doPurge looked the app up by the path's string: only a canonical number ("12",
-    not "012" or "12abc") names an app."""
-    raw = call.request.path_params["appId"]
-    return int(raw) if re.fullmatch(r"0|[1-9][0-9]*", raw) else None
+    not "012", "12abc", "١２" or 5000 digits) names an app."""
+    return canonical_id(call.request.path_params["appId"])
 
 
 @ROUTES.add("POST", "/v2/applications/:appId/restart", errors={
     # doRestart dereferenced the missing app: node's TypeError text reached the client
-    AppNotFound: lambda err: express.send("Cannot read property 'services' of undefined", 503),
+    AppNotFound: legacy_text(503, "Cannot read property 'services' of undefined"),
     Exception: text_error(503)})
 async def post_restart(call: Call) -> Response:
     """Recreate every container of the app."""

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import re
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from compat import qs
 from compat.base import BodyTooLarge, read_body
-from handlers.jsvalues import js_string
+from handlers.jsvalues import STACK_EXCEEDED, JsNumber, JSParseError, js_string, json_parse, parse_int
 
 BODY_LIMIT = 10 * 1024 * 1024  # bodyParser limit '10mb'
 
@@ -172,35 +171,6 @@ class ParseError(Exception):
         return html_page(self.status, message.replace("Unexpected end of JSON input", "Unexpected end of input"))
 
 
-def _json_error(text: str, err: json.JSONDecodeError) -> str:
-    """V8's JSON.parse message for the error Python found."""
-    if err.pos >= len(text.rstrip()):
-        return "SyntaxError: Unexpected end of JSON input"
-    return f"SyntaxError: Unexpected token {text[err.pos]} in JSON at position {err.pos}"
-
-
-def _set_nested(target: dict[str, Any], key: str, value: str) -> None:
-    """qs (extended: true) for the common shapes: a=1, a[b]=1, a[]=1, repeated keys -> array."""
-    parts = re.findall(r"[^\[\]]+|\[\]", key) if "[" in key else [key]
-    node: Any = target
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if last:
-                node.append(value)
-            else:
-                node.append({})
-                node = node[-1]
-            continue
-        if last:
-            if part in node:
-                node[part] = (node[part] if isinstance(node[part], list) else [node[part]]) + [value]
-            else:
-                node[part] = value
-        else:
-            node = node.setdefault(part, [] if parts[i + 1] == "[]" else {})
-
-
 PARAMETER_LIMIT = 1000  # body-parser's urlencoded parameterLimit
 # the utf-* charsets iconv-lite decodes (json() refuses other families, urlencoded() all but utf-8)
 DECODERS = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be",
@@ -260,12 +230,13 @@ async def parse_body(request: Request, limit: int = BODY_LIMIT) -> dict[str, Any
     # iconv-lite: bad sequences become U+FFFD, the byte order mark is stripped
     text = raw.decode(DECODERS[charset], errors="replace").removeprefix("\ufeff")
     if form:
-        if text.count("&") >= PARAMETER_LIMIT:
+        parameters = text.count("&")
+        if parameters >= PARAMETER_LIMIT:
             raise ParseError(413, "PayloadTooLargeError: too many parameters")
-        body: dict[str, Any] = {}
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            _set_nested(body, key, value)
-        return body
+        try:
+            return qs.parse(text, parameters)
+        except RecursionError:  # qs merged recursively: node's RangeError, body-parser's 400
+            return _raise(STACK_EXCEEDED)
     if not text:
         return {}
     stripped = text.lstrip(" \t\n\r")
@@ -273,9 +244,9 @@ async def parse_body(request: Request, limit: int = BODY_LIMIT) -> dict[str, Any
         position = len(text) - len(stripped)
         return _raise(f"SyntaxError: Unexpected token {stripped[:1]} in JSON at position {position}")
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        return _raise(_json_error(text, err))
+        value = json_parse(text)
+    except JSParseError as err:  # body-parser: any error of JSON.parse is a 400
+        return _raise(str(err))
     return value if isinstance(value, dict) else {}
 
 
@@ -283,13 +254,13 @@ def _raise(message: str) -> dict[str, Any]:
     raise ParseError(400, message)
 
 
-def check_int(value: Any) -> int | None:
+def check_int(value: Any) -> JsNumber | None:
     """The supervisor's checkInt: parseInt(value, 10) of what JavaScript makes of the value:
-    '12abc' -> 12, 'abc' -> None, 1.7 -> 1, [7] -> 7, 1e21 -> 1 (String gives '1e+21')."""
+    '12abc' -> 12, 'abc' -> None, 1.7 -> 1, [7] -> 7, 1e21 -> 1 (String gives '1e+21'), '١' ->
+    None, a 5000-digit string -> Infinity (a number no app has), 1e999 -> None ('Infinity')."""
     if value is None:
         return None
-    match = re.match(r"^[\s\ufeff\xa0]*([+-]?\d+)", js_string(value))
-    return int(match.group(1)) if match else None
+    return parse_int(js_string(value))
 
 
 def js_truthy(value: Any) -> bool:

@@ -9,11 +9,16 @@ texts reached clients. Two steps, as encoding/json does them (Go 1.6-1.8):
 2. The value is stored into the struct: keys match field names exactly or case-insensitively
    (ASCII folding, the fields here having no K or S), null leaves a field alone, and a value of
    the wrong type is an UnmarshalTypeError (Go 1.8 names the struct field, Go 1.6 does not).
+
+The platform agent's gin (Go 1.15 and later) bound bodies the same way, with int and []string
+fields too, and its scanner refused values nested deeper than 10000 (`exceeded max depth`).
+The scanner here works byte by byte without recursion, so no depth and no number is too much.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +36,22 @@ class GoJSONError(Exception):
     """Decode failed; str() is Go's err.Error()."""
 
 
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_INTEGER = re.compile(rb"-?[0-9]{1,19}")
+
+
 @dataclass(frozen=True)
 class GoStruct:
-    """A Go struct without json tags: its type name and each field's kind (bool, string, any)."""
+    """A Go struct without json tags: its type name and each field's kind (bool, string, int,
+    []string, any)."""
 
     name: str
     fields: Mapping[str, str]
     # Go 1.8 named the field in type errors ("Go struct field VPNBody.Enable"); 1.6 did not
     field_context: bool = True
+    package: str = "main"  # how a type error names the struct: main.PurgeBody
+    # Go 1.15's scanner: more nested values than this is `exceeded max depth` (None before)
+    max_depth: int | None = None
 
 
 def quote_char(byte: int) -> str:
@@ -66,7 +79,8 @@ def _syntax(byte: int, where: str) -> GoJSONError:
 class _Scanner:
     """encoding/json's scanner: one byte at a time; the end of a top-level value is seen late."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_depth: int | None = None) -> None:
+        self.max_depth = max_depth
         self.stack: list[str] = []  # "key" (reading an object key), "value" (object value), "array"
         self.state = "begin"
         self.literal = b""  # the rest of true/false/null still expected
@@ -131,6 +145,8 @@ class _Scanner:
         return self._value(c)
 
     def _value(self, c: int) -> bool:
+        if c in b"{[" and self.max_depth is not None and len(self.stack) >= self.max_depth:
+            raise _syntax(c, "exceeded max depth")  # pushParseState (Go 1.15)
         if c == 0x7B:
             self.stack.append("key")
             self.state = "key_or_empty"
@@ -221,9 +237,9 @@ class _Scanner:
         return False
 
 
-def first_value(data: bytes) -> bytes:
+def first_value(data: bytes, max_depth: int | None = None) -> bytes:
     """The first JSON value of the stream (Decoder.readValue); GoJSONError as Go reported it."""
-    scanner = _Scanner()
+    scanner = _Scanner(max_depth)
     for index, byte in enumerate(data):
         if scanner.step(byte):
             return data[:index]
@@ -283,6 +299,19 @@ def _members(data: bytes) -> list[tuple[str, bytes]]:
     return found
 
 
+def _elements(data: bytes) -> list[bytes]:
+    """The raw values of a validated array, in order."""
+    found: list[bytes] = []
+    i = _skip_space(data, 1)
+    while data[i] != 0x5D:
+        end = _value_end(data, i)
+        found.append(data[i:end])
+        i = _skip_space(data, end)
+        if data[i] == 0x2C:
+            i = _skip_space(data, i + 1)
+    return found
+
+
 def _string(raw: bytes) -> str:
     """A validated string literal; invalid UTF-8 and lone surrogates become U+FFFD, as in Go."""
     text: str = json.loads(raw.decode("utf-8", errors="replace"))
@@ -308,6 +337,20 @@ def _store(raw: bytes, kind: str, struct: GoStruct, field: str | None) -> Any:
             return number
         # bool, nil, []interface{} or map[string]interface{}: the helper only used strings and numbers
         return {"bool": raw == b"true", "null": None, "array": [], "object": {}}[found]
+    if kind == "int":  # ParseInt(literal, 10, 64): a fraction, an exponent or overflow names the literal
+        if found == "number" and _INTEGER.fullmatch(raw) and INT64_MIN <= int(raw) <= INT64_MAX:
+            return int(raw)
+        raise _type_error(f"number {raw.decode()}" if found == "number" else found, kind, struct, field)
+    if kind == "[]string" and found == "array":
+        items, error = [], None
+        for item in _elements(raw):
+            if _kind(item) in ("string", "null"):  # null leaves the element ""
+                items.append(_string(item) if _kind(item) == "string" else "")
+            else:
+                error = error or _type_error(_kind(item), "string", struct, field)
+        if error is not None:
+            raise error
+        return items
     if found == kind:
         return _string(raw) if kind == "string" else raw == b"true"
     raise _type_error(found, kind, struct, field)
@@ -322,13 +365,13 @@ def _type_error(value: str, go_type: str, struct: GoStruct, field: str | None) -
 
 def decode(data: bytes, struct: GoStruct) -> dict[str, Any]:
     """Decode the body into the struct: each field's value (None where nothing was stored)."""
-    value = first_value(data).strip(SPACE)
+    value = first_value(data, struct.max_depth).strip(SPACE)
     result: dict[str, Any] = dict.fromkeys(struct.fields)
     found = _kind(value)
     if found == "null":
         return result
     if found != "object":
-        raise _type_error(found, f"main.{struct.name}", struct, None)
+        raise _type_error(found, f"{struct.package}.{struct.name}" if struct.package else struct.name, struct, None)
     error: GoJSONError | None = None
     for key, raw in _members(value):
         field = next((f for f in struct.fields if f == key), None) or next(

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from compat.base import Context
 from compat.platform import ROUTES as routes
 from compat.platform import claims_of, find_token
-from compat.platform_kit import BindError, as_json, bind, code_message, gin_jwt_error, run, status_only
+from compat.platform_kit import BindError, as_json, atoi, bind, code_message, gin_jwt_error, run, status_only
 from handlers.auth import ADMIN_ACCOUNT, LoginFailed, PasswordRejected
 
 MISSING = "missing Username or Password"
@@ -36,9 +36,8 @@ def cookie(value: str, max_age: int) -> str:
 
 
 def account_type(request: Request) -> int | None:
-    """?m= (absent: 0, the OS account); None when it is not a number."""
-    text = request.query_params.get("m", "0") or "0"
-    return int(text) if text.isdigit() and len(text) < 4 else None
+    """?m= (absent: 0, the OS account) as strconv.Atoi read it; None when it is not a number."""
+    return atoi(request.query_params.get("m", "0") or "0")
 
 
 async def _login(request: Request, context: Context, user: str, password: str) -> Response:

@@ -9,15 +9,16 @@ rest-server's envelopes (gosd-platform.md B.2): token-check failures `{"Code":n,
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import BodyTooLarge, lookup_error, read_body
+from compat.base import BodyTooLarge, answers, lookup_error, read_body
+from compat.gojson import INT64_MAX, INT64_MIN, GoJSONError, GoStruct, decode
 from compat.responses import CompactJSON, Text
 from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
 from handlers.hardware_errors import InvalidId
@@ -68,12 +69,12 @@ def pong() -> Response:
 
 def domain(status: int) -> Answer:
     """A table entry: the error's message under the route's domain key."""
-    return lambda key, err: domain_error(status, key, str(err) or type(err).__name__)
+    return answers(status, lambda key, err: domain_error(status, key, str(err) or type(err).__name__))
 
 
 def bare(status: int) -> Answer:
     """A table entry: the status alone (the page documents no body)."""
-    return lambda key, err: status_only(status)
+    return answers(status, lambda key, err: status_only(status))
 
 
 # rest-server's answers by domain error class (MRO lookup); routes override entries.
@@ -105,46 +106,51 @@ async def run(fn: Callable[..., Any], *args: Any) -> Any:
     return await run_in_threadpool(fn, *args)
 
 
-GO_TYPES = {str: "string", int: "int", bool: "bool", float: "float64", list: "[]string", dict: "map"}
+# The Go type of each Python type a route's struct names; gin (Go 1.15 and later) refused bodies
+# nested deeper than encoding/json's maxNestingDepth.
+GO_KINDS = {str: "string", bool: "bool", int: "int", list: "[]string"}
+GO_MAX_DEPTH = 10000
 
 
-async def bind(request: Request, struct: str, fields: Mapping[str, type | tuple[type, ...]],
+async def bind(request: Request, struct: str, fields: Mapping[str, type],
                required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The JSON body as gin binds it into a struct: BindError (-> 422 validator) when it cannot."""
+    """The JSON body as gin's ShouldBindJSON put it into a struct (compat.gojson: Go's decoder and
+    its texts; keys any case, what follows the first value unread, fields the struct has not
+    ignored whatever they hold), then the validator's `required`: BindError (-> 422 validator)."""
     try:
         raw = await read_body(request, BODY_LIMIT)
     except BodyTooLarge as err:
         raise BindError("http: request body too large") from err
-    if not raw.strip():
-        raise BindError("EOF")
+    go_struct = GoStruct(struct, {name: GO_KINDS[kind] for name, kind in fields.items()}, package="",
+                         max_depth=GO_MAX_DEPTH)
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise BindError(f"invalid character in JSON body: {err.msg}") from err
-    if not isinstance(data, dict):
-        raise BindError(f"json: cannot unmarshal {type(data).__name__} into Go value of type {struct}")
-    bound: dict[str, Any] = {}
-    for name, kind in fields.items():
-        value = data.get(name)
-        if value is None:
-            if name in required:
-                field = name[:1].upper() + name[1:]
-                raise BindError(f"Key: '{struct}.{field}' Error:Field validation for '{field}' "
-                                "failed on the 'required' tag")
-            continue
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        wrong = isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds)
-        if wrong and not (float in kinds and isinstance(value, int) and not isinstance(value, bool)):
-            go = GO_TYPES.get(kinds[0], "value")
-            raise BindError(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-                            f"{struct}.{name} of type {go}")
-        bound[name] = value
+        values = decode(raw, go_struct)
+    except GoJSONError as err:
+        raise BindError(str(err)) from err
+    bound = {name: value for name, value in values.items() if value is not None}
+    for name in required:  # the validator runs once decoding succeeded
+        if name not in bound:
+            field = name[:1].upper() + name[1:]
+            raise BindError(f"Key: '{struct}.{field}' Error:Field validation for '{field}' "
+                            "failed on the 'required' tag")
     return bound
 
 
+_ATOI = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def atoi(text: str) -> int | None:
+    """strconv.Atoi on a 64-bit build: an optional sign and ASCII digits within int64 ("١" and
+    "1 " fail, "+7" is 7, 20 digits are out of range); None where Atoi returns an error."""
+    if not _ATOI.fullmatch(text):
+        return None
+    number = int(text)
+    return number if INT64_MIN <= number <= INT64_MAX else None
+
+
 def int_param(request: Request, name: str, message: str = "invalid parameter") -> int:
-    """A decimal path parameter; BadParam (400) otherwise."""
-    text = request.path_params.get(name, "")
-    if not text.isdigit() or len(text) > 9:
+    """A path parameter as strconv.Atoi read it; BadParam (400) where Atoi failed."""
+    number = atoi(request.path_params.get(name, ""))
+    if number is None:
         raise BadParam(message)
-    return int(text)
+    return number

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from compat.base import Context
 from compat.platform import ROUTES as routes
-from compat.platform_kit import BindError, as_json, bind, domain, run, status_only
+from compat.platform_kit import as_json, atoi, bind, domain, run, status_only
 from compat.platform_stream import event_stream, wants_stream
 from handlers.errors import InvalidInput
 from handlers.hardware_errors import InvalidId
@@ -28,9 +28,7 @@ async def get_interfaces(request: Request, context: Context) -> Response:
 async def post_route_order(request: Request, context: Context) -> Response:
     """{"ipv6": bool, "sortedGUIDList": [uuid...]} -> 201; default-route metrics rewritten."""
     body = await bind(request, "RouteOrder", {"ipv6": bool, "sortedGUIDList": list})
-    names = body.get("sortedGUIDList") or []
-    if not all(isinstance(n, str) for n in names):
-        raise BindError("json: cannot unmarshal number into Go struct field RouteOrder.sortedGUIDList of type string")
+    names = body.get("sortedGUIDList") or []  # []string: the decoder refused any other element
     if not names:
         raise InvalidInput("empty list")
     await run(context.services.platform.netconfig.route_order, names, bool(body.get("ipv6")))
@@ -42,10 +40,12 @@ FIELDS = ("ipAddress", "subnetMask", "defaultGateway", "primaryDNS", "secondaryD
 
 
 def _if_index(request: Request) -> int:
+    """strconv.Atoi of :ifIndex; an index no interface has is the domain's InvalidId too."""
     text = request.path_params["ifIndex"]
-    if not text.isdigit() or len(text) > 9:
+    index = atoi(text)
+    if index is None:
         raise InvalidId(f"invalid interface index {text!r}")
-    return int(text)
+    return index
 
 
 @routes.add("PUT", "/platform/api/networking/ipv4config/:ifIndex", **NET)

@@ -186,7 +186,7 @@ ETP = {"domain": "ETP", "errors": {NotSupported: domain(404)}}
 ETP_MISSING = "ETP is not supported on this machine"
 
 
-@routes.add("GET", "/platform/api/etp/devicedata", **ETP)
+@routes.add("GET", "/platform/api/etp/devicedata", domain="ETP")
 async def get_etp_devicedata(request: Request, context: Context) -> Response:
     """204 No Content: not supported."""
     return status_only(204)

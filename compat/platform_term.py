@@ -26,6 +26,7 @@ from compat.platform import claims_of
 from compat.platform_kit import as_json
 from handlers.auth import ADMIN_ACCOUNT
 from handlers.errors import PolyvisorError
+from handlers.terminal import window_size
 from handlers.terminal_pty import PtyShell
 
 log = logging.getLogger("polyvisor.platform.term")
@@ -82,10 +83,12 @@ async def ws_term(socket: WebSocket, context: Context) -> None:
                 await run_in_threadpool(shell.write, raw)
             elif command == "2":
                 await socket.send_text("2")
-            elif command == "3":
-                with contextlib.suppress(ValueError, TypeError, AttributeError, OSError):
+            elif command == "3":  # {"columns":N,"rows":M}; anything else is ignored
+                with contextlib.suppress(ValueError, RecursionError, OSError):
                     size = json.loads(data)
-                    shell.resize(int(size["columns"]), int(size["rows"]))
+                    found = window_size([size.get("columns"), size.get("rows")]) if isinstance(size, dict) else None
+                    if found is not None:
+                        shell.resize(*found)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket
 
 from handlers.errors import PolyvisorError
+from handlers.terminal import window_size
 
 log = logging.getLogger("polyvisor.tty")
 
@@ -55,14 +56,16 @@ async def bridge(socket: WebSocket, terminals: Any) -> None:
                 continue
             try:
                 control = json.loads(message.get("text") or "{}")
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, 5000 digits, nested too deep: ignored
                 continue
-            if isinstance(control, dict) and isinstance(control.get("input"), str):
+            if not isinstance(control, dict):
+                continue
+            size = window_size(control.get("resize"))
+            if isinstance(control.get("input"), str):
                 await run_in_threadpool(shell.write, control["input"].encode())
-            elif isinstance(control, dict) and isinstance(control.get("resize"), list):
-                rows, cols = (int(v) for v in control["resize"][:2])
+            elif size is not None:
                 with contextlib.suppress(PolyvisorError, Exception):
-                    await run_in_threadpool(shell.resize, rows, cols)
+                    await run_in_threadpool(shell.resize, *size)
     finally:
         shell.close()
         pump.cancel()

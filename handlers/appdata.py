@@ -26,8 +26,9 @@ class DataFolderError(PolyvisorError):
 
 
 def valid_app_id(app_id: str) -> bool:
-    """An unsigned decimal integer: digits only, at most 2^64-1 (no sign, no spaces)."""
-    return app_id.isascii() and app_id.isdigit() and int(app_id) <= UINT_MAX
+    """An unsigned decimal integer: ASCII digits only, at most 2^64-1 (no sign, no spaces; more
+    than 20 digits is out of range before int() is asked, which refuses 4300)."""
+    return app_id.isascii() and app_id.isdigit() and len(app_id) <= 20 and int(app_id) <= UINT_MAX
 
 
 class AppData:

@@ -8,11 +8,12 @@ integers) with the default for a missing or invalid value.
 from __future__ import annotations
 
 import logging
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from handlers.jsvalues import js_string
+from handlers.jsvalues import parse_int as js_parse_int
 
 log = logging.getLogger("polyvisor.device_config")
 
@@ -69,15 +70,11 @@ def truthy(value: Any) -> bool | None:
 
 
 def parse_int(value: Any) -> int | None:
-    """parseInt(value, 10): leading digits, else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    match = re.match(r"^\s*([+-]?\d+)", str(value))
-    return int(match.group(1)) if match else None
+    """checkInt: parseInt(String(value), 10) (ASCII digits: "١" is no number; 1e21 is 1), else
+    None. Past Number.MAX_SAFE_INTEGER (Infinity included) counts as no number too: JavaScript
+    held no such integer exactly, and no id or setting is that large (nor fits the store)."""
+    number = js_parse_int(js_string(value)) if value is not None else None
+    return number if isinstance(number, int) else None
 
 
 def filter_config(config: Mapping[str, str], device_type: str | None = None) -> dict[str, str]:

@@ -81,7 +81,7 @@ class HostConfig:
         if not isinstance(network, dict):
             return
         if network.get("hostname") is not None:
-            self.set_hostname(str(network["hostname"]))
+            self.set_hostname(js_string(network["hostname"]))  # String(): 1 as "1", never repr
         if "proxy" in network and network["proxy"] is not None:
             self.set_proxy(network["proxy"])
 

@@ -7,7 +7,6 @@ built from settings values by Supervisor.build (called from handlers/services.py
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ from handlers.compose import DeviceInfo, image_name, internal_form
 from handlers.devicetype import device_type
 from handlers.errors import AppNotFound, EngineUnavailable, InvalidInput, NotFound, PolyvisorError
 from handlers.images import Images
+from handlers.jsvalues import canonical_id
 from handlers.logs import Logs
 from handlers.reconciler import Reconciler
 from handlers.status import Status
@@ -195,9 +195,9 @@ class Supervisor:
     def service_action(self, app_id: str, action: str, service_name: Any, image_id: Any, force: bool) -> None:
         """restart-service / stop-service / start-service (balena-v2.md 1.4)."""
         # the legacy looked the app up by the path's string: only the canonical "12" finds app 12
-        if not re.fullmatch(r"0|[1-9][0-9]*", app_id):
+        number = canonical_id(app_id)
+        if number is None:
             raise AppNotFound("App not found")
-        number = int(app_id)
         r = self.reconciler
         with r.paused(), r.update_lock(number, force or r.lock_override()):
             current = r.read_current()

@@ -9,6 +9,8 @@ from typing import Any
 
 from handlers.errors import InvalidInput, NotFound, PolyvisorError
 
+PID_MAX = 2 ** 31 - 1  # pid_t
+
 
 class KillRefused(PolyvisorError):
     """The process may not be killed (the init process, or the agent itself)."""
@@ -54,6 +56,8 @@ class Processes:
         """SIGKILL the process; NotFound when there is none, KillRefused for 1 and ourselves."""
         if pid <= 1 or pid == os.getpid():
             raise KillRefused(f"process {pid} may not be killed")
+        if pid > PID_MAX:  # no process has it (os.kill would refuse the number itself)
+            raise NotFound(f"process {pid} not found")
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError as err:

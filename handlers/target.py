@@ -10,6 +10,7 @@ references, duplicate service names, depends_on cycles): those answer its `Inval
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -216,12 +217,13 @@ def _value_problem(service: dict[str, Any]) -> str | None:
         if name in service:
             try:
                 parse(service[name])
-            except (ValueError, TypeError, AttributeError):
+            except (ValueError, TypeError, AttributeError, OverflowError):  # Infinity is no size either
                 return f"bad value for {name}"
     if "cpus" in service:
         try:
-            float(service["cpus"])
-        except ValueError:
+            if not math.isfinite(float(service["cpus"])):
+                return "bad value for cpus"
+        except (ValueError, TypeError):
             return "bad value for cpus"
     return None
 

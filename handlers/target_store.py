@@ -9,9 +9,20 @@ from typing import Any
 import orjson
 
 from handlers.store import Store
-from handlers.target import AppTarget, Target
+from handlers.target import AppTarget, Target, TargetError
 
 log = logging.getLogger("polyvisor.target")
+
+
+def _json(value: Any) -> str:
+    """The stored form of a target part. orjson writes at most 254 levels of nesting: a deeper
+    target is refused with the message of the RangeError JSON.stringify threw when its stack
+    ran out (the route answers 400 with it)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as err:
+        raise TargetError("Maximum call stack size exceeded") from err
+
 
 class Targets:
     """The stored target: device name, device config, apps per source."""
@@ -29,15 +40,14 @@ class Targets:
                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (target.name,))
             db.execute("INSERT INTO device_config(id, target_values) VALUES(1, ?) "
                        "ON CONFLICT(id) DO UPDATE SET target_values=excluded.target_values",
-                       (orjson.dumps(target.config).decode(),))
+                       (_json(target.config),))
             db.execute("DELETE FROM app WHERE source=?", (source,))
             for app in target.apps.values():
                 db.execute(
                     "INSERT INTO app(app_id, source, name, commit_, release_id, services, networks, volumes) "
                     "VALUES(?,?,?,?,?,?,?,?)",
                     (app.app_id, source, app.name, app.commit, app.release_id,
-                     orjson.dumps(app.services).decode(), orjson.dumps(app.networks).decode(),
-                     orjson.dumps(app.volumes).decode()))
+                     _json(app.services), _json(app.networks), _json(app.volumes)))
             db.execute("INSERT INTO config(key,value) VALUES('target_state_set','true') "
                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value")
 

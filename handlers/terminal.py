@@ -7,6 +7,7 @@ the app's first container through `docker exec` with a TTY.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import socket
 import threading
@@ -18,6 +19,21 @@ from handlers.engine import Engine
 from handlers.errors import AppNotFound
 
 SHELL = ["/bin/sh", "-c", "if [ -x /bin/bash ]; then exec /bin/bash; else exec /bin/sh; fi"]
+WINDOW_MAX = 1000  # more rows or columns than any screen has
+
+
+def window_size(pair: Any) -> tuple[int, int] | None:
+    """The first two items of a client's resize message as whole numbers, each 1..1000 (as
+    GoTTY truncated its float64s); None unless both are finite JSON numbers."""
+    if not isinstance(pair, (list, tuple)) or len(pair) < 2:
+        return None
+    size = []
+    for value in pair[:2]:
+        finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        if isinstance(value, bool) or not finite:
+            return None
+        size.append(max(1, min(int(value), WINDOW_MAX)))
+    return size[0], size[1]
 
 
 @dataclass

@@ -176,6 +176,9 @@ def app_folder(helper: Helper, app_id: str, data_path: str = "resin-data") -> Pa
     (b'{"applicationId":" 1"}', 400, "Invalid applicationId ' 1'"),
     (b'{"applicationId":"+1"}', 400, "Invalid applicationId '+1'"),
     (b'{"applicationId":"18446744073709551616"}', 400, "Invalid applicationId '18446744073709551616'"),
+    (b'{"applicationId":"' + b"1" * 5000 + b'"}', 400, f"Invalid applicationId '{'1' * 5000}'"),
+    (b'{"applicationId":"\u0661"}', 400, "Invalid applicationId '\u0661'"),  # "١": ParseUint reads ASCII
+    (b'{"applicationId":' + b"1" * 5000 + b'}', 400, "Invalid request"),  # past float64: a decode error
     (b'{"applicationId":-3}', 400, "Invalid applicationId '-3'"),
     (b'{"applicationId":1e30}', 400, "Invalid applicationId '-9223372036854775808'"),
     (b'{"applicationId":"2"}', 404, "Invalid applicationId '2': Directory does not exist"),

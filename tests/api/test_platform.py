@@ -118,6 +118,14 @@ def test_refused_logins_are_code_message_401(api: Agent, path: str, kwargs: dict
     assert (response.status_code, response.content, response.headers["content-type"]) == (401, body, JSON)
 
 
+@pytest.mark.parametrize("m", ["%C2%B2", "%D9%A2", "99999999999999999999", "x"])
+def test_login_with_an_account_type_atoi_refuses(api: Agent, caplog: pytest.LogCaptureFixture, m: str) -> None:
+    """?m= is read with strconv.Atoi: "²", "٢", 20 digits are no account type."""
+    response = api.request(STEM, "GET", f"/auth/token?m={m}", headers=ADMIN_BASIC)
+    assert (response.status_code, response.content) == (401, b'{"Code":401,"Message":"incorrect Username or Password"}')
+    assert "Traceback" not in caplog.text
+
+
 def test_login_with_a_body_that_is_not_json(api: Agent) -> None:
     response = api.request(STEM, "POST", "/auth/login?m=2", content=b"{")
     assert (response.status_code, response.content) == (401, b'{"Code":401,"Message":"missing Username or Password"}')

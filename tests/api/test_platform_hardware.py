@@ -65,7 +65,8 @@ def test_leds(plat: Platform) -> None:
     assert plat.put("/platform/api/perif/led/1", {"status": False}).status_code == 200
     assert plat.get("/platform/api/perif/led").json() == [False, False, True]
     assert plat.get("/platform/api/perif/led/2").content == b"true"
-    for bad in ("3", "x", "-1"):
+    # strconv.Atoi: ASCII digits only ("²", "١" are no index), 5000 digits out of range
+    for bad in ("3", "x", "-1", "%C2%B2", "%D9%A1", "1" * 5000):
         response = plat.get(f"/platform/api/perif/led/{bad}")
         assert response.status_code == 400 and response.json()["errors"].keys() == {"LED"}
     response = plat.put("/platform/api/perif/led/0", {"status": "on"})
@@ -102,7 +103,7 @@ def test_gpio(plat: Platform) -> None:
     assert response.status_code == 422 and list(response.json()["errors"]) == ["validator"]
     assert plat.put("/platform/api/perif/gpio/1/dir", {"dir": 1}).status_code == 200
     assert plat.get("/platform/api/perif/gpio/1/dir").json() == {"dir": 1}
-    for bad in ("2", "abc"):
+    for bad in ("2", "abc", "%D9%A0", "%EF%BC%90", "9" * 30):  # "٠" and "０" are not pin 0
         response = plat.get(f"/platform/api/perif/gpio/{bad}")
         assert (response.status_code, response.content) == (400, b'{"errors":{"GPIO":"invalid parameter"}}')
 
@@ -177,6 +178,44 @@ def test_watchdog_through_a_substituted_device(plat: Platform) -> None:
     assert plat.get("/platform/api/perif/wdt").json()["timeoutInSeconds"] == 30
     assert plat.put("/platform/api/perif/wdt", {"enabled": False}).content == b'{"enabled":false,"seconds":30}'
     assert fake.calls[0] == ("start", 15) and ("set_timeout", 30) in fake.calls and fake.calls[-1] == ("stop", None)
+
+
+BIG = "1" * 5000
+
+
+BIND_ERRORS = [
+    (f'{{"enabled":true,"seconds":{BIG}}}', f"json: cannot unmarshal number {BIG} into Go struct field WDT.seconds of type int"),
+    ('{"enabled":true,"seconds":9223372036854775808}',
+     "json: cannot unmarshal number 9223372036854775808 into Go struct field WDT.seconds of type int"),
+    ('{"enabled":true,"seconds":1.50}', "json: cannot unmarshal number 1.50 into Go struct field WDT.seconds of type int"),
+    ('{"enabled":1,"seconds":15}', "json: cannot unmarshal number into Go struct field WDT.enabled of type bool"),
+    ('{"enabled":true,"seconds":"15"}', "json: cannot unmarshal string into Go struct field WDT.seconds of type int"),
+    # decoding errors come before the validator's `required`
+    ('{"seconds":"15"}', "json: cannot unmarshal string into Go struct field WDT.seconds of type int"),
+    ('{"enabled":true,"seconds":NaN}', "invalid character 'N' looking for beginning of value"),
+    # Go 1.15's scanner: 10000 nested values at most (here the object and 10000 arrays)
+    ('{"enabled":true,"x":' + "[" * 10000 + "]" * 10000 + "}", "invalid character '[' exceeded max depth"),
+    ("[1]", "json: cannot unmarshal array into Go value of type WDT"),
+    ('{"enabled":true', "unexpected EOF"),
+]
+
+
+def test_bodies_bind_as_gin_did(plat: Platform, caplog: pytest.LogCaptureFixture) -> None:
+    """encoding/json's answers for what it could not put into the struct: 422 under validator."""
+    plat.services.platform.watchdog.device = FakeWatchdog()
+    for body, message in BIND_ERRORS:
+        response = plat.request("PUT", "/platform/api/perif/wdt", content=body.encode())
+        assert (response.status_code, response.json()) == (422, {"errors": {"validator": message}}), body[:80]
+    assert not [r for r in caplog.records if r.exc_info] and "Traceback" not in caplog.text
+
+
+def test_bodies_go_ignores_fields_it_has_not_and_what_follows(plat: Platform) -> None:
+    fake = FakeWatchdog()
+    plat.services.platform.watchdog.device = fake
+    body = f'{{"Enabled":true,"seconds":15,"junk":{BIG},"deep":{"[" * 9000}{"]" * 9000}}} {{"more"'
+    response = plat.request("PUT", "/platform/api/perif/wdt", content=body.encode())
+    assert (response.status_code, response.content) == (200, b'{"enabled":true,"seconds":15}')
+    assert fake.calls[0] == ("start", 15)
 
 
 def test_disks_from_sysfs_with_smart(plat: Platform) -> None:

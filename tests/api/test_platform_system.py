@@ -57,10 +57,16 @@ def test_processes_list_and_kill(plat: Platform) -> None:
             child.wait()
     response = plat.request("DELETE", f"/platform/api/processes/{child.pid}")
     assert response.status_code == 422 and list(response.json()["errors"]) == ["Processes"]
-    for bad in ("abc", "-5", "1.5"):
+    # strconv.Atoi: ASCII digits with a sign, within int64; anything else is 400 Invalid PID
+    for bad in ("abc", "1.5", "%D9%A1", "%EF%BC%91", "%C2%B2", " 5", "99999999999999999999", "1" * 5000):
         response = plat.request("DELETE", f"/platform/api/processes/{bad}")
-        assert (response.status_code, response.content) == (400, b'{"errors":{"Processes":"Invalid PID"}}')
-    assert plat.request("DELETE", "/platform/api/processes/1").status_code == 422
+        assert (response.status_code, response.content) == (400, b'{"errors":{"Processes":"Invalid PID"}}'), bad
+    # a number Atoi takes is looked up: no such process (or one that may not be killed) is 422
+    for number, message in (("2147483646", "process 2147483646 not found"),
+                            ("9223372036854775807", "process 9223372036854775807 not found"),
+                            ("-5", "process -5 may not be killed"), ("1", "process 1 may not be killed")):
+        response = plat.request("DELETE", f"/platform/api/processes/{number}")
+        assert (response.status_code, response.json()) == (422, {"errors": {"Processes": message}})
 
 
 def test_services_without_systemd_are_422(plat: Platform) -> None:
@@ -70,3 +76,23 @@ def test_services_without_systemd_are_422(plat: Platform) -> None:
     assert response.status_code == 422
     response = plat.put("/platform/api/service/ssh", {})
     assert response.status_code == 422 and list(response.json()["errors"]) == ["validator"]
+
+
+@pytest.mark.parametrize(("index", "shown"), [("%D9%A1", "'١'"), ("1" * 5000, repr("1" * 5000)), ("1.5", "'1.5'")])
+def test_interface_index_is_read_with_atoi(plat: Platform, caplog: pytest.LogCaptureFixture, index: str,
+                                           shown: str) -> None:
+    """The networking routes answer every id they cannot use under their own key, 422."""
+    response = plat.request("DELETE", f"/platform/api/networking/ipv4config/{index}")
+    assert (response.status_code, response.json()) == (422, {"errors": {"Net": f"invalid interface index {shown}"}})
+    response = plat.request("DELETE", "/platform/api/networking/ipv4config/9223372036854775807")
+    assert response.json() == {"errors": {"Net": "interface 9223372036854775807 not found"}}
+    assert "Traceback" not in caplog.text
+
+
+def test_wifi_without_networkmanager(plat: Platform) -> None:
+    """No NetworkManager: no adapters to list, and the per-adapter routes are "not supported" (404, no body)."""
+    assert plat.get("/platform/api/networking/wifi/interfaces").json() == []
+    for method, path in (("GET", "/platform/api/networking/wifi/networks/wlan0"),
+                         ("DELETE", "/platform/api/networking/wifi/interface/wlan0/profile/home")):
+        response = plat.request(method, path)
+        assert (response.status_code, response.content) == (404, b"")

@@ -41,7 +41,8 @@ def test_legacy_profile_pipes_the_go_answer(start_agent: Callable[..., Any], con
                                             dbus_calls: Any) -> None:
     """The resin era: node stopped the apps, then piped gosuper's 202 envelope as Go wrote it."""
     dbus_calls.clear("logind")
-    agent = start_agent(args=["--balena-profile", "legacy"])
+    # the 2016 /ping needed the key too (Profile.ping_open)
+    agent = start_agent(args=["--balena-profile", "legacy"], ready="/ping?apikey=testkey_0123456789")
     app = containers("main_12_34", LABELS, POLITE)
     with agent.client() as client:
         response = client.post("/v1/reboot", headers={"Authorization": f"ApiKey {agent.key}"})

@@ -39,7 +39,9 @@ def test_etag_matches_express() -> None:
 
 
 @pytest.mark.parametrize("value,expected", [("12abc", 12), ("abc", None), (1.7, 1), (0, 0), ("0", 0),
-                                            (" 7", 7), ("-3", -3), (None, None), (True, None), ("", None)])
+                                            (" 7", 7), ("-3", -3), (None, None), (True, None), ("", None),
+                                            (1e21, 1), (float("inf"), None), ("١", None), ("１２", None),
+                                            ([[[7]]], 7), ({"a": 1}, None), ("1" * 5000, float("inf"))])
 def test_check_int(value: object, expected: int | None) -> None:
     assert express.check_int(value) == expected
 
