@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
+from handlers.docker import Engine
 from handlers.engine.compose import (
     SUPERVISOR_GATEWAY,
     SUPERVISOR_NETWORK,
     SUPERVISOR_SUBNET,
+    DeviceInfo,
     container_name,
     normalise_labels,
 )
-from handlers.engine.images import Downloading
+from handlers.engine.device import UpdateFlags
+from handlers.engine.images import Downloading, Images
+from handlers.engine.locks import Locks
+from handlers.engine.logs import Logs
+from handlers.engine.recreate_guard import RecreateGuard
 from handlers.engine.steps import Step, Wanted
-
-if TYPE_CHECKING:
-    from handlers.engine.reconciler import Reconciler
+from handlers.store import Store
 
 log = logging.getLogger("polyvisor.executor")
 
@@ -81,10 +87,36 @@ def create_volume(client: Any, name: str, conf: dict[str, Any]) -> None:
                              labels={"io.balena.supervised": "true", **(conf.get("labels") or {})})
 
 
-class Executor:
-    """Runs steps for a Reconciler."""
+class Owner(Protocol):
+    """What the executor needs of the loop that owns it (the Reconciler, which hands itself in):
+    the engine and the stores, and the volatile status the API shows while steps run."""
 
-    def __init__(self, owner: Reconciler) -> None:
+    engine: Engine
+    store: Store
+    images: Images
+    locks: Locks
+    logs: Logs
+    flags: UpdateFlags
+    guard: RecreateGuard
+    device_info: Callable[[], DeviceInfo]
+    status: dict[str, str]
+    started: set[str]
+    installing: dict[tuple[int, int], str]
+
+    def fetching(self) -> AbstractContextManager[None]:
+        """Count an image pull and its time."""
+
+    def poll_seconds(self) -> float:
+        """SUPERVISOR_POLL_INTERVAL in seconds."""
+
+    def local_mode(self) -> bool:
+        """Whether the device is in local mode."""
+
+
+class Executor:
+    """Runs steps for its owner (the Reconciler)."""
+
+    def __init__(self, owner: Owner) -> None:
         self.owner = owner
 
     @property
