@@ -7,7 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from compat.balena import express
-from compat.balena.dialect import APP_NOT_FOUND, Call, envelope_error, legacy_text, text_error
+from compat.balena.common import APP_NOT_FOUND, Call, envelope_error, legacy_text, text_error
 from compat.base import Router
 from compat.gohttp import go_envelope
 from handlers.engine.device import DeviceState

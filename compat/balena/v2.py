@@ -1,6 +1,6 @@
 """The balena supervisor's v2 API (seed 001, as ../shared/legacy/balena-v2.md records it).
 
-Registered into the balena app by compat/balena.build(), behind its auth rule.
+Registered into the balena app by compat.balena.dialect.build(), behind its auth rule.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from compat.balena import express
-from compat.balena.dialect import (
+from compat.balena.common import (
     APP_NOT_FOUND,
     NEED_SERVICE,
     SERVICE_NOT_FOUND,

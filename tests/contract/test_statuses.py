@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from compat.balena.dialect import PROFILES
+from compat.balena.common import PROFILES
 from compat.base import Route
 from compat.platform.dialect import GUARDED
 from tests.openapi import load_spec, route_modules
