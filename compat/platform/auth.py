@@ -15,11 +15,22 @@ import datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
-from compat.platform.dialect import claims_of, find_token
-from compat.platform.kit import BindError, as_json, atoi, bind, code_message, gin_jwt_error, run, status_only
+from compat.base import Context, Router
+from compat.platform.kit import (
+    BindError,
+    as_json,
+    atoi,
+    bind,
+    claims_of,
+    code_message,
+    find_token,
+    gin_jwt_error,
+    run,
+    status_only,
+)
 from handlers.accounts.logins import ADMIN_ACCOUNT, LoginFailed, PasswordRejected
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 MISSING = "missing Username or Password"
 

@@ -8,7 +8,8 @@ JWT from `Authorization: Bearer`, `?token=` or the `jwt` cookie and refuse with
 Route options: auth (default True), jwt (gin-jwt's lower-case 401 envelope), admin (the
 caller must be an admin), pre_change (allowed while the admin password is the default),
 domain (the error key), errors (overrides of compat.platform.kit.REST_ERRORS).
-The routes live in compat/platform_*.py, registered on this module's ROUTES.
+The routes live in the route modules of compat/platform/ (auth, net, perif, stream, system,
+term), each with its own table; this module serves its own few and then theirs, in that order.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router
-from compat.platform.kit import answer_error, code_message, gin_jwt_error, pong
+from compat.platform import auth, net, perif, stream, system, term
+from compat.platform.kit import answer_error, code_message, find_token, gin_jwt_error, pong
 from compat.responses import CompactJSON, Text
 from handlers.accounts.jwt_rs256 import TokenInvalid
 
@@ -39,14 +41,6 @@ NO_PERMISSION = "the login user has no permission"
 def agentinfo(context: Context) -> Response:
     """{"version": "v<our version>"}."""
     return CompactJSON({"version": f"v{context.settings.version}"})
-
-
-def find_token(conn: HTTPConnection) -> str | None:
-    """The JWT a client presented: Bearer header, then ?token=, then the jwt cookie."""
-    header = conn.headers.get("authorization", "")
-    if header[:7].lower() == "bearer " and header[7:].strip():
-        return header[7:].strip()
-    return conn.query_params.get("token") or conn.cookies.get("jwt") or None
 
 
 async def _async(response: Response) -> Response:
@@ -127,26 +121,21 @@ class PlatformApp(DialectApp):
         """(refusal, claims): the token check, the default-password rule, the admin rule."""
         if not route.options.get("auth", True):
             return None, None
-        auth = self.context.services.platform.auth
+        logins = self.context.services.platform.auth
         refuse = gin_jwt_error if route.options.get("jwt") else code_message
         token = find_token(conn)
         if not token:
             return refuse(401, "auth header is empty"), None
         try:
-            claims = auth.verify(token)
+            claims = logins.verify(token)
         except TokenInvalid as err:
             return refuse(401, str(err)), None
         if (conn.url.path.startswith(GUARDED) and not route.options.get("pre_change")
-                and auth.must_change_password(claims)):
+                and logins.must_change_password(claims)):
             return code_message(403, MUST_CHANGE), None
-        if route.options.get("admin") and not auth.is_admin(claims):
+        if route.options.get("admin") and not logins.is_admin(claims):
             return code_message(403, NO_PERMISSION), None
         return None, claims
-
-
-def claims_of(conn: HTTPConnection) -> Any:
-    """The verified claims of the request's token."""
-    return conn.scope.get("platform_claims")
 
 
 def build(context: Context) -> PlatformApp:
@@ -156,10 +145,6 @@ def build(context: Context) -> PlatformApp:
 
 DIALECT = Dialect("platform", ("/auth", "/platform", "/api", "/edgehub"), build)
 
-# The route modules register on ROUTES when imported (after ROUTES exists).
-from compat.platform import auth as platform_auth  # noqa: F401
-from compat.platform import net as platform_net  # noqa: F401
-from compat.platform import perif as platform_perif  # noqa: F401
-from compat.platform import stream as platform_stream  # noqa: F401
-from compat.platform import system as platform_system  # noqa: F401
-from compat.platform import term as platform_term  # noqa: F401
+# The route modules' tables after this module's own routes, in the order they were first
+# registered (stream before net: net was the first to import it).
+ROUTES.include(auth.routes, stream.routes, net.routes, perif.routes, system.routes, term.routes)

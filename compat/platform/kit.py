@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from compat.base import BodyTooLarge, answers, lookup_error, read_body
@@ -154,3 +154,16 @@ def int_param(request: Request, name: str, message: str = "invalid parameter") -
     if number is None:
         raise BadParam(message)
     return number
+
+
+def find_token(conn: HTTPConnection) -> str | None:
+    """The JWT a client presented: Bearer header, then ?token=, then the jwt cookie."""
+    header = conn.headers.get("authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return header[7:].strip()
+    return conn.query_params.get("token") or conn.cookies.get("jwt") or None
+
+
+def claims_of(conn: HTTPConnection) -> Any:
+    """The verified claims of the request's token."""
+    return conn.scope.get("platform_claims")

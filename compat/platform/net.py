@@ -5,12 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
+from compat.base import Context, Router
 from compat.platform.kit import as_json, atoi, bind, domain, run, status_only
 from compat.platform.stream import event_stream, wants_stream
 from handlers.errors import InvalidInput
 from handlers.hardware.errors import InvalidId
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 
 @routes.add("GET", "/platform/api/networking/interfaces", domain="networking")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
+from compat.base import Context, Router
 from compat.platform.kit import as_json, bind, domain, int_param, run, status_only
 from compat.platform.stream import event_stream, wants_stream
 from handlers.errors import InvalidInput, NotSupported
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 HWMON = {"domain": "Hwmon"}
 KINDS = {"temperatures": "temperature", "voltages": "voltage", "currents": "current", "fanspeeds": "fanspeed"}

@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
+from compat.base import Context, Router
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 log = logging.getLogger("polyvisor.platform.sse")
 

@@ -8,12 +8,13 @@ import base64
 from starlette.requests import Request
 from starlette.responses import Response
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
+from compat.base import Context, Router
 from compat.platform.kit import as_json, bare, bind, domain, int_param, run, status_only
 from compat.platform.stream import event_stream, wants_stream
 from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError
 from handlers.host.units import ACTIONS
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 HOST = {"domain": "Host", "errors": {PolyvisorError: domain(422), NotSupported: domain(422)}}
 

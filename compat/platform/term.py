@@ -20,14 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from compat.base import Context
-from compat.platform.dialect import ROUTES as routes
-from compat.platform.dialect import claims_of
-from compat.platform.kit import as_json
+from compat.base import Context, Router
+from compat.platform.kit import as_json, claims_of
 from handlers.accounts.logins import ADMIN_ACCOUNT
 from handlers.engine.terminal import window_size
 from handlers.errors import PolyvisorError
 from handlers.host.shell import PtyShell
+
+routes = Router()  # compat.platform.dialect serves it after its own routes
 
 log = logging.getLogger("polyvisor.platform.term")
 SUBPROTOCOL = "webtty"
