@@ -20,8 +20,7 @@ from starlette.responses import Response
 from compat.base import BodyTooLarge, answers, lookup_error, read_body
 from compat.gojson import INT64_MAX, INT64_MIN, GoJSONError, GoStruct, decode
 from compat.responses import CompactJSON, Text
-from handlers.errors import InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
-from handlers.hardware.errors import InvalidId
+from handlers.errors import InvalidId, InvalidInput, NotFound, NotSupported, PolyvisorError, Unavailable
 
 log = logging.getLogger("polyvisor.platform")
 

@@ -8,8 +8,7 @@ from starlette.responses import Response
 from compat.base import Context, Router
 from compat.platform.kit import as_json, atoi, bind, domain, run, status_only
 from compat.platform.stream import event_stream, wants_stream
-from handlers.errors import InvalidInput
-from handlers.hardware.errors import InvalidId
+from handlers.errors import InvalidId, InvalidInput
 
 routes = Router()  # compat.platform.dialect serves it after its own routes
 

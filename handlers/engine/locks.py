@@ -9,7 +9,6 @@ lock. The agent takes the same files with O_CREAT|O_EXCL before acting on an app
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.errors import UpdatesLocked
-from handlers.host.hostfs import HostFS
+from handlers.host.hostfs import HostFS, uv_error
 
 log = logging.getLogger("polyvisor.locks")
 JOURNAL_KEY = "engine_locks"
@@ -28,23 +27,7 @@ JOURNAL_KEY = "engine_locks"
 LOCK_FILES = ("updates.lock", "resin-updates.lock")
 LOCK_ROOT = "/tmp/balena-supervisor/services"
 
-# libuv's wording, which node put in the supervisor's messages ("EEXIST: file already exists, open '...'")
-UV_MESSAGES = {
-    errno.EEXIST: "file already exists", errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
-    errno.ENOSPC: "no space left on device", errno.ENOTDIR: "not a directory",
-    errno.EISDIR: "illegal operation on a directory",
-}
-
-
 HOST_ROOT_SHOWN = Path("/mnt/root")
-
-
-def uv_error(err: OSError, syscall: str, path: Path | str) -> str:
-    """An OSError as node printed it: `CODE: message, syscall 'path'`."""
-    code = errno.errorcode.get(err.errno or 0, "EIO")
-    message = UV_MESSAGES.get(err.errno or 0, (err.strerror or str(err)).lower())
-    return f"{code}: {message}, {syscall} '{path}'"
 
 
 class Locks:

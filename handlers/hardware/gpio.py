@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from handlers.errors import InvalidInput, NotSupported, PolyvisorError
-from handlers.hardware.errors import InvalidId
+from handlers.errors import InvalidId, InvalidInput, NotSupported, PolyvisorError
 from handlers.host.hostfs import HostFS
 
 OUTPUT, INPUT = 0, 1

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handlers.errors import NotSupported, PolyvisorError
-from handlers.hardware.errors import InvalidId
+from handlers.errors import InvalidId, NotSupported, PolyvisorError
 from handlers.host.hostfs import HostFS
 
 

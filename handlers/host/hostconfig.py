@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.engine.locks import uv_error
 from handlers.errors import BusReplyError, BusUnavailable, InvalidInput, PolyvisorError
 from handlers.host.bus import HOSTNAMED, SYSTEMD, Bus
-from handlers.host.hostfs import HostFS
+from handlers.host.hostfs import HostFS, uv_error
 from handlers.jsvalues import js_string
 
 log = logging.getLogger("polyvisor.hostconfig")

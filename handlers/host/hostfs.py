@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import socket
 import tempfile
 from pathlib import Path
+
+# libuv's wording, which node put in the supervisor's messages ("EEXIST: file already exists, open '...'")
+UV_MESSAGES = {
+    errno.EEXIST: "file already exists", errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device", errno.ENOTDIR: "not a directory",
+    errno.EISDIR: "illegal operation on a directory",
+}
+
+
+def uv_error(err: OSError, syscall: str, path: Path | str) -> str:
+    """An OSError as node printed it: `CODE: message, syscall 'path'`."""
+    code = errno.errorcode.get(err.errno or 0, "EIO")
+    message = UV_MESSAGES.get(err.errno or 0, (err.strerror or str(err)).lower())
+    return f"{code}: {message}, {syscall} '{path}'"
 
 
 class HostFS:

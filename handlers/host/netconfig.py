@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from handlers.errors import InvalidInput, PolyvisorError
-from handlers.hardware.errors import InvalidId
+from handlers.errors import InvalidId, InvalidInput, PolyvisorError
 from handlers.host.hostfs import HostFS
 
 ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
