@@ -82,8 +82,10 @@ class Auth:
             return self._signer
 
     def prepare(self) -> None:
-        """Make (or load) the signing key in the background, so the first login does not wait."""
-        threading.Thread(target=lambda: self.signer, name="jwt-key", daemon=True).start()
+        """On the first start, make the signing key in the background so the first login does not
+        wait for it; a key already made is loaded by the first request that needs it."""
+        if not Signer.exists(self._data_dir):
+            threading.Thread(target=lambda: self.signer, name="jwt-key", daemon=True).start()
 
     @property
     def certificate(self) -> bytes:
