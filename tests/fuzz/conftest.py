@@ -18,12 +18,10 @@ import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
 from conftest import API_KEY, REPO, free_port, make_host_root  # tests/conftest.py
 from integration.components import Agent, run_agent
 
