@@ -1,0 +1,98 @@
+"""Faults: kill -9 at random points of applies, POLYVISOR_FUZZ_KILLS times (scripts/fuzz --kills N),
+on one data folder and a dockerd of this module's own (the session's fuzzed agent shares the other
+one). Afterwards the agent converges on the last target, with one container per service (no
+duplicates), and the database passes `PRAGMA integrity_check`. The fixed-delay cases, the pull and
+the engine restarted under the agent are tests/integration/test_engine_restarts.py's."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import API_KEY, BUSYBOX_IMAGE, REPO, free_port, make_host_root
+from integration.components import Agent, Dockerd, import_busybox, run_agent
+from integration.engine_support import cleanup, converged, post_target, service, supervised, target, wait_for
+
+from fuzz.conftest import KILLS
+
+DB_NAME = "polyvisor.sqlite"  # handlers/store.py
+SERVICES = 4
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[tuple[str, Any]]:
+    """(DOCKER_HOST, docker client) of a private dockerd with the busybox image."""
+    import docker
+
+    daemon = Dockerd(Path(tempfile.mkdtemp(prefix="pv-faults-dockerd-")))
+    daemon.start()
+    client = docker.DockerClient(base_url=daemon.host, timeout=60)
+    try:
+        import_busybox(client, BUSYBOX_IMAGE)
+        yield daemon.host, client
+    finally:
+        cleanup(client)
+        client.close()
+        daemon.stop()
+
+
+def app(release: int) -> dict[str, Any]:
+    """A target of SERVICES services whose environment names the release (each release recreates all)."""
+    services = {i: service(f"s{i}", 100 + i, BUSYBOX_IMAGE, environment={"R": str(release)},
+                           depends_on=[f"s{i - 1}"] if i > 1 else []) for i in range(1, SERVICES + 1)}
+    return target(services, release=release, commit=f"c{release}", volumes={"data": {}})
+
+
+def integrity(data_dir: Path) -> str:
+    """PRAGMA integrity_check of the agent's database (recovering its WAL as a restart would)."""
+    db = sqlite3.connect(data_dir / DB_NAME)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_kill_9_at_random_points_of_applies(engine: tuple[str, Any], _system_bus_session: str,
+                                            tmp_path: Path, record_property: Any) -> None:
+    host, client = engine
+    root = make_host_root(tmp_path / "root")
+    data = tmp_path / "data"
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+
+    def start(number: int) -> Agent:
+        return run_agent(log=tmp_path / f"agent-{number}.log", command=[sys.executable, str(REPO / "app.py")],
+                         api_key=API_KEY, data_dir=data, root=root, listen=f"127.0.0.1:{free_port()}",
+                         docker_host=host, dbus_address=_system_bus_session)
+
+    release = 1
+    for kill in range(KILLS):
+        agent = start(kill)
+        release += 1
+        assert post_target(agent, app(release)).status_code == 200
+        time.sleep(rng.uniform(0.0, 1.5))  # somewhere in removing, creating or starting
+        agent.kill()
+        assert integrity(data) == "ok", f"after kill {kill + 1} (seed {seed})"
+    agent = start(KILLS)
+    try:
+        started = time.monotonic()
+        wait_for(converged(agent, SERVICES, f"c{release}"), 180, f"converged after {KILLS} kill -9 (seed {seed})")
+        took = time.monotonic() - started
+        names = sorted(c.name for c in supervised(client))
+        assert names == sorted(f"s{i}_{100 + i}_{release}" for i in range(1, SERVICES + 1)), (seed, names)
+        assert all(c.status == "running" for c in supervised(client))
+        assert all(f"R={release}" in c.attrs["Config"]["Env"] for c in supervised(client))
+    finally:
+        agent.stop()
+    assert integrity(data) == "ok"
+    for log in tmp_path.glob("agent-*.log"):
+        assert "Traceback" not in log.read_text(errors="replace"), log
+    record_property("kills", KILLS)
+    print(f"\n[faults] {KILLS} kill -9 during applies (seed {seed}): converged {took:.1f} s after the last restart")
