@@ -2,11 +2,13 @@
 on one data folder and a dockerd of this module's own (the session's fuzzed agent shares the other
 one). Afterwards the agent converges on the last target, with one container per service (no
 duplicates), and the database passes `PRAGMA integrity_check`. The fixed-delay cases, the pull and
-the engine restarted under the agent are tests/integration/test_engine_restarts.py's."""
+the engine restarted under the agent are tests/integration/test_engine_restarts.py's. The D-Bus
+daemon is restarted under a running agent too: its routes answer errors, then work again."""
 
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -15,12 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import API_KEY, BUSYBOX_IMAGE, REPO, free_port, make_host_root
+from conftest import API_KEY, BUSYBOX_IMAGE, REPO, TESTS, free_port, make_host_root
 from integration.components import Agent, Dockerd, import_busybox, run_agent
 from integration.engine_support import cleanup, converged, post_target, service, supervised, target, wait_for
+from integration.sysbus import SystemBus
 
-from fuzz.conftest import KILLS
+from fuzz.conftest import ADMIN_PASSWORD, FACTORY_PASSWORD, KILLS, platform_token
+from tests.openapi import check_response
 
 DB_NAME = "polyvisor.sqlite"  # handlers/store.py
 SERVICES = 4
@@ -96,3 +101,49 @@ def test_kill_9_at_random_points_of_applies(engine: tuple[str, Any], _system_bus
         assert "Traceback" not in log.read_text(errors="replace"), log
     record_property("kills", KILLS)
     print(f"\n[faults] {KILLS} kill -9 during applies (seed {seed}): converged {took:.1f} s after the last restart")
+
+
+def start_bus(folder: Path, socket: Path) -> SystemBus:
+    """A private system bus on `socket` with the logind, systemd and hostnamed test services."""
+    bus = SystemBus(folder, socket)
+    bus.start()
+    bus.add_mock("logind")
+    bus.add_mock(str(TESTS / "dbus_templates" / "systemd_units.py"))
+    bus.add_mock(str(TESTS / "dbus_templates" / "hostnamed.py"))
+    bus.wait_for_mocks()
+    return bus
+
+
+def test_dbus_daemon_restarted_under_the_agent(docker_host: str, tmp_path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="pv-faults-dbus-"))
+    socket = folder / "system_bus_socket"
+    buses = [start_bus(folder, socket)]
+    agent = run_agent(log=tmp_path / "agent.log", command=[sys.executable, str(REPO / "app.py")], api_key=API_KEY,
+                      data_dir=tmp_path / "data", root=make_host_root(tmp_path / "root"),
+                      listen=f"127.0.0.1:{free_port()}", docker_host=docker_host, dbus_address=f"unix:path={socket}")
+    try:
+        first = platform_token(agent.url, "admin", FACTORY_PASSWORD, 2)
+        with httpx.Client(base_url=agent.url, timeout=30) as client:
+            changed = client.put("/auth/user/admin/password", headers={"Authorization": f"Bearer {first}"},
+                                 json={"old": FACTORY_PASSWORD, "new": ADMIN_PASSWORD})
+            assert changed.status_code == 200, changed.content
+            admin = {"Authorization": f"Bearer {platform_token(agent.url, 'admin', ADMIN_PASSWORD, 2)}"}
+
+            def units() -> httpx.Response:
+                response = client.get("/platform/api/service/list", headers=admin)
+                check_response("platform", response)
+                return response
+
+            assert units().status_code == 200
+            buses[-1].stop(remove=False)
+            down = units()
+            assert down.status_code != 200, down.content  # the platform's own error answer, declared
+            assert agent.ping()
+            buses.append(start_bus(folder, socket))
+            wait_for(lambda: units().status_code == 200, 30, "systemd answers again after the bus restart")
+    finally:
+        agent.stop()
+        for bus in buses:
+            bus.stop(remove=False)
+        shutil.rmtree(folder, ignore_errors=True)
+    assert "Traceback" not in agent.log.read_text(errors="replace")
