@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,10 +15,9 @@ import httpx
 import pytest
 from conftest import API_KEY, REPO, free_port, make_host_root
 from integration.components import run_agent
+from integration.engine_support import integrity
 
 from tests.openapi import check_response
-
-DB_NAME = "polyvisor.sqlite"  # handlers/store.py
 
 
 @pytest.fixture
@@ -79,10 +77,6 @@ def test_full_data_folder_answers_the_legacy_error(small_data_dir: Path, tmp_pat
             assert client.get("/ping", headers={"Authorization": f"Bearer {response.text}"}).status_code == 200
     finally:
         agent.stop()
-    db = sqlite3.connect(small_data_dir / DB_NAME)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        db.close()
+    assert integrity(small_data_dir) == "ok"
     log = (tmp_path / "agent.log").read_text(errors="replace")
     assert "Traceback" not in log, log[-4000:]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -21,13 +20,21 @@ import httpx
 import pytest
 from conftest import API_KEY, BUSYBOX_IMAGE, REPO, TESTS, free_port, make_host_root
 from integration.components import Agent, Dockerd, import_busybox, run_agent
-from integration.engine_support import cleanup, converged, post_target, service, supervised, target, wait_for
+from integration.engine_support import (
+    cleanup,
+    converged,
+    integrity,
+    post_target,
+    service,
+    supervised,
+    target,
+    wait_for,
+)
 from integration.sysbus import SystemBus
 
 from fuzz.conftest import ADMIN_PASSWORD, FACTORY_PASSWORD, KILLS, platform_token
 from tests.openapi import check_response
 
-DB_NAME = "polyvisor.sqlite"  # handlers/store.py
 SERVICES = 4
 
 
@@ -53,15 +60,6 @@ def app(release: int) -> dict[str, Any]:
     services = {i: service(f"s{i}", 100 + i, BUSYBOX_IMAGE, environment={"R": str(release)},
                            depends_on=[f"s{i - 1}"] if i > 1 else []) for i in range(1, SERVICES + 1)}
     return target(services, release=release, commit=f"c{release}", volumes={"data": {}})
-
-
-def integrity(data_dir: Path) -> str:
-    """PRAGMA integrity_check of the agent's database (recovering its WAL as a restart would)."""
-    db = sqlite3.connect(data_dir / DB_NAME)
-    try:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        db.close()
 
 
 def test_kill_9_at_random_points_of_applies(engine: tuple[str, Any], _system_bus_session: str,
