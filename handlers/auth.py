@@ -8,6 +8,7 @@ The admin password is kept hashed in the store; until it differs from the factor
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from handlers.auth_password import check_password, hash_password
 from handlers.errors import InvalidInput, PolyvisorError
 from handlers.jwt_rs256 import Signer, TokenInvalid
 from handlers.store import Store
+
+log = logging.getLogger("polyvisor.auth")
 
 OS_ACCOUNT = 0
 ADMIN_ACCOUNT = 2
@@ -85,7 +88,13 @@ class Auth:
         """On the first start, make the signing key in the background so the first login does not
         wait for it; a key already made is loaded by the first request that needs it."""
         if not Signer.exists(self._data_dir):
-            threading.Thread(target=lambda: self.signer, name="jwt-key", daemon=True).start()
+            threading.Thread(target=self._prepare, name="jwt-key", daemon=True).start()
+
+    def _prepare(self) -> None:
+        try:
+            self.signer  # noqa: B018 - made and cached by the property
+        except OSError as err:  # a full or read-only data folder: tried again on first use
+            log.warning("JWT signing key not made yet: %s", err)
 
     @property
     def certificate(self) -> bytes:
