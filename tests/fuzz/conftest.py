@@ -1,7 +1,10 @@
-"""Fixtures of the fuzz and security tests: ONE real agent process per session serving every
-dialect (balena v1/v2, hassio, gosd, platform on one port; gosuper on its own port), on the
-private dockerd and D-Bus, with credentials obtained each dialect's way; its log is checked for
-tracebacks and for the secrets the tests used at the end of the session.
+"""Fixtures of the fuzz and security tests: ONE real agent process for this package serving every
+dialect (balena v1/v2, hassio, gosd, platform on one port; gosuper on its own port), on a dockerd
+of its own and the session's D-Bus, with credentials obtained each dialect's way; its log is checked
+for tracebacks and for the secrets the tests used when the package's tests are done.
+
+The agent reconciles whatever target the fuzzer posted: on the session's dockerd it would remove
+the containers of later tests, so it has its own engine and stops with this package.
 
 Budgets come from the environment so `scripts/fuzz` can raise them without another code path:
   POLYVISOR_FUZZ_EXAMPLES  hypothesis examples per operation (default 20)
@@ -16,14 +19,16 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import API_KEY, REPO, free_port, make_host_root  # tests/conftest.py
-from integration.components import Agent, run_agent
+from integration.components import Agent, Dockerd, run_agent
 
 EXAMPLES = int(os.environ.get("POLYVISOR_FUZZ_EXAMPLES", "20"))
 KILLS = int(os.environ.get("POLYVISOR_FUZZ_KILLS", "10"))
@@ -46,7 +51,7 @@ def basic(user: str, password: str) -> str:
 
 @dataclass
 class Dialects:
-    """The session's agent, where each dialect answers, and the credentials each one accepts."""
+    """The package's agent, where each dialect answers, and the credentials each one accepts."""
 
     agent: Agent
     gosuper_url: str
@@ -91,9 +96,21 @@ def platform_token(url: str, user: str, password: str, m: int) -> str:
     return token
 
 
-@pytest.fixture(scope="session")
-def dialects(docker_host: str, _system_bus_session: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dialects]:
-    """The session's agent; at the end it must be up, its log free of tracebacks."""
+@pytest.fixture(scope="package")
+def fuzz_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DOCKER_HOST of a dockerd only the fuzzed agent uses (no image: nothing fuzzed needs one)."""
+    daemon = Dockerd(Path(tempfile.mkdtemp(prefix="pv-fuzz-dockerd-")))
+    try:
+        daemon.start()
+        yield daemon.host
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="package")
+def dialects(fuzz_engine: str, _system_bus_session: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dialects]:
+    """The package's agent; at the end it must be up, its log free of tracebacks."""
     folder = tmp_path_factory.mktemp("fuzz")
     root = make_host_root(folder / "root")
     accounts = folder / "os-accounts"
@@ -101,7 +118,7 @@ def dialects(docker_host: str, _system_bus_session: str, tmp_path_factory: pytes
     gosuper = f"127.0.0.1:{free_port()}"
     agent = run_agent(log=folder / "agent.log", command=[sys.executable, str(REPO / "app.py")], api_key=API_KEY,
                       data_dir=folder / "data", root=root, listen=f"127.0.0.1:{free_port()}",
-                      docker_host=docker_host, dbus_address=_system_bus_session,
+                      docker_host=fuzz_engine, dbus_address=_system_bus_session,
                       args=["--os-accounts", str(accounts), "--log-level", "info",
                             "--dialect-listen", f"gosuper={gosuper}"])
     found = Dialects(agent, f"http://{gosuper}")
@@ -115,7 +132,7 @@ def dialects(docker_host: str, _system_bus_session: str, tmp_path_factory: pytes
         found.certificate = httpx.get(f"{agent.url}/auth/certificate", timeout=10).text
         found.secrets_used |= {API_KEY, ADMIN_PASSWORD, USER_PASSWORD, first, found.admin_token, found.user_token}
         yield found
-        assert found.ping(), "the agent is down at the end of the session"
+        assert found.ping(), "the agent is down at the end of the package"
     finally:
         agent.stop()
     log = agent.log.read_text(errors="replace")
