@@ -50,6 +50,10 @@ class Unavailable(PolyvisorError):
     """A component the agent depends on does not answer."""
 
 
+class StorageUnavailable(Unavailable):
+    """The data folder cannot take a write (full, read-only); nothing of the write was kept."""
+
+
 class EngineUnavailable(Unavailable):
     """The Docker Engine does not answer."""
 

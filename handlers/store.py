@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from handlers.errors import StorageUnavailable
 
 # Each entry moves the schema one version up; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -55,6 +58,12 @@ def read_value(data_dir: Path, key: str) -> str | None:
             conn.close()
         if wal or not Path(f"{path}-wal").exists():
             return None if row is None else str(row[0])
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """ROLLBACK, which fails harmlessly when SQLite already rolled the transaction back."""
+    with contextlib.suppress(sqlite3.Error):
+        db.execute("ROLLBACK")
 
 
 class Store:
@@ -111,10 +120,15 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as err:
+                # SQLITE_FULL or an I/O error (a full disk) may leave the transaction open: roll it
+                # back so no half of it lands with a later commit
+                _rollback(db)
+                raise StorageUnavailable(f"the data folder cannot take the write: {err}") from err
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
-            db.execute("COMMIT")
 
     def ping(self) -> bool:
         """True when the database answers a query."""

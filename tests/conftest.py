@@ -137,10 +137,8 @@ def dbus_calls(system_bus: str) -> MockCalls:
     return MockCalls(system_bus)
 
 
-@pytest.fixture
-def host_root(tmp_path: Path) -> Path:
-    """A device's / in miniature: os-release, machine-id, hostname, a LED, config.json, locks."""
-    root = tmp_path / "root"
+def make_host_root(root: Path) -> Path:
+    """Fill `root` as a device's / in miniature: os-release, machine-id, hostname, a LED, config.json, locks."""
     files = {
         "etc/os-release": OS_RELEASE,
         "etc/machine-id": "0123456789abcdef0123456789abcdef\n",
@@ -153,6 +151,12 @@ def host_root(tmp_path: Path) -> Path:
         (root / name).write_text(text)
     (root / "tmp/balena-supervisor/services").mkdir(parents=True)
     return root
+
+
+@pytest.fixture
+def host_root(tmp_path: Path) -> Path:
+    """A device's / in miniature (make_host_root under the test's tmp_path)."""
+    return make_host_root(tmp_path / "root")
 
 
 # Settings fields that the fixtures fill lazily, so a test that overrides them starts nothing.

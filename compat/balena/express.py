@@ -209,6 +209,16 @@ def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:
     return data
 
 
+async def _discard_rest(request: Request) -> None:
+    """Read off what is left of the body before the error answer, as body-parser's read() did
+    (`stream.resume()` then onFinished -> next(err)): a client still sending gets its 413 instead
+    of blocking on a peer that stopped reading."""
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
 async def parse_body(request: Request, limit: int = BODY_LIMIT) -> dict[str, Any]:
     """req.body as body-parser's json() and urlencoded({extended: true}) made it: only for the
     exact types application/json and application/x-www-form-urlencoded, {} otherwise."""
@@ -223,6 +233,7 @@ async def parse_body(request: Request, limit: int = BODY_LIMIT) -> dict[str, Any
     try:
         raw = await read_body(request, limit)
     except BodyTooLarge as err:
+        await _discard_rest(request)
         raise ParseError(413, "PayloadTooLargeError: request entity too large") from err
     raw = _inflate(raw, request.headers.get("content-encoding", "identity").lower(), limit)
     if charset not in DECODERS:  # iconv-lite knows no such encoding

@@ -1,9 +1,11 @@
-"""RS256 JSON Web Tokens signed with the agent's own RSA key (pure Python: handlers/rsa_keys.py).
+"""RS256 JSON Web Tokens signed with the agent's own RSA key (pycryptodome: handlers/accounts/rsa_keys.py).
 
 The key and a self-signed certificate are made on first start in the data folder
 (jwt.key, mode 0600, and cert.pem.crt); other agents verify our tokens with the certificate
 that GET /auth/certificate serves. Only RS256 is ever accepted: `alg: none`, HS256 (also
 one "signed" with the public certificate as an HMAC secret) and any other header are refused.
+The signature is checked before any claim is read. handlers/accounts/rsa_keys.py (and the RSA library) is
+imported with the first key: an agent whose platform API is never asked never loads it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import base64
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from handlers.accounts.rsa_keys import PrivateKey, self_signed_certificate
+if TYPE_CHECKING:
+    from handlers.accounts.rsa_keys import PrivateKey
 
 KEY_FILE = "jwt.key"
 CERT_FILE = "cert.pem.crt"
@@ -44,14 +47,21 @@ class Signer:
     """Signs and verifies RS256 JWTs with one RSA key; holds its PEM certificate."""
 
     def __init__(self, key_pem: bytes, cert_pem: bytes) -> None:
-        self._key = PrivateKey.from_pem(key_pem)
+        from handlers.accounts.rsa_keys import PrivateKey
+
+        self._key: PrivateKey = PrivateKey.from_pem(key_pem)
         self.certificate = cert_pem
+
+    @staticmethod
+    def exists(folder: Path) -> bool:
+        """Whether folder already holds a key and its certificate."""
+        return (Path(folder) / KEY_FILE).exists() and (Path(folder) / CERT_FILE).exists()
 
     @classmethod
     def load_or_create(cls, folder: Path, common_name: str = "polyvisor") -> Signer:
         """The signer of folder/jwt.key, generating key and certificate on first use."""
         key_path, cert_path = Path(folder) / KEY_FILE, Path(folder) / CERT_FILE
-        if not key_path.exists() or not cert_path.exists():
+        if not cls.exists(folder):
             key_pem, cert_pem = generate(common_name)
             Path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
             for path, data, mode in ((key_path, key_pem, 0o600), (cert_path, cert_pem, 0o644)):
@@ -62,6 +72,8 @@ class Signer:
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(tmp, path)
+        if key_path.stat().st_mode & 0o077:  # a key copied in by hand: readable by its owner only
+            os.chmod(key_path, 0o600)
         return cls(key_path.read_bytes(), cert_path.read_bytes())
 
     def sign(self, claims: dict[str, Any]) -> str:
@@ -96,5 +108,7 @@ class Signer:
 
 def generate(common_name: str) -> tuple[bytes, bytes]:
     """A new RSA-2048 key (PKCS#8 PEM) and a self-signed certificate for it (10 years, PEM)."""
+    from handlers.accounts.rsa_keys import PrivateKey, self_signed_certificate
+
     key = PrivateKey.generate(2048)
     return key.pkcs8_pem(), self_signed_certificate(key, common_name)

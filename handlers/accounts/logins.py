@@ -8,6 +8,7 @@ The admin password is kept hashed in the store; until it differs from the factor
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from handlers.accounts.os_accounts import Verifier
 from handlers.accounts.passwords import check_password, hash_password
 from handlers.errors import InvalidInput, PolyvisorError
 from handlers.store import Store
+
+log = logging.getLogger("polyvisor.auth")
 
 OS_ACCOUNT = 0
 ADMIN_ACCOUNT = 2
@@ -82,8 +85,16 @@ class Auth:
             return self._signer
 
     def prepare(self) -> None:
-        """Make (or load) the signing key in the background, so the first login does not wait."""
-        threading.Thread(target=lambda: self.signer, name="jwt-key", daemon=True).start()
+        """On the first start, make the signing key in the background so the first login does not
+        wait for it; a key already made is loaded by the first request that needs it."""
+        if not Signer.exists(self._data_dir):
+            threading.Thread(target=self._prepare, name="jwt-key", daemon=True).start()
+
+    def _prepare(self) -> None:
+        try:
+            self.signer  # noqa: B018 - made and cached by the property
+        except OSError as err:  # a full or read-only data folder: tried again on first use
+            log.warning("JWT signing key not made yet: %s", err)
 
     @property
     def certificate(self) -> bytes:

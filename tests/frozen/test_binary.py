@@ -9,6 +9,7 @@ Every process here is started by this module and stopped by PID.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import os
 import re
@@ -320,12 +321,24 @@ def os_user() -> Iterator[tuple[str, str] | None]:
 
 
 def test_native_libraries(agent: Agent, os_user: tuple[str, str] | None) -> None:
-    """What the binary bundles (pure-Python RS256) and what it must take from the OS (libpam)."""
+    """What the binary bundles (pycryptodome for RS256) and what it must take from the OS (libpam)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     with httpx.Client(base_url=f"http://127.0.0.1:{agent.port}", trust_env=False, timeout=60) as client:
         response = client.get("/auth/token", params={"m": 2}, auth=("admin", "p@ssw0rd"))
         assert response.status_code == 200, response.text
-        header = response.json()["token"].split(".")[0]
+        header, body, signature = response.json()["token"].split(".")
         assert header == "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"RS256","typ":"JWT"}
+        public = x509.load_pem_x509_certificate(client.get("/auth/certificate").content).public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        public.verify(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), f"{header}.{body}".encode(),
+                      padding.PKCS1v15(), hashes.SHA256())
+        # pycryptodome signed with its constant-time C integers, not its pure-Python fallback
+        maps = "".join(Path(f"/proc/{pid}/maps").read_text() for pid in [agent.process.pid,
+                                                                       *children(agent.process.pid)])
+        assert "Crypto/Math/_nat" in maps
         if os_user is None:
             pytest.skip("PAM login not checked: making a test account needs root, useradd and chpasswd")
         # a real password accepted proves the device's libpam was loaded (the spec leaves it out)

@@ -98,9 +98,18 @@ class Dockerd:
 
     def _try(self, storage_driver: str | None, timeout: float) -> None:
         self.storage_driver = storage_driver or "default"
-        self.proc = spawn(self.argv(storage_driver), self.log)
+        self.proc = spawn(self.argv(storage_driver), self.log, env=self.env())
         self.start_seconds = wait_until(self.ping, timeout, "dockerd", self.proc, self.log)
         TIMINGS[f"dockerd {self.socket}"] = f"{self.start_seconds:.2f} s ({self.storage_driver} storage driver)"
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        """dockerd's environment: a pull from anywhere but loopback goes to a closed local port and
+        fails at once, so no test (nor a fuzzed target naming any image) reaches a real registry."""
+        dead = "http://127.0.0.1:9"
+        loopback = "127.0.0.1,localhost,::1"
+        return {**os.environ, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead,
+                "https_proxy": dead, "NO_PROXY": loopback, "no_proxy": loopback}
 
     def ping(self) -> bool:
         """True when the engine answers on its socket."""

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+DB_NAME = "polyvisor.sqlite"  # handlers/store.py's database in the data folder
+
+
+def integrity(data_dir: Path) -> str:
+    """PRAGMA integrity_check of the agent's database (recovering its WAL as a restart would)."""
+    db = sqlite3.connect(data_dir / DB_NAME)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
 
 # exits at once on SIGTERM (busybox sleep as PID 1 would ignore it and cost the 10 s grace period)
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from handlers.store import DB_NAME
-
-
-def integrity(data_dir: Path) -> str:
-    """PRAGMA integrity_check of the agent's database (recovering its WAL as a restart would)."""
-    db = sqlite3.connect(data_dir / DB_NAME)
-    try:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        db.close()
+from integration.engine_support import integrity
 
 
 def test_generated_key_survives_kill_9(start_agent: Callable[..., Any], tmp_path: Path) -> None:

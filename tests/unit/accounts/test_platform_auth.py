@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,22 @@ def test_key_and_certificate_are_made_once_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert Signer.load_or_create(tmp_path).certificate == first.certificate
     assert first.certificate.startswith(b"-----BEGIN CERTIFICATE-----\n")
+
+
+def test_prepare_makes_a_missing_key_and_leaves_an_existing_one_for_first_use(auth: Auth, tmp_path: Path,
+                                                                             users: Path) -> None:
+    auth.prepare()  # the key is there: loaded by the first request that needs it, not at start
+    assert auth._signer is None  # type: ignore[attr-defined]
+    assert auth.verify(auth.login("alice", "alice-pw", OS_ACCOUNT).token).identity == "alice"
+    store = Store(tmp_path / "fresh-db")
+    store.open()
+    fresh = Auth(store, tmp_path / "fresh", FileAccounts(users), "sudo", 3600, Clock())
+    fresh.prepare()  # first start: made in the background
+    deadline = time.monotonic() + 60
+    while not Signer.exists(tmp_path / "fresh") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fresh.certificate.startswith(b"-----BEGIN CERTIFICATE-----\n")
+    assert (tmp_path / "fresh" / KEY_FILE).stat().st_mode & 0o777 == 0o600
 
 
 def test_token_verifies_with_the_certificate_alone(auth: Auth) -> None:
