@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
-from handlers import VERSION, unixsocket
-from handlers.devicetype import parse_option as parse_device_type
+from handlers import VERSION
+from handlers.host import unixsocket
+from handlers.host.devicetype import parse_option as parse_device_type
 from handlers.services import Services
 
 log = logging.getLogger("polyvisor")
@@ -227,7 +228,7 @@ def unix_paths(settings: Settings) -> list[str]:
 def print_api_key(settings: Settings) -> int:
     """`polyvisor api-key`: the stored key on stdout; 1 and what to do when there is none."""
     from handlers.errors import PolyvisorError
-    from handlers.identity import stored_key
+    from handlers.host.identity import stored_key
 
     try:
         print(stored_key(settings.data_dir))

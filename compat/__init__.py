@@ -1,4 +1,10 @@
-"""The legacy APIs ("dialects"): one module each, with its routes, envelope, auth and errors."""
+"""The legacy APIs ("dialects"): one module or package each, with its routes, envelope, auth and errors.
+
+A dialect is compat/<name>.py, or the package compat/<name>/ whose dialect.py assembles it.
+Shared by all of them: base (context, routing, error tables), responses, access (the access
+log), gohttp and gojson (what Go's net/http and encoding/json showed clients). A dialect never
+imports another dialect.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ def _load(name: str) -> Dialect:
     from importlib import import_module
 
     module = import_module(f"compat.{name}")
+    if hasattr(module, "__path__"):  # a package: its dialect module assembles the dialect
+        module = import_module(f"compat.{name}.dialect")
     dialect: Dialect = module.DIALECT
     return dialect
 

@@ -185,6 +185,12 @@ class Router:
             allowed.append(route.method)
         return None, {}, allowed
 
+    def include(self, *tables: Router) -> None:
+        """Serve the routes of `tables` after this table's own, in order (a dialect assembling the
+        tables of its route modules)."""
+        for table in tables:
+            self.items.extend(table.items)
+
     def paths(self) -> set[tuple[str, str]]:
         """Every (METHOD, path) served, for the contract tests."""
         return {(r.method, r.path) for r in self.items}

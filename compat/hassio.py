@@ -100,7 +100,7 @@ class HassioApp(DialectApp):
 
 
 def _same(given: str, expected: str) -> bool:
-    from handlers.identity import keys_equal
+    from handlers.host.identity import keys_equal
 
     return keys_equal(given, expected)
 

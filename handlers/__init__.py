@@ -1,4 +1,11 @@
-"""The domain: containers, network, host, hardware, store. Knows nothing of HTTP or dialects."""
+"""The domain: containers, network, host, hardware, store. Knows nothing of HTTP or dialects.
+
+One package per concern: engine/ (the balena state engine), host/ (D-Bus, netlink, sysfs, files),
+hardware/ (attached devices), accounts/ (logins, keys, tokens). Shared at this level: errors,
+store, jsvalues, redact and docker (the Docker Engine connection); services, platform and
+startup wire the packages together from settings and may import any of them.
+Nothing under handlers/ imports compat or starlette.
+"""
 
 import os
 

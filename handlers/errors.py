@@ -2,6 +2,7 @@
 
 PolyvisorError
  +-- InvalidInput          a caller gave something the domain cannot use
+ |    +-- InvalidId        the id names nothing this machine has (no such LED, GPIO pin, interface)
  +-- NotFound              the thing asked for does not exist
  |    +-- AppNotFound
  +-- Conflict              the request clashes with the current state
@@ -22,6 +23,11 @@ class PolyvisorError(Exception):
 
 class InvalidInput(PolyvisorError):
     """A caller gave something the domain cannot use."""
+
+
+class InvalidId(InvalidInput):
+    """The id names nothing this machine has (e.g. an LED index past the last LED); the platform
+    routes answer 400."""
 
 
 class NotFound(PolyvisorError):

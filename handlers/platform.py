@@ -6,28 +6,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.auth import Auth
-from handlers.auth_accounts import make_verifier
-from handlers.bus import Bus
-from handlers.engine import Engine
+from handlers.accounts.logins import Auth
+from handlers.accounts.os_accounts import make_verifier
+from handlers.docker import Engine
 from handlers.errors import NotSupported
-from handlers.hardware_backlight import Backlight
-from handlers.hardware_devices import Devices
-from handlers.hardware_disks import Disks
-from handlers.hardware_gpio import Gpio
-from handlers.hardware_leds import Leds
-from handlers.hardware_screens import Screens
-from handlers.hardware_sensors import Sensors
-from handlers.hardware_watchdog import LinuxWatchdog, Watchdog
-from handlers.hostfs import HostFS
-from handlers.netconfig import Netconfig
-from handlers.netconfig_dhcp import Dhcp
+from handlers.hardware.backlight import Backlight
+from handlers.hardware.devices import Devices
+from handlers.hardware.disks import Disks
+from handlers.hardware.gpio import Gpio
+from handlers.hardware.leds import Leds
+from handlers.hardware.screens import Screens
+from handlers.hardware.sensors import Sensors
+from handlers.hardware.watchdog import LinuxWatchdog, Watchdog
+from handlers.host.bus import Bus
+from handlers.host.control import Control
+from handlers.host.dhcp import Dhcp
+from handlers.host.hostfs import HostFS
+from handlers.host.netconfig import Netconfig
+from handlers.host.processes import Processes
+from handlers.host.sysinfo import SysInfo
+from handlers.host.units import Units
+from handlers.host.wifi import Wifi
 from handlers.store import Store
-from handlers.sysinfo import SysInfo
-from handlers.sysinfo_control import Control
-from handlers.sysinfo_processes import Processes
-from handlers.sysinfo_units import Units
-from handlers.wifi import Wifi
 
 
 @dataclass

@@ -6,24 +6,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.actions import Actions
-from handlers.appdata import AppData
-from handlers.apps import Apps
-from handlers.blink import DEFAULT_LED, Blink
-from handlers.bus import Bus
-from handlers.device import Device, UpdateFlags
-from handlers.engine import Engine
-from handlers.hostconfig import HostConfig
-from handlers.hostfs import HostFS
-from handlers.identity import Identity
-from handlers.locks import Locks
-from handlers.network import Network
+from handlers.docker import Engine
+from handlers.engine.actions import Actions
+from handlers.engine.apps import Apps
+from handlers.engine.device import Device, UpdateFlags
+from handlers.engine.locks import Locks
+from handlers.engine.power import Power
+from handlers.engine.supervisor import Supervisor
+from handlers.engine.terminal import Terminals
+from handlers.host.appdata import AppData
+from handlers.host.blink import DEFAULT_LED, Blink
+from handlers.host.bus import Bus
+from handlers.host.hostconfig import HostConfig
+from handlers.host.hostfs import HostFS
+from handlers.host.identity import Identity
+from handlers.host.network import Network
+from handlers.host.systemd import Systemd
 from handlers.platform import Platform
-from handlers.power import Power
 from handlers.store import Store
-from handlers.supervisor import Supervisor
-from handlers.systemd import Systemd
-from handlers.terminal import Terminals
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Services:
 
     def trigger_update(self, force: bool = False) -> bool:
         """Fetch the target URL now (instant updates); False when unmanaged or instant updates are off."""
-        from handlers.target import config_value
+        from handlers.engine.target import config_value
 
         supervisor = self.supervisor
         if supervisor.source is None:

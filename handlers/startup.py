@@ -12,9 +12,9 @@ import logging
 import threading
 from typing import Any
 
-from handlers.bus import SERVICES, Bus
-from handlers.engine import Engine
+from handlers.docker import Engine
 from handlers.errors import BusUnavailable, EngineUnavailable
+from handlers.host.bus import SERVICES, Bus
 from handlers.redact import redact_url
 
 log = logging.getLogger("polyvisor")

@@ -42,10 +42,30 @@ import yaml
 from jsonschema import Draft202012Validator
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+COMPAT_DIR = Path(__file__).resolve().parent.parent / "compat"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 UNMATCHED = "x-unmatched-route"
 WEBSOCKET = "x-websocket"
 NO_CONTENT_TYPE = "x-without-content-type"
+
+
+@functools.cache
+def route_modules() -> dict[str, str]:
+    """Spec stem -> the compat module that makes that route table (`ROUTES = Router(...)`).
+
+    compat/<stem>.py, compat/<stem>/dialect.py, or compat/<package>/<name>.py for the stem
+    <package>_<name> (compat/balena/v1.py: balena_v1). Modules that only fill another module's
+    table (compat/platform/auth.py, whose routes compat/platform/dialect.py assembles) are
+    described by that module's spec.
+    """
+    made = re.compile(r"^ROUTES\s*(?::[^=]+)?=\s*Router\(", re.MULTILINE)
+    found = {}
+    for path in sorted(COMPAT_DIR.rglob("*.py")):
+        if made.search(path.read_text(encoding="utf-8")):
+            parts = path.relative_to(COMPAT_DIR).with_suffix("").parts
+            stem = "_".join(parts[:-1] if parts[-1] == "dialect" else parts)
+            found[stem] = ".".join(("compat", *parts))
+    return found
 
 
 @functools.cache

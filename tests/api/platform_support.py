@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from handlers.auth_password import hash_password
+from handlers.accounts.passwords import hash_password
 from tests.api.support import Agent, Agents
 
 STEM = "platform"

@@ -47,7 +47,7 @@ def make_root(root: Path, variant: str = "prod") -> Path:
 
 
 def express_etag(body: bytes, md5: bool = False) -> str:
-    """express's weak ETag of a body, computed here independently of compat/express.py: SHA-1
+    """express's weak ETag of a body, computed here independently of compat/balena/express.py: SHA-1
     (etag 1.8, 2017 on) or MD5 without padding (etag 1.7, the legacy profile's express 4.14)."""
     if md5:
         return f'W/"{len(body):x}-{base64.b64encode(hashlib.md5(body).digest()).decode().rstrip("=")}"'

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from compat.balena import APP_NOT_FOUND
+from compat.balena.common import APP_NOT_FOUND
 from tests.api.support import API_KEY, Agent, Agents, express_etag
 
 KEY = {"Authorization": f"ApiKey {API_KEY}"}

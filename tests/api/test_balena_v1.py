@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from compat import express
+from compat.balena import express
 from tests.api.support import API_KEY, ENV, HOSTNAME, Agent, Agents, express_etag
 
 STEM = "balena_v1"

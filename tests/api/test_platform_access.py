@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.jwt_rs256 import Signer, b64url
+from handlers.accounts.jwt_rs256 import Signer, b64url
 from tests.api.platform_support import STEM, Platform, login, start_platform
 from tests.api.support import Agents
 

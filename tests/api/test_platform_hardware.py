@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from handlers.hardware_disks import Disks
-from handlers.hardware_watchdog import WatchdogInfo
+from handlers.hardware.disks import Disks
+from handlers.hardware.watchdog import WatchdogInfo
 from tests.api.platform_support import Platform, start_platform, write_tree
 from tests.api.support import Agents
 

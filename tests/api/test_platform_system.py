@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.sysinfo import MEMORY_KEYS
+from handlers.host.sysinfo import MEMORY_KEYS
 from tests.api.platform_support import Platform, start_platform, write_tree
 from tests.api.support import Agents
 

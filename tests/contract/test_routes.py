@@ -1,11 +1,11 @@
-"""Each spec/<stem>.yaml is valid OpenAPI 3.1 and describes exactly the routes compat/<stem>.py serves."""
+"""Each spec/<stem>.yaml is valid OpenAPI 3.1 and describes exactly the routes its compat module serves
+(tests.openapi.route_modules: compat/<stem>.py, compat/<stem>/dialect.py, compat/balena/v1.py for balena_v1)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from importlib import import_module
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,29 +13,16 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from compat.base import Router
-from tests.openapi import METHODS, SPEC_DIR, UNMATCHED, load_spec, operations, resolve
+from tests.openapi import METHODS, SPEC_DIR, UNMATCHED, load_spec, operations, resolve, route_modules
 
-COMPAT = Path(__file__).resolve().parents[2] / "compat"
-
-
-def route_modules() -> tuple[str, ...]:
-    """Every compat module that makes a route table (`ROUTES = Router(...)`); each has a spec.
-
-    Modules that only add routes to another module's table (compat/platform_auth.py on
-    compat.platform.ROUTES) are described by that module's spec.
-    """
-    made = re.compile(r"^ROUTES\s*(?::[^=]+)?=\s*Router\(", re.MULTILINE)
-    return tuple(p.stem for p in sorted(COMPAT.glob("*.py")) if made.search(p.read_text(encoding="utf-8")))
-
-
-# balena's routes are in balena_v1 (compat/balena.py is its app, with no table of its own).
+# balena's routes are in balena_v1 (compat/balena/dialect.py is its app, with no table of its own).
 DIALECT_TABLES = ("balena_v1", "hassio", "gosd", "platform")
-STEMS = route_modules()
+STEMS = tuple(route_modules())
 
 
 def served(stem: str) -> set[tuple[str, str]]:
     """ROUTES.paths() with express-style `:name` segments written as OpenAPI `{name}`."""
-    routes = import_module(f"compat.{stem}").ROUTES
+    routes = import_module(route_modules()[stem]).ROUTES
     return {(method, re.sub(r":(\w+)", r"{\1}", path)) for method, path in routes.paths()}
 
 
@@ -56,7 +43,7 @@ def test_every_route_table_has_a_spec_and_every_spec_a_route_table() -> None:
     assert set(DIALECT_TABLES) <= set(STEMS)
     assert sorted(p.stem for p in SPEC_DIR.glob("*.yaml")) == sorted(STEMS)
     for stem in STEMS:
-        assert isinstance(import_module(f"compat.{stem}").ROUTES, Router)
+        assert isinstance(import_module(route_modules()[stem]).ROUTES, Router)
 
 
 @pytest.mark.parametrize("stem", STEMS)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from compat.balena import PROFILES
+from compat.balena.common import PROFILES
 from compat.base import Route
-from compat.platform import GUARDED
-from tests.openapi import load_spec
+from compat.platform.dialect import GUARDED
+from tests.openapi import load_spec, route_modules
 
 BODY_ERRORS = {400, 413, 415}  # body-parser: bad JSON or form, too large, charset or encoding
 # Routes whose handler calls nothing that can fail (a constant, a lookup in memory, or every
@@ -44,7 +44,7 @@ def table_statuses(route: Route) -> set[int]:
 
 
 def balena_statuses(route: Route) -> set[int]:
-    """What compat.balena.BalenaApp answers around the route."""
+    """What compat.balena.dialect.BalenaApp answers around the route."""
     statuses = table_statuses(route)
     opened = route.options.get("open", False)
     if not opened or (isinstance(opened, str) and not all(getattr(p, opened) for p in PROFILES.values())):
@@ -58,7 +58,7 @@ def balena_statuses(route: Route) -> set[int]:
 
 
 def platform_statuses(route: Route) -> set[int]:
-    """What compat.platform.PlatformApp answers around the route."""
+    """What compat.platform.dialect.PlatformApp answers around the route."""
     statuses = table_statuses(route)
     if (route.method, route.path) not in INFALLIBLE:
         statuses.add(422)  # a failure nobody expected: 422 "internal error"
@@ -73,7 +73,7 @@ CASES = [("balena_v1", balena_statuses), ("balena_v2", balena_statuses), ("platf
 
 
 def routes_of(stem: str) -> list[tuple[str, Route, Any]]:
-    table = import_module(f"compat.{stem}").ROUTES
+    table = import_module(route_modules()[stem]).ROUTES
     return [(stem, r, how) for s, how in CASES if s == stem for r in table.items if r.method != "WS"]
 
 

@@ -26,7 +26,7 @@ def b64url(data: bytes) -> str:
 
 
 def admin_claims(expired: bool = False) -> dict[str, Any]:
-    """The claims an admin token carries (handlers/auth.py's layout), valid for an hour or past."""
+    """The claims an admin token carries (handlers/accounts/logins.py's layout), valid for an hour or past."""
     now = int(time.time())
     exp = now - 3600 if expired else now + 3600
     return {"exp": exp, "identity": "admin", "jti": "0123456789abcdef", "m": 2, "orig_iat": exp - 3600}

@@ -1,4 +1,4 @@
-"""handlers.bus.Bus on a real dbus-daemon, with dbusmock's logind and our systemd and hostnamed."""
+"""handlers.host.bus.Bus on a real dbus-daemon, with dbusmock's logind and our systemd and hostnamed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from handlers.bus import HOSTNAMED, LOGIND, SYSTEMD, Bus
 from handlers.errors import BusUnavailable
+from handlers.host.bus import HOSTNAMED, LOGIND, SYSTEMD, Bus
 from integration.components import SystemBus
 
 DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")

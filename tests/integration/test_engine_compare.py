@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from handlers.compose import DeviceInfo, container_name, image_name
-from handlers.compose_compare import networks_differ, prepared, volumes_differ
-from handlers.current import read_current
-from handlers.executor import create_container, create_network, create_volume
-from handlers.hostfs import HostFS
-from handlers.target import SERVICE_FIELDS, validate
+from handlers.engine.compose import DeviceInfo, container_name, image_name
+from handlers.engine.compose_compare import networks_differ, prepared, volumes_differ
+from handlers.engine.current import read_current
+from handlers.engine.executor import create_container, create_network, create_volume
+from handlers.engine.target import SERVICE_FIELDS, validate
+from handlers.host.hostfs import HostFS
 from integration.engine_support import (
     COMMAND,
     cleanup,

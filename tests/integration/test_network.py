@@ -1,4 +1,4 @@
-"""handlers.network.Network inside network namespaces the test makes (the host's are never touched)."""
+"""handlers.host.network.Network inside network namespaces the test makes (the host's are never touched)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from handlers.network import Network
+from handlers.host.network import Network
 from integration.processes import ip
 
 # What a device's own interfaces carry, and what the engine, VPN and supervisor put beside them.

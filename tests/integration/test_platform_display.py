@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.hardware_backlight import Backlight
-from handlers.hardware_screens import Screens
-from handlers.hostfs import HostFS
+from handlers.hardware.backlight import Backlight
+from handlers.hardware.screens import Screens
+from handlers.host.hostfs import HostFS
 from tests.api.platform_support import Platform, start_platform
 from tests.api.support import Agents
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from handlers.auth_accounts import PamAccounts
+from handlers.accounts.os_accounts import PamAccounts
 
 PASSWORD = "Pv5-test-pw!"
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from compat import gojson, qs
-from compat.platform_kit import atoi
+from compat import gojson
+from compat.balena import qs
+from compat.platform.kit import atoi
+from handlers.engine.terminal import window_size
 from handlers.jsvalues import JSParseError, canonical_id, js_number, js_string, json_parse, parse_int
-from handlers.terminal import window_size
 
 BIG = "1" * 5000  # more digits than Python's int() takes (4300)
 

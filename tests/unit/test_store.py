@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.identity import Identity, keys_equal
+from handlers.host.identity import Identity, keys_equal
 from handlers.store import MIGRATIONS, Store, read_value
 
 
