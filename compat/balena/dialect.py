@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from compat.balena import express
+from compat.balena import express, qs
 from compat.balena import v1 as balena_v1
 from compat.balena import v2 as balena_v2
 from compat.balena.common import PROFILES, Call
@@ -64,12 +64,13 @@ class BalenaApp(DialectApp):
         """WebSocket routes (method "WS"); they check their own credentials."""
         from starlette.websockets import WebSocket
 
-        route, params, _ = self.router.match("WS", _one_slash_less(scope["path"]))
+        route, params, _ = self.router.match("WS", _routed_path(scope))
         socket = WebSocket(scope, receive, send)
-        if route is None:
+        decoded = _decode_params(params)
+        if route is None or decoded is None:
             await socket.close(code=1008)
             return
-        scope["path_params"] = params
+        scope["path_params"] = decoded
         await route.endpoint(socket, self.context)
 
     async def handle(self, request: Request) -> Response:
@@ -85,8 +86,7 @@ class BalenaApp(DialectApp):
 
     async def _handle(self, request: Request) -> Response:
         # express routing is case-insensitive and ignores one trailing slash; no 405, only 404
-        path = _one_slash_less(request.scope["path"])  # the router itself ignores case
-        route, params, allowed = self.router.match(request.method, path)
+        route, params, allowed = self.router.match(request.method, _routed_path(request.scope))
         # routes before the auth middleware (or holding their own credential) skip the key check;
         # `open` may name the Profile field that decides it per era
         opened = route.options.get("open", False) if route is not None else False
@@ -110,7 +110,13 @@ class BalenaApp(DialectApp):
             if request.method == "OPTIONS" and allowed:
                 return options_response(allowed)
             return express.cannot_answer(request)
-        request.scope["path_params"] = params
+        decoded = _decode_params(params)
+        if decoded is None:  # decode_param's URIError, status 400, through finalhandler
+            bad = next(value for value in params.values() if _undecodable(value))
+            page = (f"URIError: Failed to decode param '{bad}'" if self.profile.era == "2016"
+                    else express.REASONS[400])
+            return express.html_page(400, page)
+        request.scope["path_params"] = decoded
         errors = route.options.get("errors", {})
         try:
             return await route.endpoint(Call(request, self.context, self.profile, body))
@@ -136,6 +142,34 @@ def options_response(methods: list[str]) -> Response:
     response = express.send(",".join(found))
     response.headers["Allow"] = ",".join(found)
     return response
+
+
+def _routed_path(scope: Scope) -> str:
+    """The path express matched its routes on: req.url's pathname as sent, still percent-encoded
+    (`/v1/apps/..%2Fetc/stop` is :appId/stop), less one trailing slash. The router ignores case."""
+    raw = scope.get("raw_path")
+    return _one_slash_less(raw.decode("latin-1") if raw else scope["path"])
+
+
+def _undecodable(value: str) -> bool:
+    try:
+        _decode_param(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _decode_param(value: str) -> str:
+    """express's decode_param: decodeURIComponent of the matched text (sent bytes read as UTF-8)."""
+    return qs.decode_uri_component(value if value.isascii() else value.encode("latin-1").decode("utf-8"))
+
+
+def _decode_params(params: dict[str, str]) -> dict[str, str] | None:
+    """Every path parameter decoded, or None when one is not valid percent-encoded UTF-8."""
+    try:
+        return {name: _decode_param(value) for name, value in params.items()}
+    except ValueError:  # UnicodeError is one
+        return None
 
 
 def _one_slash_less(path: str) -> str:

@@ -24,14 +24,25 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _INDEX = re.compile(r"\[[0-9]+\]")
 
 
+def decode_uri_component(text: str) -> str:
+    """JavaScript's decodeURIComponent: %XX sequences as UTF-8; ValueError (its URIError) for a `%`
+    not followed by two hex digits or bytes that are not UTF-8."""
+    if "%" not in text:
+        return text
+    if _BAD_ESCAPE.search(text):
+        raise ValueError("URI malformed")
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError as err:
+        raise ValueError("URI malformed") from err
+
+
 def decode(text: str) -> str:
     """qs's decoder: `+` is a space, then decodeURIComponent; text it cannot decode stays as is."""
     text = text.replace("+", " ")
-    if "%" not in text or _BAD_ESCAPE.search(text):
-        return text
     try:
-        return unquote(text, errors="strict")
-    except UnicodeDecodeError:  # decodeURIComponent's URIError
+        return decode_uri_component(text)
+    except ValueError:
         return text
 
 

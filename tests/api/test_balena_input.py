@@ -165,3 +165,22 @@ def test_ping_needs_the_key_in_the_legacy_profile(agents: Agents) -> None:
         assert response.headers["etag"] == express_etag(b"OK", md5=True)
     new = agents.start()
     assert new.request("balena_v1", "GET", "/ping").status_code == 200
+
+
+def test_routes_match_the_path_as_sent_and_decode_their_parameters(agent: Agent) -> None:
+    """express matched its routes on the still-encoded path, then decodeURIComponent'ed each
+    parameter (decode_param): `..%2F..%2Fetc` is one appId and gets the route's own answer, `%31`
+    is app 1, and what is no percent-encoded UTF-8 is decode_param's 400 through finalhandler."""
+    response = agent.request("balena_v1", "GET", "/v1/apps/..%2F..%2Fetc", headers=KEY)
+    assert (response.status_code, response.text) == missing(agent)
+    response = post(agent, "/v2/applications/..%2F..%2Fetc/restart", "balena_v2", headers=KEY)
+    assert (response.status_code, response.text) == (503, "Cannot read property 'services' of undefined")
+    encoded = post(agent, "/v2/applications/%31%32/purge", "balena_v2", headers=KEY)
+    plain = post(agent, "/v2/applications/12/purge", "balena_v2", headers=KEY)
+    assert (encoded.status_code, encoded.text) == (plain.status_code, plain.text)  # app 12, not "%31%32"
+    assert encoded.text != APP_NOT_FOUND
+    for bad in ("%zz", "%E0%A4%A", "%FF", "a%"):
+        response = agent.request("balena_v1", "GET", f"/v1/apps/{bad}", headers=KEY)
+        assert_parse_error(response, agent, f"URIError: Failed to decode param &#39;{bad}&#39;")
+    # the key is checked before the router decodes anything
+    assert agent.request("balena_v1", "GET", "/v1/apps/%zz").status_code == 401

@@ -79,21 +79,7 @@ def test_hostile_ids_in_path_parameters(dialects: Dialects, stem: str, method: s
 
 # express matched routes on the undecoded path (`/v1/apps/..%2Fetc/stop` reached :appId/stop,
 # decode_param made it "../etc"); gin and gorilla route on Go's decoded URL.Path.
-ENCODED_SLASH_XFAIL = ("balena: the agent routes on the decoded path (compat/balena.py BalenaApp._handle), so "
-                       "`..%2F` in an id answers express's `Cannot <METHOD>` 404 where express matched the route "
-                       "on the raw path and answered the route's own 400")
-
-
-def encoded_slash_targets() -> Iterator[Any]:
-    """targets('path'), the balena ones marked with the known deviation."""
-    for param in targets("path"):
-        if param.values[0].startswith("balena"):
-            yield pytest.param(*param.values, id=param.id, marks=pytest.mark.xfail(reason=ENCODED_SLASH_XFAIL))
-        else:
-            yield param
-
-
-@pytest.mark.parametrize(("stem", "method", "template", "operation"), encoded_slash_targets())
+@pytest.mark.parametrize(("stem", "method", "template", "operation"), targets("path"))
 def test_encoded_slashes_in_path_parameters(dialects: Dialects, stem: str, method: str, template: str,
                                             operation: Any) -> None:
     for name in [part for part in template.split("/") if part.startswith("{")]:
