@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import orjson
 
 from handlers.errors import EngineUnavailable
 from handlers.redact import redact_url
@@ -34,6 +38,43 @@ def os_reason(err: BaseException) -> str | None:
     return None
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket: the start-up probe's transport, without the docker SDK."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)  # the Host header the SDK sends on unix sockets
+        self._path = path
+
+    def connect(self) -> None:
+        """Connect to the socket file, with the timeout of the connection."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def version_over_unix(path: str, timeout: float) -> dict[str, Any]:
+    """GET /version on the engine's unix socket: its version document; OSError from the socket,
+    ValueError for a status other than 200 or a body that is no JSON, TypeError for other JSON."""
+    conn = UnixHTTPConnection(path, timeout)
+    try:
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise ValueError(f"GET /version answered {response.status} {response.reason}")
+    document = orjson.loads(body)
+    if not isinstance(document, dict):
+        raise TypeError("GET /version answered no JSON object")
+    return document
+
+
 class Engine:
     """A docker SDK client that survives the engine restarting under it."""
 
@@ -43,11 +84,14 @@ class Engine:
         self._client: Any = None
         self._lock = threading.Lock()
 
+    def _address(self) -> str:
+        """The engine address in use: the configured one, else DOCKER_HOST, else the SDK's default."""
+        return self._base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
+
     @property
     def address(self) -> str:
-        """The engine address in use (the configured one, else DOCKER_HOST, else the SDK's default),
-        with any credential in it masked: it is for messages."""
-        return redact_url(self._base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS)
+        """The engine address in use, with any credential in it masked: it is for messages."""
+        return redact_url(self._address())
 
     def unavailable(self, err: BaseException) -> EngineUnavailable:
         """The error for an engine that cannot be reached, naming its address (as the docker CLI does)."""
@@ -111,10 +155,15 @@ class Engine:
             return False
 
     def probe(self, timeout: float = 1.0) -> dict[str, Any]:
-        """The engine's version document from a throwaway client with a short timeout (the start-up
-        report), leaving the shared client alone; EngineUnavailable naming the address."""
+        """The engine's version document from a throwaway connection with a short timeout (the
+        start-up report), leaving the shared client alone; EngineUnavailable naming the address."""
+        address = self._address()
         try:
-            client = self._connect(timeout)  # the SDK asks /version to pick the API version
+            if address.startswith("unix://"):
+                # the device's case: one plain request, so the report does not load the docker SDK
+                # (6 MiB of the idle agent's RSS) before a route or the reconciler needs the engine
+                return version_over_unix(address.removeprefix("unix://"), timeout)
+            client = self._connect(timeout)  # TCP and TLS as the SDK reads them from the environment
         except Exception as err:
             raise self.unavailable(err) from err
         try:
