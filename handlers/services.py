@@ -14,6 +14,7 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
 from handlers.host.bus import Bus
@@ -48,6 +49,7 @@ class Services:
     supervisor: Supervisor  # the balena state engine
     systemd: Systemd
     appdata: AppData
+    hassio_tokens: HassioTokens  # who may call the hassio API
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
@@ -98,6 +100,8 @@ class Services:
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
+            hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
+                                       getattr(settings, "hassio_token", None)),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
         )
 
