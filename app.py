@@ -72,6 +72,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
+    ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
+     "http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
+     "POST /supervisor/reload fetches; without one no versions are fetched"),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -112,6 +115,7 @@ class Settings:
     hassio_token: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
+    hassio_version_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -150,6 +154,8 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["hassio_version_url"] and not str(values["hassio_version_url"]).startswith(("http://", "https://")):
+            parser.error("--hassio-version-url must be an http:// or https:// URL")
         if values["device_type"]:
             try:
                 parse_device_type(values["device_type"])
@@ -180,6 +186,7 @@ class Settings:
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
+            hassio_version_url=values["hassio_version_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -317,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot start: %s", err)
         return 1
     services = build_services(settings)
+    logging.getLogger().addHandler(services.hassio_supervisor.logs)  # GET /supervisor/logs
     try:
         services.open()
     except (OSError, ValueError) as err:
