@@ -73,8 +73,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
     ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
-     "http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
-     "POST /supervisor/reload fetches; without one no versions are fetched"),
+     ("http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
+      "POST /supervisor/reload fetches; without one no versions are fetched")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -154,7 +154,7 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
-        if values["hassio_version_url"] and not str(values["hassio_version_url"]).startswith(("http://", "https://")):
+        if values["hassio_version_url"] and not values["hassio_version_url"].startswith(("http://", "https://")):
             parser.error("--hassio-version-url must be an http:// or https:// URL")
         if values["device_type"]:
             try:

@@ -34,7 +34,7 @@ class LogRing(logging.Handler):
         """Keep the formatted record (called under the handler's lock)."""
         try:
             self._lines.extend(self.format(record).splitlines() or [""])
-        except Exception:  # logging must never raise into the caller
+        except Exception:  # noqa: BLE001 (logging must never raise into the caller)
             self.handleError(record)
 
     def text(self) -> bytes:

@@ -70,7 +70,7 @@ class Updater:
                 self._fetch()
             except FetchFailed as err:
                 log.warning("%s", err)
-            except Exception as err:  # the legacy let these escape its suppress(HassioUpdaterError)
+            except Exception as err:  # noqa: BLE001 (the legacy let these escape its suppress(HassioUpdaterError))
                 log.error("version data from %s: %s: %s", self._url, type(err).__name__, err)
                 return False
             return True
@@ -97,7 +97,7 @@ class Updater:
 def download(url: str) -> bytes:
     """The body at `url` whatever the status; FetchFailed when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:  # noqa: S310 (configured URL)
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             body: bytes = response.read()
     except urllib.error.HTTPError as err:  # a 404 page is still parsed, as aiohttp did
         body = err.read()

@@ -63,14 +63,15 @@ class HassioAgents:
         return Hassio(Agent(client, root, data_dir), services)
 
 
-@pytest.fixture
-def hassio_agents(tmp_path: Path) -> Iterator[HassioAgents]:
+# Imported by the test modules under these names, used under the fixture names (no shadowing).
+@pytest.fixture(name="hassio_agents")
+def hassio_agents_fixture(tmp_path: Path) -> Iterator[HassioAgents]:
     """hassio_agents.start(*flags) -> Hassio; all stopped after the test."""
     with ExitStack() as stack:
         yield HassioAgents(tmp_path, stack)
 
 
-@pytest.fixture
-def hassio(hassio_agents: HassioAgents) -> Hassio:
+@pytest.fixture(name="hassio")
+def hassio_fixture(hassio_agents: HassioAgents) -> Hassio:
     """A hassio agent with key testkey_0123456789, no engine, no bus."""
     return hassio_agents.start()

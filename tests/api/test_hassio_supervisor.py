@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from handlers import VERSION
-from tests.api.hassio_support import JSON, Hassio, HassioAgents, hassio, hassio_agents  # noqa: F401
+from tests.api.hassio_support import JSON, Hassio, HassioAgents, hassio_agents_fixture, hassio_fixture  # noqa: F401
 from tests.api.support import HOSTNAME
 
 TZ_MESSAGE = ("Invalid time zone passed in. Valid options can be found here: "
@@ -89,8 +89,8 @@ def test_timezone_names_as_pytz_took_them(hassio: Hassio, zone: str) -> None:
     ({"addons_repositories": ["foo"]}, "expected a URL @ data['addons_repositories'][0]. Got 'foo'"),
     ({"addons_repositories": ["#dev"]}, "No valid repository format! @ data['addons_repositories'][0]. Got '#dev'"),
     ({"addons_repositories": ["http://a/b", "http://a/b"]},
-     "contains duplicate items: ['http://a/b'] for dictionary value @ data['addons_repositories']. "
-     "Got ['http://a/b', 'http://a/b']"),
+     ("contains duplicate items: ['http://a/b'] for dictionary value @ data['addons_repositories']. "
+      "Got ['http://a/b', 'http://a/b']")),
     ({"addons_repositories": "http://a/b"},
      "expected a list for dictionary value @ data['addons_repositories']. Got 'http://a/b'"),
     ([1], "expected a dictionary. Got [1]"),
@@ -143,7 +143,7 @@ class VersionServer:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 owner.requests.append(self.path)
                 status, body = owner.bodies.get(self.path, (404, b"not here"))
                 self.send_response(status)
@@ -178,17 +178,17 @@ def document(channel: str = "stable", supervisor: Any = "0.2.0") -> dict[str, An
 def test_reload_fetches_the_channels_version(hassio_agents: HassioAgents, versions: VersionServer) -> None:
     versions.serve("/stable.json", document())
     versions.serve("/beta.json", document("beta", "0.3.0b1"))
-    hassio = hassio_agents.start("--hassio-version-url", versions.url)
-    assert data(hassio.call("POST", "/supervisor/reload")) == {}
+    agent = hassio_agents.start("--hassio-version-url", versions.url)
+    assert data(agent.call("POST", "/supervisor/reload")) == {}
     assert versions.requests == ["/stable.json"]
-    assert data(hassio.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
+    assert data(agent.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
     # AsyncThrottle(60 s): a second reload at once fetches nothing
-    data(hassio.call("POST", "/supervisor/options", json={"channel": "beta"}))
-    assert data(hassio.call("POST", "/supervisor/reload")) == {}
+    data(agent.call("POST", "/supervisor/options", json={"channel": "beta"}))
+    assert data(agent.call("POST", "/supervisor/reload")) == {}
     assert versions.requests == ["/stable.json"]
     # a restarted agent (same store) fetches the beta channel; versions are Coerce(str)
     versions.serve("/beta.json", document("beta", 139))
-    again = hassio_agents.start("--hassio-version-url", versions.url, data_dir=hassio.agent.data_dir)
+    again = hassio_agents.start("--hassio-version-url", versions.url, data_dir=agent.agent.data_dir)
     assert data(again.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
     data(again.call("POST", "/supervisor/reload"))
     assert versions.requests == ["/stable.json", "/beta.json"]
@@ -208,18 +208,18 @@ def test_expected_fetch_failures_are_swallowed(hassio_agents: HassioAgents, vers
                                                status: int, body: bytes) -> None:
     """Updater.reload suppressed HassioUpdaterError: the reload is ok, nothing changes."""
     versions.serve("/stable.json", body, status)
-    hassio = hassio_agents.start("--hassio-version-url", versions.url)
-    assert data(hassio.call("POST", "/supervisor/reload")) == {}
+    agent = hassio_agents.start("--hassio-version-url", versions.url)
+    assert data(agent.call("POST", "/supervisor/reload")) == {}
     assert versions.requests == ["/stable.json"]
-    assert data(hassio.call("GET", "/supervisor/info"))["last_version"] is None
+    assert data(agent.call("GET", "/supervisor/info"))["last_version"] is None
 
 
 def test_a_404_page_with_a_good_document_is_used(hassio_agents: HassioAgents, versions: VersionServer) -> None:
     """aiohttp's get did not raise on the status: the body was parsed whatever it was."""
     versions.serve("/stable.json", document(), 404)
-    hassio = hassio_agents.start("--hassio-version-url", versions.url)
-    data(hassio.call("POST", "/supervisor/reload"))
-    assert data(hassio.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
+    agent = hassio_agents.start("--hassio-version-url", versions.url)
+    data(agent.call("POST", "/supervisor/reload"))
+    assert data(agent.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'{"channel": "stable", "supervisor": "1", "homeassistant": "0.80"}',
@@ -227,8 +227,8 @@ def test_a_404_page_with_a_good_document_is_used(hassio_agents: HassioAgents, ve
 def test_unexpected_documents_fail_the_reload(hassio_agents: HassioAgents, versions: VersionServer,
                                               body: bytes) -> None:
     versions.serve("/stable.json", body)
-    hassio = hassio_agents.start("--hassio-version-url", versions.url)
-    assert message(hassio.call("POST", "/supervisor/reload")) == "Some reload task fails!"
+    agent = hassio_agents.start("--hassio-version-url", versions.url)
+    assert message(agent.call("POST", "/supervisor/reload")) == "Some reload task fails!"
 
 
 def test_reload_without_a_url_or_a_server_is_ok(hassio_agents: HassioAgents, versions: VersionServer) -> None:
