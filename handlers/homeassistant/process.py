@@ -93,13 +93,29 @@ class OwnProcess:
                 return None
 
     def memory_limit(self) -> int:
-        """memory.max of this process's cgroup (v2) when it is a number, else the machine's memory."""
+        """This process's cgroup memory limit (v1 memory.limit_in_bytes or v2 memory.max) when
+        one is set, else the machine's memory; never more than the machine has."""
+        total = int(psutil.virtual_memory().total)
         try:
             lines = Path("/proc/self/cgroup").read_text().splitlines()
-            path = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
-            limit = (self._cgroup_root / path.lstrip("/") / "memory.max").read_text().strip()
-            if limit.isdigit():
-                return min(int(limit), psutil.virtual_memory().total)
-        except (OSError, StopIteration, IndexError):
-            pass
-        return int(psutil.virtual_memory().total)
+        except OSError:
+            return total
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if controllers == "memory":  # v1 (hybrid hosts, the 2018 supervisor's)
+                limit = self._read(f"memory/{path.lstrip('/')}/memory.limit_in_bytes")
+            elif controllers == "":  # v2 (the unified hierarchy)
+                limit = self._read(f"{path.lstrip('/')}/memory.max")
+            else:
+                continue
+            if limit is not None:
+                return min(limit, total)
+        return total
+
+    def _read(self, relative: str) -> int | None:
+        """A number in a file under the cgroup root; None when absent or "max"."""
+        try:
+            text = (self._cgroup_root / relative).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
