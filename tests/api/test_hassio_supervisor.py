@@ -130,6 +130,11 @@ def test_home_assistant_cores_calls(hassio: Hassio) -> None:
     response = hassio.call("POST", "/supervisor/options", token=token, json={"timezone": "Europe/Berlin"})
     assert response.json() == {"result": "ok", "data": {}}
     assert data(hassio.call("GET", "/supervisor/info", token=token))["timezone"] == "Europe/Berlin"
+    # without time_zone in configuration.yaml, core_config.get(CONF_TIME_ZONE) sent null: a 400 the
+    # handler took as False (it accepts 200 and 400 answers)
+    response = hassio.call("POST", "/supervisor/options", token=token, json={"timezone": None})
+    assert response.status_code == 400 and response.json()["message"].startswith("Invalid time zone passed in.")
+    assert data(hassio.call("GET", "/supervisor/info", token=token))["timezone"] == "Europe/Berlin"
 
 
 # ---- POST /supervisor/reload: the version JSON from a real HTTP server ----
