@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,14 +333,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if "platform" in settings.dialects:
         services.platform.auth.prepare()  # the first start makes the RSA key: not on a login's time
+    stop_versions, versions = threading.Event(), None
     if "hassio" in settings.dialects:
         services.hassio_tokens.homeassistant_token()  # made and stored on the first start
+        if settings.hassio_version_url:  # fetched at start and every 6 h, as the supervisor did
+            versions = threading.Thread(target=services.hassio_supervisor.updater.watch, args=(stop_versions,),
+                                        name="hassio-versions", daemon=True)
+            versions.start()
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:
         log.error("cannot serve: %s", err)
         return 1
     finally:
+        stop_versions.set()
+        if versions is not None:
+            versions.join(timeout=2)  # a fetch under way may finish before the store closes
         services.close()
     return 0
 

@@ -29,6 +29,7 @@ log = logging.getLogger("polyvisor.hassio.updater")
 
 VERSIONS_KEY = "hassio_updater_versions"
 THROTTLE = 60.0  # seconds, AsyncThrottle's period
+RELOAD_EVERY = 21600.0  # seconds, tasks.py's RUN_RELOAD_UPDATER
 TIMEOUT = 10.0  # seconds, as sys_websession.get(url, timeout=10)
 
 
@@ -74,6 +75,14 @@ class Updater:
                 log.error("version data from %s: %s: %s", self._url, type(err).__name__, err)
                 return False
             return True
+
+    def watch(self, stop: threading.Event, every: float = RELOAD_EVERY) -> None:
+        """Fetch now (the supervisor's updater.load() at start) and every `every` seconds until
+        `stop` is set (its scheduled reload); for a thread of its own."""
+        while True:
+            self.reload()
+            if stop.wait(every):
+                return
 
     def _fetch(self) -> None:
         channel = self._settings.get().channel

@@ -3,6 +3,9 @@ attach the log ring as app.main does)."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -75,3 +78,39 @@ def hassio_agents_fixture(tmp_path: Path) -> Iterator[HassioAgents]:
 def hassio_fixture(hassio_agents: HassioAgents) -> Hassio:
     """A hassio agent with key testkey_0123456789, no engine, no bus."""
     return hassio_agents.start()
+
+
+class VersionServer:
+    """An HTTP server on 127.0.0.1 serving /<channel>.json bodies, counting requests."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, tuple[int, bytes]] = {}
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                status, body = owner.bodies.get(self.path, (404, b"not here"))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{{channel}}.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def serve(self, path: str, document: Any, status: int = 200) -> None:
+        self.bodies[path] = (status, document if isinstance(document, bytes) else json.dumps(document).encode())
+
+
+@pytest.fixture(name="versions")
+def versions_fixture() -> Iterator[VersionServer]:
+    server = VersionServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()

@@ -4,19 +4,24 @@ hassio/api/supervisor.py and info.py). Every response is checked against spec/ha
 
 from __future__ import annotations
 
-import http.server
 import json
 import logging
 import platform
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import psutil
 import pytest
 
 from handlers import VERSION
-from tests.api.hassio_support import JSON, Hassio, HassioAgents, hassio_agents_fixture, hassio_fixture  # noqa: F401
+from tests.api.hassio_support import (  # noqa: F401 (fixtures)
+    JSON,
+    Hassio,
+    HassioAgents,
+    VersionServer,
+    hassio_agents_fixture,
+    hassio_fixture,
+    versions_fixture,
+)
 from tests.api.support import HOSTNAME
 
 TZ_MESSAGE = ("Invalid time zone passed in. Valid options can be found here: "
@@ -138,42 +143,6 @@ def test_home_assistant_cores_calls(hassio: Hassio) -> None:
 
 
 # ---- POST /supervisor/reload: the version JSON from a real HTTP server ----
-
-class VersionServer:
-    """An HTTP server on 127.0.0.1 serving /<channel>.json bodies, counting requests."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, tuple[int, bytes]] = {}
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                status, body = owner.bodies.get(self.path, (404, b"not here"))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{{channel}}.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def serve(self, path: str, document: Any, status: int = 200) -> None:
-        self.bodies[path] = (status, document if isinstance(document, bytes) else json.dumps(document).encode())
-
-
-@pytest.fixture
-def versions() -> Iterator[VersionServer]:
-    server = VersionServer()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
 
 def document(channel: str = "stable", supervisor: Any = "0.2.0") -> dict[str, Any]:
     return {"channel": channel, "supervisor": supervisor, "homeassistant": {"default": "0.80.3"},

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from tests.api.hassio_support import VersionServer, versions_fixture  # noqa: F401 (fixture)
 from tests.conftest import REPO
+from tests.integration.processes import wait_until
 
 TOKEN = "c0ffee" * 10 + "abcd"  # a provisioned Home Assistant token (64 hex digits)
 
 
-def hassio_agent(start_agent: Callable[..., Any], **options: Any) -> Any:
+def hassio_agent(start_agent: Callable[..., Any], args_extra: Sequence[str] = (), **options: Any) -> Any:
     """An agent serving only hassio, its token provisioned the way an image does it."""
     options.setdefault("docker_host", None)
     options.setdefault("env", {"HASSIO_TOKEN": TOKEN})
-    return start_agent(args=["--dialects", "hassio"], ready="/supervisor/ping", **options)
+    return start_agent(args=["--dialects", "hassio", *args_extra], ready="/supervisor/ping", **options)
 
 
 def call(agent: Any, method: str, path: str, token: str = TOKEN, **kwargs: Any) -> Any:
@@ -77,3 +79,14 @@ def test_info_hostname_from_the_file_without_hostnamed(start_agent: Callable[...
     (host_root / "etc/hostname").write_text("from-the-file\n")
     agent = hassio_agent(start_agent, dbus_address=None)
     assert call(agent, "GET", "/info").json()["data"]["hostname"] == "from-the-file"
+
+
+def test_versions_are_fetched_at_start(start_agent: Callable[..., Any], versions: VersionServer) -> None:
+    """updater.load() at start: last_version is there without a reload; the reload right after
+    is throttled (60 s), as the supervisor's was."""
+    versions.serve("/stable.json", {"channel": "stable", "supervisor": "9.9.9", "homeassistant": {"default": "0.80.3"}})
+    agent = hassio_agent(start_agent, dbus_address=None, args_extra=["--hassio-version-url", versions.url])
+    wait_until(lambda: call(agent, "GET", "/supervisor/info").json()["data"]["last_version"] == "9.9.9",
+               10, "the version JSON fetched at start")
+    assert call(agent, "POST", "/supervisor/reload").json() == {"result": "ok", "data": {}}
+    assert versions.requests == ["/stable.json"]
