@@ -6,16 +6,19 @@ voluptuous gives the legacy's messages.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 import voluptuous as vol
+from starlette.responses import Response
 
 from compat.base import Router
-from compat.hassio.common import APIError, Call
+from compat.hassio.common import APIError, Call, server_error
 from handlers.homeassistant.settings import CHANNELS
 
 routes = Router()  # compat.hassio.dialect serves it
+log = logging.getLogger("polyvisor.hassio")
 
 RE_REPOSITORY = re.compile(r"^(?P<url>[^#]+)(?:#(?P<branch>[\w\-]+))?$")
 TIMEZONE_INVALID = ("Invalid time zone passed in. Valid options can be found here: "
@@ -23,9 +26,15 @@ TIMEZONE_INVALID = ("Invalid time zone passed in. Valid options can be found her
 WAIT_BOOT = vol.All(vol.Coerce(int), vol.Range(min=1, max=60))
 
 
-def validate_repository(repository: str) -> str:
+class ValidatorCrash(TypeError):
+    """A value that crashed one of the legacy's validators past voluptuous: aiohttp's 500."""
+
+
+def validate_repository(repository: Any) -> str:
     """validate_repository: `url[#branch]` whose url passes vol.Url(). A value that is not a string
-    raises TypeError out of voluptuous (re.match), the legacy's 500."""
+    crashed re.match (TypeError), the legacy's 500."""
+    if not isinstance(repository, str):
+        raise ValidatorCrash(f"repository {repository!r} is not a string")
     found = RE_REPOSITORY.match(repository)
     if not found:
         raise vol.Invalid("No valid repository format!")
@@ -44,7 +53,7 @@ def timezone_validator(call: Call) -> Any:
 
     def validate_timezone(timezone: Any) -> str:
         if timezone is not None and not isinstance(timezone, str):
-            raise TypeError(f"time zone {timezone!r} is not a string")
+            raise ValidatorCrash(f"time zone {timezone!r} is not a string")
         if timezone is None or zones.zone(timezone) is None:
             raise vol.Invalid(TIMEZONE_INVALID)
         return timezone
@@ -86,9 +95,13 @@ async def get_info(call: Call) -> dict[str, Any]:
 
 
 @routes.add("POST", "/supervisor/options")
-async def post_options(call: Call) -> bool:
+async def post_options(call: Call) -> bool | Response:
     """Change the channel, time zone, wait_boot or custom repositories; ok {}."""
-    body = await call.validate(options_schema(call))
+    try:
+        body = await call.validate(options_schema(call))
+    except ValidatorCrash as err:  # the legacy's 500; an expected answer here, so no traceback logged
+        log.warning("POST /supervisor/options: %s", err)
+        return server_error()
     if body:
         await call.run(call.services.hassio_supervisor.settings.update, **body)
     return True

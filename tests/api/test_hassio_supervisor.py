@@ -121,11 +121,15 @@ def test_broken_json_is_invalid_json(hassio: Hassio, body: bytes) -> None:
 
 
 @pytest.mark.parametrize("body", [{"timezone": 5}, {"addons_repositories": [5]}])
-def test_validators_that_crashed_the_legacy_are_its_500(hassio: Hassio, body: dict[str, Any]) -> None:
-    """pytz.timezone(5) and re.match on an int raised past voluptuous: aiohttp's 500 page."""
+def test_validators_that_crashed_the_legacy_are_its_500(hassio: Hassio, body: dict[str, Any],
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """pytz.timezone(5) and re.match on an int raised past voluptuous: aiohttp's 500 page. An
+    expected answer, so the log has a line about it and no traceback."""
     response = hassio.call("POST", "/supervisor/options", json=body)
     assert response.status_code == 500
     assert b"Server got itself in trouble" in response.content and b"Traceback" not in response.content
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert any("is not a string" in r.getMessage() for r in caplog.records)
 
 
 def test_home_assistant_cores_calls(hassio: Hassio) -> None:
