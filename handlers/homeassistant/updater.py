@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers.homeassistant.settings import Settings
+from handlers.redact import redact_url
 from handlers.store import Store
 
 log = logging.getLogger("polyvisor.hassio.updater")
@@ -72,7 +73,7 @@ class Updater:
             except FetchFailed as err:
                 log.warning("%s", err)
             except Exception as err:  # noqa: BLE001 (the legacy let these escape its suppress(HassioUpdaterError))
-                log.error("version data from %s: %s: %s", self._url, type(err).__name__, err)
+                log.error("version data from %s: %s: %s", redact_url(self._url or ""), type(err).__name__, err)
                 return False
             return True
 
@@ -89,10 +90,11 @@ class Updater:
         if not self._url:
             raise FetchFailed("no version URL configured (--hassio-version-url): no versions fetched")
         url = self._url.replace("{channel}", channel)
-        log.info("Fetch update data from %s", url)
-        data = parse_json(download(url))
+        shown = redact_url(url)  # the log is readable through GET /supervisor/logs
+        log.info("Fetch update data from %s", shown)
+        data = parse_json(download(url, shown))
         if not data or data.get("channel") != channel:
-            raise FetchFailed(f"Invalid data from {url}")
+            raise FetchFailed(f"Invalid data from {shown}")
         try:
             found = {"hassio": data["supervisor"],
                      "homeassistant": data["homeassistant"][self._machine() or "default"]}
@@ -103,15 +105,15 @@ class Updater:
         self._store.set(**{VERSIONS_KEY: json.dumps(versions)})
 
 
-def download(url: str) -> bytes:
-    """The body at `url` whatever the status; FetchFailed when nothing answers."""
+def download(url: str, shown: str) -> bytes:
+    """The body at `url` whatever the status; FetchFailed (naming `shown`) when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             body: bytes = response.read()
     except urllib.error.HTTPError as err:  # a 404 page is still parsed, as aiohttp did
         body = err.read()
     except (urllib.error.URLError, OSError, ValueError) as err:
-        raise FetchFailed(f"Can't fetch versions from {url}: {err}") from None
+        raise FetchFailed(f"Can't fetch versions from {shown}: {err}") from None
     return body
 
 

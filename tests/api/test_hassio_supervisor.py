@@ -173,6 +173,18 @@ def test_reload_fetches_the_channels_version(hassio_agents: HassioAgents, versio
     assert data(again.call("GET", "/supervisor/info"))["last_version"] == "139"
 
 
+def test_the_version_url_is_logged_without_its_credentials(hassio_agents: HassioAgents, versions: VersionServer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The log is readable through GET /supervisor/logs: a token in the URL is masked."""
+    caplog.set_level(logging.INFO)
+    versions.serve("/stable.json?token=s3cret", document())
+    agent = hassio_agents.start("--hassio-version-url", versions.url + "?token=s3cret")
+    data(agent.call("POST", "/supervisor/reload"))
+    assert data(agent.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
+    assert "Fetch update data from http://127.0.0.1:" in caplog.text and "token=***" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
 @pytest.mark.parametrize("status, body", [
     (200, json.dumps(document("beta")).encode()),  # another channel's document
     (200, json.dumps({"channel": "stable"}).encode()),  # no supervisor key
