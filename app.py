@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
+    ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
+     ("http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
+      "POST /supervisor/reload fetches; without one no versions are fetched")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -112,6 +116,7 @@ class Settings:
     hassio_token: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
+    hassio_version_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -150,6 +155,8 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["hassio_version_url"] and not values["hassio_version_url"].startswith(("http://", "https://")):
+            parser.error("--hassio-version-url must be an http:// or https:// URL")
         if values["device_type"]:
             try:
                 parse_device_type(values["device_type"])
@@ -180,6 +187,7 @@ class Settings:
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
+            hassio_version_url=values["hassio_version_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -317,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot start: %s", err)
         return 1
     services = build_services(settings)
+    logging.getLogger().addHandler(services.hassio_supervisor.logs)  # GET /supervisor/logs
     try:
         services.open()
     except (OSError, ValueError) as err:
@@ -324,14 +333,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if "platform" in settings.dialects:
         services.platform.auth.prepare()  # the first start makes the RSA key: not on a login's time
+    stop_versions, versions = threading.Event(), None
     if "hassio" in settings.dialects:
         services.hassio_tokens.homeassistant_token()  # made and stored on the first start
+        if settings.hassio_version_url:  # fetched at start and every 6 h, as the supervisor did
+            versions = threading.Thread(target=services.hassio_supervisor.updater.watch, args=(stop_versions,),
+                                        name="hassio-versions", daemon=True)
+            versions.start()
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:
         log.error("cannot serve: %s", err)
         return 1
     finally:
+        stop_versions.set()
+        if versions is not None:
+            versions.join(timeout=2)  # a fetch under way may finish before the store closes
         services.close()
     return 0
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handlers import VERSION
 from handlers.docker import Engine
 from handlers.engine.actions import Actions
 from handlers.engine.apps import Apps
@@ -14,6 +15,7 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
@@ -50,6 +52,7 @@ class Services:
     systemd: Systemd
     appdata: AppData
     hassio_tokens: HassioTokens  # who may call the hassio API
+    hassio_supervisor: HassioSupervisor  # the agent as the hassio supervisor: settings, versions, log, stats
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
@@ -103,6 +106,8 @@ class Services:
             hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
                                        getattr(settings, "hassio_token", None)),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
+            hassio_supervisor=HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
+                                               getattr(settings, "hassio_version_url", None)),
         )
 
     def __post_init__(self) -> None:
