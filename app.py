@@ -73,8 +73,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
     ("release-url", ("POLYVISOR_RELEASE_URL",), None,
-     "http(s) URL of the release manifest POST /supervisor/update installs from (JSON: latest, "
-     "versions -> architecture -> url, sha256, size; see handlers/host/release.py)"),
+     ("http(s) URL of the release manifest POST /supervisor/update installs from (JSON: latest, "
+      "versions -> architecture -> url, sha256, size; see handlers/host/release.py)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"

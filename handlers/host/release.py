@@ -68,7 +68,7 @@ def machine_arch() -> str:
 
 def _get(url: str) -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": "polyvisor-selfupdate"})
-    return urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310 (http(s) only, checked)
+    return urllib.request.urlopen(request, timeout=TIMEOUT)  # http(s) only: _check_scheme
 
 
 def _check_scheme(url: str) -> None:

@@ -31,7 +31,15 @@ from typing import Any
 
 from handlers.errors import BusUnavailable
 from handlers.host.bus import SYSTEMD, Bus
-from handlers.host.release import ReleaseError, download, fetch_manifest, latest, machine_arch, release, sha256_of
+from handlers.host.release import (
+    ReleaseError,
+    download,
+    fetch_manifest,
+    latest,
+    machine_arch,
+    release,
+    sha256_of,
+)
 
 log = logging.getLogger("polyvisor.selfupdate")
 
@@ -265,8 +273,11 @@ class SelfUpdate:
         """At start, once serving: confirm a pending update when its binary is the one on disk
         (this is it, and it is healthy), else clean up after an update that never took."""
         state = self.read_state()
-        if state is None:
-            shutil.rmtree(self.data_dir / DOWNLOADS, ignore_errors=True)  # a download killed midway
+        if state is None:  # an update killed midway, before its state file: its temporary files
+            shutil.rmtree(self.data_dir / DOWNLOADS, ignore_errors=True)
+            if self.binary is not None:
+                for suffix in (".new", ".previous.new"):
+                    _sibling(self.binary, suffix).unlink(missing_ok=True)
             return
         if _sha(Path(state["binary"])) == state["sha256"]:
             log.info("update to polyvisor %s confirmed: serving (previous kept as %s)", state["version"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -38,6 +39,7 @@ KEY = {"X-HASSIO-KEY": API_KEY}
 UNIT = "polyvisor.service"
 SYSTEMD = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 REPO = Path(__file__).resolve().parents[2]
+FROZEN = REPO / os.environ.get("POLYVISOR_BINARY", "dist/polyvisor")  # as tests/frozen finds it
 OLD = b"#!/bin/sh\necho polyvisor old\n"
 GOOD = b"#!/bin/sh\necho polyvisor 0.2.0\nexit 0\n#" + b"x" * (24 * 1024 ** 2)  # 24 MiB: a real binary's order
 BROKEN = b"#!/bin/sh\necho 'polyvisor 0.4.0: cannot start' >&2\nexit 1\n"
@@ -47,7 +49,7 @@ ERROR_NULL = b'{"result": "error", "message": null}'
 class Releases(BaseHTTPRequestHandler):
     """Serves server.files (path -> bytes); paths in server.cut get half the body, then a close."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:  # http.server's name
         body = self.server.files.get(self.path)  # type: ignore[attr-defined]
         if body is None:
             self.send_error(404)
@@ -187,7 +189,7 @@ def test_binary_that_exits_at_start_is_rolled_back_by_the_guard(
     response = api.request(STEM, "POST", "/supervisor/update", headers=KEY, json={"version": "0.4.0"})
     assert response.status_code == 200 and install.read_bytes() == BROKEN
     wait_for(lambda: calls(dbus_calls, "RestartUnit"))
-    assert subprocess.run([str(install)], capture_output=True).returncode == 1  # what systemd would see
+    assert subprocess.run([str(install)], check=False, capture_output=True).returncode == 1  # what systemd would see
     dbus_calls.clear("systemd")
     # the guard, as the transient unit runs it (here from source: the scripts are not agents)
     state = json.loads((api.data_dir / "selfupdate.json").read_text())
@@ -196,7 +198,7 @@ def test_binary_that_exits_at_start_is_rolled_back_by_the_guard(
     with open(log, "wb") as out:
         done = subprocess.run([sys.executable, str(REPO / "app.py"), "--data-dir", str(api.data_dir),
                                "--dbus-address", system_bus, "update-guard"],
-                              stdout=out, stderr=subprocess.STDOUT, timeout=60, cwd=tmp_path)
+                              check=False, stdout=out, stderr=subprocess.STDOUT, timeout=60, cwd=tmp_path)
     waited = time.monotonic() - begun
     assert done.returncode == 0, log.read_text()
     assert waited >= state["timeout"]  # it gave the new binary its time
@@ -215,6 +217,34 @@ def test_guard_exits_once_the_new_version_confirms(updater: tuple[Agent, SelfUpd
     selfupdate.started()  # the new binary serving
     assert selfupdate.guard(poll=0.05) == 0
     assert install.read_bytes() == GOOD and not calls(dbus_calls, "RestartUnit")
+
+
+def frozen_with_selfupdate() -> bool:
+    """dist/polyvisor exists and is built from a tree that has the self-update (its --help lists
+    update-guard): an older build does not confirm, and the guard would rightly roll it back."""
+    if not FROZEN.exists():
+        return False
+    shown = subprocess.run([str(FROZEN), "--help"], check=False, capture_output=True, timeout=60)
+    return b"update-guard" in shown.stdout
+
+
+@pytest.mark.skipif(not frozen_with_selfupdate(), reason="no dist/polyvisor with the self-update (scripts/build)")
+def test_frozen_binary_as_the_release_confirms_itself(
+        updater: tuple[Agent, SelfUpdate], install: Path, release_server: ThreadingHTTPServer,
+        start_agent: Callable[..., Any]) -> None:
+    """The built binary as the release: downloaded, swapped in, then started as systemd would
+    start it, it confirms the update once it serves."""
+    api, _ = updater
+    body = FROZEN.read_bytes()
+    manifest = json.loads(release_server.files["/manifest.json"])  # type: ignore[attr-defined]
+    manifest["versions"]["9.0.0"], release_server.files["/bin/frozen"] = entry(  # type: ignore[attr-defined]
+        "bin/frozen", body)
+    release_server.files["/manifest.json"] = json.dumps(manifest).encode()  # type: ignore[attr-defined]
+    response = api.request(STEM, "POST", "/supervisor/update", headers=KEY, json={"version": "9.0.0"})
+    assert response.status_code == 200 and install.read_bytes() == body
+    agent = start_agent(command=[str(install)])
+    wait_for(lambda: not (api.data_dir / "selfupdate.json").exists(), timeout=60)
+    assert "update to polyvisor 9.0.0 confirmed" in agent.log.read_text()
 
 
 def test_start_cleans_up_an_update_killed_before_the_swap(
