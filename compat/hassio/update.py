@@ -2,8 +2,10 @@
 
 Tag 138's APISupervisor.update: body `{version?: Coerce(str)}`, default the latest version (there
 the version JSON's, here the release manifest's); the running version is 400 `Version <v> is
-already in use`; otherwise Supervisor.update's True (ok {}, the restart follows 1 s later) or
-False (400 with message null: download, checksum, swap or restart impossible; the reason is logged).
+already in use`; otherwise Supervisor.update's answer: True (ok {}, the restart follows 1 s
+later), False (400 with message null: download, checksum, swap or restart impossible, the reason
+logged), or None (ok {}) for `{"version": ""}` when the latest is the running one, since 138 ran
+`version or last_version` there and only logged "already installed".
 """
 
 from __future__ import annotations
@@ -26,11 +28,5 @@ async def update(call: Call) -> bool | None:
     version = body["version"] if "version" in body else await call.run(selfupdate.latest)
     if version == selfupdate.version:
         raise APIError(f"Version {version} is already in use")
-    if version == "":
-        # 138's Supervisor.update ran `version or last_version`: {"version": ""} means the latest,
-        # and when that is the running one it only logged "already installed" and returned None (ok {}).
-        version = await call.run(selfupdate.latest)
-        if version == selfupdate.version:
-            return None
-    result: bool = await call.run(selfupdate.update, version or None)
+    result: bool | None = await call.run(selfupdate.update, version)
     return result

@@ -42,6 +42,7 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "a
 MANIFEST_LIMIT = 1024 ** 2  # a manifest bigger than this is not one
 BINARY_LIMIT = 1024 ** 3  # nor is a binary bigger than this
 TIMEOUT = 30.0  # seconds without a byte before a download is given up
+MANIFEST_TIMEOUT = 10.0  # hassio's updater fetched its version JSON with timeout=10
 CHUNK = 256 * 1024
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -66,9 +67,9 @@ def machine_arch() -> str:
     return ARCHES.get(machine, machine)
 
 
-def _get(url: str) -> Any:
+def _get(url: str, timeout: float = TIMEOUT) -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": "polyvisor-selfupdate"})
-    return urllib.request.urlopen(request, timeout=TIMEOUT)  # http(s) only: _check_scheme
+    return urllib.request.urlopen(request, timeout=timeout)  # http(s) only: _check_scheme
 
 
 def _check_scheme(url: str) -> None:
@@ -80,7 +81,7 @@ def fetch_manifest(url: str) -> dict[str, Any]:
     """The manifest at `url`; ReleaseError when it cannot be had or is not one."""
     _check_scheme(url)
     try:
-        with _get(url) as response:
+        with _get(url, MANIFEST_TIMEOUT) as response:
             body = response.read(MANIFEST_LIMIT + 1)
     except OSError as err:  # URLError, HTTPError, timeouts, refused connections
         raise ReleaseError(f"release manifest {url}: {err}") from err

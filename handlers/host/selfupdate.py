@@ -106,24 +106,28 @@ class SelfUpdate:
         self.binary = found
         self.unit = unit
         self.health_timeout = health_timeout
+        self.last_version: str | None = None  # the manifest's latest when last fetched
         self._lock = threading.Lock()
         self._restarting = False
 
     # -- the update ------------------------------------------------------------------------
 
     def latest(self) -> str | None:
-        """The manifest's latest version; None when no URL is configured or it cannot be read."""
+        """The manifest's latest version, fetched now (also kept as last_version); None when no
+        URL is configured or the manifest cannot be read."""
         if not self.release_url:
             return None
         try:
-            return latest(fetch_manifest(self.release_url))
+            self.last_version = latest(fetch_manifest(self.release_url))
         except ReleaseError as err:
             log.warning("%s", err)
             return None
+        return self.last_version
 
-    def update(self, version: str | None) -> bool:
-        """Install `version` (None: the latest) and restart into it; False, with the reason
-        logged and the running version left in place, when that cannot be done."""
+    def update(self, version: str | None) -> bool | None:
+        """Install `version` (None or "": the latest) and restart into it; None when that is the
+        running version; False, with the reason logged and the running version left in place,
+        when it cannot be done."""
         if not self._lock.acquire(blocking=False):  # hassio's process_lock: a second call is False
             log.error("Can't update polyvisor while an update is in progress")
             return False
@@ -138,16 +142,19 @@ class SelfUpdate:
         finally:
             self._lock.release()
 
-    def _update(self, version: str | None, called: float) -> bool:
-        if self.binary is None:
-            raise ReleaseError(self.no_binary)
+    def _update(self, version: str | None, called: float) -> bool | None:
         if not self.release_url:
             raise ReleaseError("no release URL configured (--release-url, POLYVISOR_RELEASE_URL)")
-        unit = self.unit or self._own_unit()
         manifest = fetch_manifest(self.release_url)
         version = version or latest(manifest)
         if not version:
             raise ReleaseError(f"release manifest {self.release_url} names no latest version")
+        if version == self.version:  # as hassio's Supervisor.update: a warning, nothing done
+            log.warning("Version %s is already installed", version)
+            return None
+        if self.binary is None:
+            raise ReleaseError(self.no_binary)
+        unit = self.unit or self._own_unit()
         item = release(manifest, self.release_url, version, machine_arch())
         log.info("Update polyvisor %s to version %s (%s)", self.version, version, item.url)
         folder = self.data_dir / DOWNLOADS
@@ -272,6 +279,12 @@ class SelfUpdate:
     def started(self) -> None:
         """At start, once serving: confirm a pending update when its binary is the one on disk
         (this is it, and it is healthy), else clean up after an update that never took."""
+        try:
+            self._started()
+        except OSError as err:  # never a reason not to serve
+            log.error("cannot check for a pending update: %s", err)
+
+    def _started(self) -> None:
         state = self.read_state()
         if state is None:  # an update killed midway, before its state file: its temporary files
             shutil.rmtree(self.data_dir / DOWNLOADS, ignore_errors=True)

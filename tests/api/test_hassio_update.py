@@ -1,6 +1,7 @@
 """POST /supervisor/update in process: the input checks and the failure answers of tag 138
 (hassio/api/supervisor.py: api_validate(SCHEMA_VERSION), APIError "Version X is already in use",
-Supervisor.update's False -> message null). The update itself: tests/integration/test_hassio_update.py.
+Supervisor.update's False -> message null). The update itself, and from source (no binary to
+replace): tests/integration/test_hassio_update.py.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import logging
 import pytest
 
 from handlers import VERSION
-from tests.api.support import API_KEY, Agent, Agents
+from tests.api.support import API_KEY, Agent
 
 STEM = "hassio"
 KEY = {"X-HASSIO-KEY": API_KEY}
-ERROR_NULL = b'{"result": "error", "message": null}'
-# Nothing listens here: a manifest that cannot be fetched.
-DEAD_URL = "http://127.0.0.1:9/manifest.json"
 
 
 def post(api: Agent, **kwargs: object) -> tuple[int, object]:
@@ -49,14 +47,6 @@ def test_no_release_url_is_a_failed_update(api: Agent, caplog: pytest.LogCapture
     assert post(api) == (400, {"result": "error", "message": None})
     assert post(api, json={"version": 2}) == (400, {"result": "error", "message": None})  # Coerce(str)
     assert any("Update of polyvisor fails" in r.getMessage() for r in caplog.records)
-
-
-def test_from_source_there_is_no_binary(agents: Agents, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, "polyvisor.selfupdate")
-    api = agents.start("--release-url", DEAD_URL)
-    response = api.request(STEM, "POST", "/supervisor/update", headers=KEY, json={"version": "9.9.9"})
-    assert (response.status_code, response.content) == (400, ERROR_NULL)
-    assert any("running from source" in r.getMessage() for r in caplog.records)
 
 
 def test_needs_a_token(api: Agent) -> None:

@@ -280,3 +280,16 @@ def test_latest_is_the_running_version(make_settings: Callable[..., Any], releas
         # {"version": ""}: 138 ran `version or last_version`, found it installed and answered ok
         response = api.request(STEM, "POST", "/supervisor/update", headers=KEY, json={"version": ""})
         assert (response.status_code, response.json()) == (200, {"result": "ok", "data": {}})
+
+
+def test_from_source_there_is_no_binary(make_settings: Callable[..., Any], release_server: ThreadingHTTPServer,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    """python app.py: sys.executable is the interpreter; 138's failed update answer, the reason logged."""
+    caplog.set_level(logging.ERROR, "polyvisor.selfupdate")
+    settings = make_settings(dialects="hassio", release_url=url_of(release_server), dbus_address=None)
+    with TestClient(app.create_app(settings)) as client:
+        response = Agent(client, settings.root, settings.data_dir).request(
+            STEM, "POST", "/supervisor/update", headers=KEY)
+    assert (response.status_code, response.content) == (400, ERROR_NULL)
+    assert any("running from source" in r.getMessage() for r in caplog.records)
+    assert not (settings.data_dir / "selfupdate").exists()
