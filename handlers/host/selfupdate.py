@@ -324,6 +324,10 @@ class SelfUpdate:
                 return 1
             log.info("rolled back to polyvisor %s and restarted %s", state.get("from"), state["unit"])
             return 0
+        if _sha(binary) == state["sha256"]:
+            log.error("polyvisor %s did not come up, and %s is gone: cannot roll back", state["version"], previous)
+            self._finish(state)
+            return 1
         log.warning("update to polyvisor %s never took effect: cleaned up", state["version"])
         self._finish(state)
         return 0

@@ -131,6 +131,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
     return found
 
 
+def write_pending(data_dir: Path, install: Path, staged: Path, timeout: float) -> None:
+    """The state file of an update to 0.2.0 (GOOD) as _update writes it before the swap."""
+    state = {"version": "0.2.0", "from": VERSION, "binary": str(install), "staged": str(staged),
+             "previous": f"{install}.previous", "sha256": hashlib.sha256(GOOD).hexdigest(), "unit": UNIT,
+             "timeout": timeout}
+    (data_dir / "selfupdate.json").write_text(json.dumps(state))
+
+
 def leftovers(binary: Path, data_dir: Path) -> list[str]:
     """Files an update could leave: next to the binary, the state file, the download folder."""
     found = sorted(p.name for p in binary.parent.iterdir() if p.name != binary.name)
@@ -257,10 +265,7 @@ def test_start_cleans_up_an_update_killed_before_the_swap(
     staged.write_bytes(GOOD)
     (data_dir / "selfupdate").mkdir()
     (data_dir / "selfupdate" / "0.2.0.download").write_bytes(GOOD[:1000])
-    state = {"version": "0.2.0", "from": VERSION, "binary": str(install), "staged": str(staged),
-             "previous": f"{install}.previous", "sha256": hashlib.sha256(GOOD).hexdigest(), "unit": UNIT,
-             "timeout": 60}
-    (data_dir / "selfupdate.json").write_text(json.dumps(state))
+    write_pending(data_dir, install, staged, timeout=60)
     agent = start_agent(data_dir=data_dir)
     wait_for(lambda: not (data_dir / "selfupdate.json").exists())
     assert install.read_bytes() == OLD and leftovers(install, data_dir) == []
@@ -293,3 +298,20 @@ def test_from_source_there_is_no_binary(make_settings: Callable[..., Any], relea
     assert (response.status_code, response.content) == (400, ERROR_NULL)
     assert any("running from source" in r.getMessage() for r in caplog.records)
     assert not (settings.data_dir / "selfupdate").exists()
+
+
+def test_guard_after_an_update_killed_before_the_swap(install: Path, tmp_path: Path, system_bus: str,
+                                                     dbus_calls: MockCalls) -> None:
+    """The agent died (kill -9) between starting the guard and the rename: the binary is still the
+    old one, so the guard only cleans up; nothing is restarted."""
+    from handlers.host.bus import Bus
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    staged = Path(f"{install}.new")
+    staged.write_bytes(GOOD)
+    Path(f"{install}.previous").write_bytes(OLD)
+    write_pending(data_dir, install, staged, timeout=0.2)
+    assert SelfUpdate(data_dir, Bus(system_bus), None, VERSION, binary=install).guard(poll=0.02) == 0
+    assert install.read_bytes() == OLD and leftovers(install, data_dir) == ["polyvisor.previous"]
+    assert not calls(dbus_calls, "RestartUnit")
