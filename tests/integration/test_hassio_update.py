@@ -198,18 +198,23 @@ def test_binary_that_exits_at_start_is_rolled_back_by_the_guard(
     assert response.status_code == 200 and install.read_bytes() == BROKEN
     wait_for(lambda: calls(dbus_calls, "RestartUnit"))
     assert subprocess.run([str(install)], check=False, capture_output=True).returncode == 1  # what systemd would see
+    ((_, _, properties, _),) = calls(dbus_calls, "StartTransientUnit")
+    ((_, argv, _),) = dict(properties)["ExecStart"][1]
     dbus_calls.clear("systemd")
-    # the guard, as the transient unit runs it (here from source: the scripts are not agents)
+    # the guard's command line as the transient unit runs it, with `python app.py` for the
+    # previous binary (a script here, not an agent)
+    assert argv[1:] == ["--data-dir", str(api.data_dir), "--dbus-address", system_bus, "update-guard"]
     state = json.loads((api.data_dir / "selfupdate.json").read_text())
     log = tmp_path / "guard.log"
     begun = time.monotonic()
     with open(log, "wb") as out:
-        done = subprocess.run([sys.executable, str(REPO / "app.py"), "--data-dir", str(api.data_dir),
-                               "--dbus-address", system_bus, "update-guard"],
+        done = subprocess.run([sys.executable, str(REPO / "app.py"), *argv[1:]],
                               check=False, stdout=out, stderr=subprocess.STDOUT, timeout=60, cwd=tmp_path)
     waited = time.monotonic() - begun
     assert done.returncode == 0, log.read_text()
     assert waited >= state["timeout"]  # it gave the new binary its time
+    print(f"\nguard: rolled back and restarted {waited - state['timeout']:.2f} s after its {state['timeout']} s"
+          f" timeout (process {waited:.2f} s)")
     assert install.read_bytes() == OLD  # the previous binary is back under the binary's name
     assert leftovers(install, api.data_dir) == []
     assert calls(dbus_calls, "RestartUnit") == [(UNIT, "replace")]
