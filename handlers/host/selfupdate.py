@@ -175,13 +175,17 @@ class SelfUpdate:
             self._keep_previous(binary, previous)
             self._write_state(state)
             self._start_guard(previous, version)
-            _replace(staged, binary)  # the swap: from here on the guard watches
+            os.replace(staged, binary)  # the swap: from here on the guard watches
         except BaseException:
             staged.unlink(missing_ok=True)
             self._state_path().unlink(missing_ok=True)
             raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the download folder holds only this one
+        try:
+            _fsync_dir(binary.parent)
+        except OSError as err:  # the swap is done: restart into it all the same
+            log.warning("fsync of %s: %s", binary.parent, err)
         log.info("polyvisor %s installed at %s (previous kept as %s); restarting %s", version, binary,
                  previous, unit)
         self._restarting = True
