@@ -76,12 +76,16 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
      ("http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
       "POST /supervisor/reload fetches; without one no versions are fetched")),
+    ("release-url", ("POLYVISOR_RELEASE_URL",), None,
+     ("http(s) URL of the release manifest POST /supervisor/update installs from (JSON: latest, "
+      "versions -> architecture -> url, sha256, size; see handlers/host/release.py)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 # Commands that run instead of the agent, on the same settings: name -> help.
 COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)",
-            "hassio-token": "print Home Assistant's hassio token stored in the data folder and exit"}
+            "hassio-token": "print Home Assistant's hassio token stored in the data folder and exit",
+            "update-guard": "(started by a self-update) roll the binary back unless the new one confirms"}
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
@@ -117,6 +121,7 @@ class Settings:
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
     hassio_version_url: str | None = None
+    release_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -166,6 +171,8 @@ class Settings:
             parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
             parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
+        if values["release_url"] and not str(values["release_url"]).startswith(("http://", "https://")):
+            parser.error("--release-url must be an http:// or https:// URL")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
@@ -188,6 +195,7 @@ class Settings:
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
             hassio_version_url=values["hassio_version_url"],
+            release_url=values["release_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -295,6 +303,7 @@ async def serve(settings: Settings, services: Services) -> None:
     await wait_bound(list(groups), parse_listen)
     sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
+    await asyncio.to_thread(services.selfupdate.started)  # serving: a pending self-update is healthy
     report_components(services.engine if services.state_engine else None, services.bus)  # once serving
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(watchdog(usec / 2e6)) if usec else None
@@ -314,10 +323,12 @@ async def serve(settings: Settings, services: Services) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python app.py` and of the frozen binary."""
     settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
-    if settings.command in COMMANDS:
+    if settings.command in ("api-key", "hassio-token"):
         return print_stored(settings)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.command == "update-guard":
+        return build_services(settings).selfupdate.guard()
     try:
         for path in unix_paths(settings):
             unixsocket.prepare(Path(path))

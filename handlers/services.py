@@ -24,6 +24,7 @@ from handlers.host.hostconfig import HostConfig
 from handlers.host.hostfs import HostFS
 from handlers.host.identity import Identity
 from handlers.host.network import Network
+from handlers.host.selfupdate import SelfUpdate
 from handlers.host.systemd import Systemd
 from handlers.platform import Platform
 from handlers.store import Store
@@ -53,6 +54,7 @@ class Services:
     appdata: AppData
     hassio_tokens: HassioTokens  # who may call the hassio API
     hassio_supervisor: HassioSupervisor  # the agent as the hassio supervisor: settings, versions, log, stats
+    selfupdate: SelfUpdate  # POST /supervisor/update: this agent's own binary
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
@@ -105,6 +107,8 @@ class Services:
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
                                        getattr(settings, "hassio_token", None)),
+            selfupdate=SelfUpdate(Path(settings.data_dir), bus, getattr(settings, "release_url", None),
+                                  getattr(settings, "version", VERSION)),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             hassio_supervisor=HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
                                                getattr(settings, "hassio_version_url", None)),

@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
 from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
+from compat.hassio import update as selfupdate
 from compat.hassio.common import UNKNOWN, APIError, Call, error, ok, plain, raw, server_error
 from handlers.errors import InvalidInput, PolyvisorError
 from handlers.homeassistant.tokens import Caller
@@ -31,6 +32,7 @@ ERRORS: dict[type[BaseException], Any] = {
 ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
                proxy.routes, discovery.routes, info.routes)
+ROUTES.include(selfupdate.routes)  # POST /supervisor/update
 
 
 class HassioApp(DialectApp):
