@@ -72,6 +72,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
+    ("hassos-ota-url", ("POLYVISOR_HASSOS_OTA_URL",), None,
+     ("URL template of HassOS update bundles, with {version} and {board} (default: the HassOS "
+      "releases on GitHub, as supervisor 138)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -112,6 +115,7 @@ class Settings:
     hassio_token: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
+    hassos_ota_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -180,6 +184,7 @@ class Settings:
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
+            hassos_ota_url=values["hassos_ota_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
