@@ -39,6 +39,7 @@ MOCKS = {
     "systemd": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
     "systemd_units": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
     "hostnamed": ("org.freedesktop.hostname1", "/org/freedesktop/hostname1"),
+    "rauc": ("de.pengutronix.rauc", "/"),
 }
 MOCK_IFACE = "org.freedesktop.DBus.Mock"
 
