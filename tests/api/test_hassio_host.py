@@ -181,3 +181,8 @@ def test_hardware_audio_names_from_the_audio_database(agents: Agents) -> None:
                                             " 17: [ 0- 1]: digital audio playback\n"})
     assert get(api, "/hardware/audio") == {"audio": {
         "input": {}, "output": {"0,0": "Raspberry Jack", "0,1": "Raspberry HDMI"}}}
+
+
+def test_hassos_cli_update_without_an_engine_is_unknown_error(api: Agent) -> None:
+    # 138 pulled the CLI image whether or not the host was HassOS; here the pull cannot start
+    assert post(api, "/hassos/update/cli", json={"version": "7"}) == (400, UNKNOWN)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from integration.sysbus import MOCK_IFACE, MockCalls, SystemBus, bus_call
+from integration.sysbus import MOCK_IFACE, MockCalls, bus_call, private_bus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dbus_templates"
 KEY = {"X-HASSIO-KEY": "testkey_0123456789"}
@@ -34,18 +33,12 @@ POLITE = ("sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait")
 @pytest.fixture(scope="module")
 def hassos_bus() -> Iterator[str]:
     """A private system bus where the host is HassOS 1.11 on rpi3: systemd, hostnamed, RAUC."""
-    bus = SystemBus(Path(tempfile.mkdtemp(prefix="pv-hassos-")))
-    try:
-        bus.start()
-        bus.add_mock(str(TEMPLATES / "systemd_units.py"), {"units": UNITS})
-        bus.add_mock(str(TEMPLATES / "hostnamed.py"), {
-            "OperatingSystemCPEName": CPE, "OperatingSystemPrettyName": "HassOS 1.11",
-            "Hostname": "hassio", "StaticHostname": "hassio", "Deployment": "production"})
-        bus.add_mock(str(TEMPLATES / "rauc.py"))
-        bus.wait_for_mocks()
-        yield bus.address
-    finally:
-        bus.stop()
+    hostnamed = {"OperatingSystemCPEName": CPE, "OperatingSystemPrettyName": "HassOS 1.11",
+                 "Hostname": "hassio", "StaticHostname": "hassio", "Deployment": "production"}
+    with private_bus("pv-hassos-", [(str(TEMPLATES / "systemd_units.py"), {"units": UNITS}),
+                                    (str(TEMPLATES / "hostnamed.py"), hostnamed),
+                                    (str(TEMPLATES / "rauc.py"), None)]) as address:
+        yield address
 
 
 @pytest.fixture
