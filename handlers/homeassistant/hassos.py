@@ -8,6 +8,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +55,27 @@ class HassOS:
         self._engine = engine
         self._tmp = tmp_dir
         self._ota_url = ota_url
+        # The channel's version file as last fetched (138's updater: hassio-version/<channel>.json);
+        # whoever fetches it sets this. Until then the latest versions are null, as in 138 before
+        # its first fetch.
+        self.version_file: Callable[[], dict[str, Any]] = dict
+
+    def latest(self, board: str | None) -> tuple[str | None, str | None]:
+        """(hassos[board], hassos-cli) of the version file."""
+        data = self.version_file() or {}
+        hassos = data.get("hassos")
+        os_version = hassos.get(board) if isinstance(hassos, dict) and board else None
+        return (None if os_version is None else str(os_version),
+                None if data.get("hassos-cli") is None else str(data["hassos-cli"]))
 
     def info(self) -> dict[str, Any]:
-        """{version, version_cli, version_latest, version_cli_latest, board}: nulls off HassOS.
-
-        The latest versions come from the version file 138's updater fetched; nothing here fetches
-        it, so they are null (as 138's were before its first fetch)."""
+        """{version, version_cli, version_latest, version_cli_latest, board}: nulls off HassOS."""
         cpe = self._host.state().hassos
-        return {"version": cpe.version if cpe else None, "version_cli": self.cli_version() if cpe else None,
-                "version_latest": None, "version_cli_latest": None, "board": cpe.target_hw if cpe else None}
+        if cpe is None:
+            return dict.fromkeys(("version", "version_cli", "version_latest", "version_cli_latest", "board"))
+        os_latest, cli_latest = self.latest(cpe.target_hw)
+        return {"version": cpe.version, "version_cli": self.cli_version(), "version_latest": os_latest,
+                "version_cli_latest": cli_latest, "board": cpe.target_hw}
 
     def cli_image(self) -> str:
         """homeassistant/<arch>-hassio-cli for the engine's architecture."""
@@ -87,7 +100,8 @@ class HassOS:
         if cpe is None:
             log.error("No HassOS available")
             raise HassOSNotSupported("No HassOS available")
-        if version is None:  # version_latest: no version file was fetched
+        version = version or self.latest(cpe.target_hw)[0]
+        if version is None:  # no version file fetched yet
             raise HassOSUpdateError("No HassOS version to update to")
         if version == cpe.version:
             log.warning("Version %s is already installed", version)
@@ -172,8 +186,10 @@ class HassOS:
 
     def update_cli(self, version: str | None) -> None:
         """Pull homeassistant/<arch>-hassio-cli:<version> and tag it latest."""
-        current = self.cli_version() if self._host.state().hassos else None
-        if version is None or version == current:  # version_cli_latest is null: see info()
+        cpe = self._host.state().hassos
+        current = self.cli_version() if cpe else None  # DockerHassOSCli attached on HassOS only
+        version = version or (self.latest(cpe.target_hw)[1] if cpe else None)
+        if version is None or version == current:
             log.warning("Version %s is already installed for CLI", version)
             raise HassOSUpdateError(f"Version {version} is already installed for CLI")
         import docker.errors

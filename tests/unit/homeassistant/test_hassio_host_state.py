@@ -1,10 +1,16 @@
-"""HassOS detection from the CPE name and the features list (handlers/homeassistant/host.py)."""
+"""HassOS detection from the CPE name, the features list and the latest versions
+(handlers/homeassistant/host.py, hassos.py); nothing here reaches a bus or an engine."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from handlers.homeassistant.host import Cpe, HostState, parse_cpe
+from handlers.docker import Engine
+from handlers.homeassistant.hassos import HassOS
+from handlers.homeassistant.host import Cpe, HassioHost, HostState, parse_cpe
+from handlers.host.bus import Bus
 
 HASSOS = "cpe:2.3:o:home_assistant:hassos:1.11:*:production:*:*:*:rpi3:*"
 
@@ -40,3 +46,12 @@ def test_features_and_hassos_detection(systemd: bool, hostname: bool, rauc: bool
 def test_empty_properties_are_null() -> None:
     state = HostState(True, True, False, {"Chassis": "", "KernelRelease": "6.1"})
     assert (state.value("Chassis"), state.value("KernelRelease"), state.value("Deployment")) == (None, "6.1", None)
+
+
+def test_latest_versions_come_from_the_version_file(tmp_path: Path) -> None:
+    hassos = HassOS(HassioHost(Bus("unix:path=/nonexistent"), Engine("unix:///nonexistent")), Engine(""), tmp_path)
+    assert hassos.latest("rpi3") == (None, None)  # nothing fetched yet
+    hassos.version_file = lambda: {"hassos": {"rpi3": "2.4", "ova": "2.5"}, "hassos-cli": 8}
+    assert hassos.latest("rpi3") == ("2.4", "8")
+    assert hassos.latest("tinker") == (None, "8")
+    assert hassos.latest(None) == (None, "8")
