@@ -79,6 +79,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("release-url", ("POLYVISOR_RELEASE_URL",), None,
      ("http(s) URL of the release manifest POST /supervisor/update installs from (JSON: latest, "
       "versions -> architecture -> url, sha256, size; see handlers/host/release.py)")),
+    ("hassos-ota-url", ("POLYVISOR_HASSOS_OTA_URL",), None,
+     ("URL template of HassOS update bundles, with {version} and {board} (default: the HassOS "
+      "releases on GitHub, as supervisor 138)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -122,6 +125,7 @@ class Settings:
     command: str | None = None  # one of COMMANDS, or None: run the agent
     hassio_version_url: str | None = None
     release_url: str | None = None
+    hassos_ota_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -196,6 +200,7 @@ class Settings:
             hassio_token=values["hassio_token"], command=args.command,
             hassio_version_url=values["hassio_version_url"],
             release_url=values["release_url"],
+            hassos_ota_url=values["hassos_ota_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

@@ -16,6 +16,7 @@ from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
 from handlers.homeassistant.supervisor import HassioSupervisor
+from handlers.homeassistant.system import HassioSystem
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
@@ -58,6 +59,7 @@ class Services:
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
+    hassio_system: HassioSystem | None = None  # /host, /hassos, /hardware of the hassio dialect
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -112,6 +114,9 @@ class Services:
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             hassio_supervisor=HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
                                                getattr(settings, "hassio_version_url", None)),
+            hassio_system=HassioSystem.build(bus, engine, hostfs, Path(settings.data_dir),
+                                             getattr(settings, "hassos_ota_url", None),
+                                             (getattr(settings, "device_type", None) or "").split(":")[0] or None),
         )
 
     def __post_init__(self) -> None:
