@@ -72,6 +72,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
+    ("hassio-core-url", ("POLYVISOR_HASSIO_CORE_URL",), None,
+     ("Home Assistant core's API (http(s)://HOST:PORT) the hassio dialect pushes discovery messages and "
+      "add-on logins to (default http://172.30.32.1:8123: the hassio network's gateway, HA's port)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -110,6 +113,7 @@ class Settings:
     watchdog_device: str = "/dev/watchdog0"
     legacy_data_path: str = "/resin-data"
     hassio_token: str | None = None
+    hassio_core_url: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
 
@@ -150,6 +154,8 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["hassio_core_url"] and not str(values["hassio_core_url"]).startswith(("http://", "https://")):
+            parser.error("--hassio-core-url must be an http:// or https:// URL")
         if values["device_type"]:
             try:
                 parse_device_type(values["device_type"])
@@ -180,6 +186,7 @@ class Settings:
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
+            hassio_core_url=values["hassio_core_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

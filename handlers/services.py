@@ -14,6 +14,10 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.auth import Auth as HassioAuth
+from handlers.homeassistant.coreapi import DEFAULT_URL, PASSWORD_KEY, REFRESH_TOKEN_KEY, CoreAccess, CoreAPI
+from handlers.homeassistant.discovery import Discovery as HassioDiscovery
+from handlers.homeassistant.services import ServiceRecords as HassioServices
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
@@ -53,6 +57,12 @@ class Services:
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
+    # the hassio dialect's calls into Home Assistant, its discovery messages, service records
+    # and add-on logins (None only for a Services made by hand without them)
+    hassio_core: CoreAPI | None = None
+    hassio_discovery: HassioDiscovery | None = None
+    hassio_services: HassioServices | None = None
+    hassio_auth: HassioAuth | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -80,6 +90,10 @@ class Services:
                                 target_url=getattr(settings, "target_url", None),
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
+        hassio_tokens = HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
+                                     getattr(settings, "hassio_token", None))
+        core_url = getattr(settings, "hassio_core_url", None) or DEFAULT_URL
+        hassio_core = CoreAPI(lambda: CoreAccess(core_url, store.get(PASSWORD_KEY), store.get(REFRESH_TOKEN_KEY)))
         device.engine_status = supervisor.status.first_service
         return cls(
             store=store,
@@ -100,9 +114,12 @@ class Services:
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
-            hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
-                                       getattr(settings, "hassio_token", None)),
+            hassio_tokens=hassio_tokens,
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
+            hassio_core=hassio_core,
+            hassio_discovery=HassioDiscovery(store, hassio_core),
+            hassio_services=HassioServices(store, hassio_tokens),
+            hassio_auth=HassioAuth(store, hassio_core),
         )
 
     def __post_init__(self) -> None:
@@ -142,6 +159,8 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            if self.hassio_discovery is not None:
+                self.hassio_discovery.close()  # queued pushes to Home Assistant finish first
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.hassio import auth as auth_routes
 from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
 from compat.hassio.common import UNKNOWN, APIError, Call, error, ok, plain, raw, server_error
 from handlers.errors import InvalidInput, PolyvisorError
@@ -30,7 +31,8 @@ ERRORS: dict[type[BaseException], Any] = {
 
 ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
-               proxy.routes, discovery.routes, info.routes)
+               proxy.routes, discovery.routes, info.routes,
+               auth_routes.routes)
 
 
 class HassioApp(DialectApp):
