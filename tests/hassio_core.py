@@ -98,6 +98,7 @@ class StandInCore:
     users: dict[str, str] = field(default_factory=lambda: {"alice": "s3cret"})
     refresh_token: str = "refresh-0123"
     access_token: str = "access-4567"
+    api_password: str | None = None  # the legacy X-HA-Access password, when HA has one
     client: Callable[[], HassioClient] | None = None  # how to call the supervisor back
     calls: list[Recorded] = field(default_factory=list)
     processed: list[tuple[str, Any]] = field(default_factory=list)  # what the discovery view did
@@ -133,7 +134,7 @@ class StandInCore:
             do_GET = do_POST = do_DELETE = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         return self
 
@@ -150,6 +151,8 @@ class StandInCore:
             return [c for c in self.calls if c.path.startswith(prefix)]
 
     def authorised(self, call: Recorded) -> bool:
+        if self.api_password is not None and call.headers.get("x-ha-access") == self.api_password:
+            return True
         return call.headers.get("authorization") == f"Bearer {self.access_token}"
 
     def answer(self, call: Recorded) -> tuple[int, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from handlers.homeassistant.coreapi import REFRESH_TOKEN_KEY
+from handlers.homeassistant.coreapi import PASSWORD_KEY, REFRESH_TOKEN_KEY
 from handlers.homeassistant.tokens import AddonGrant
 from tests.api.support import MACHINE_ID, Agent, Agents
 from tests.hassio_core import StandInCore
@@ -289,3 +289,28 @@ def test_a_refused_password_leaves_the_cache(setup: Setup) -> None:
     refused(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret")), None)
     setup.core.stop()
     refused(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret")), None)
+
+
+def test_an_expired_access_token_is_fetched_again(setup: Setup) -> None:
+    """make_request: a 401 with a refresh token drops the access token and tries once more."""
+    assert ok(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret"))) == {}
+    setup.core.access_token = "access-rotated"
+    assert ok(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret"))) == {}
+    assert len(setup.core.calls_to("/auth/token")) == 2
+    assert setup.core.calls_to("/api/hassio_auth")[-1].headers["authorization"] == "Bearer access-rotated"
+
+
+def test_a_refused_refresh_token_is_home_assistant_down(setup: Setup) -> None:
+    """No access token: the API counts as not running (check_api_state), so the cache answers."""
+    setup.agent.client.app.services.store.set(**{REFRESH_TOKEN_KEY: "revoked"})
+    refused(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret")), None)
+    assert setup.core.calls_to("/api/hassio_auth") == []
+
+
+def test_the_legacy_api_password_is_sent_as_x_ha_access(setup: Setup) -> None:
+    setup.core.api_password = "legacy-pw"
+    store = setup.agent.client.app.services.store
+    store.set(**{PASSWORD_KEY: "legacy-pw", REFRESH_TOKEN_KEY: ""})
+    assert ok(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret"))) == {}
+    forwarded = setup.core.calls_to("/api/hassio_auth")[-1]
+    assert forwarded.headers["x-ha-access"] == "legacy-pw" and "authorization" not in forwarded.headers
