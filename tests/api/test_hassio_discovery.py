@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from handlers.homeassistant.coreapi import PASSWORD_KEY, REFRESH_TOKEN_KEY
 from handlers.homeassistant.tokens import AddonGrant
 from tests.api.support import MACHINE_ID, Agent, Agents
-from tests.hassio_core import StandInCore
+from tests.hassio_core import StandInCore, wait_for
 
 STEM = "hassio"
 UNKNOWN = "Unknown Error, see logs"
@@ -80,15 +79,6 @@ def server_error(response: httpx.Response) -> None:
     assert (response.status_code, response.content) == (500, SERVER_ERROR)
     assert response.headers["content-type"] == "text/html; charset=utf-8"
 
-
-def wait_for(check: Any, what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- discovery ------------------------------------------------------------------------------------

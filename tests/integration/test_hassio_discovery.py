@@ -11,7 +11,6 @@ listed and the test is skipped for them at the end, after every served call was 
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from handlers.homeassistant.coreapi import REFRESH_TOKEN_KEY
 from handlers.homeassistant.tokens import AddonGrant, Tokens, stored_token
 from handlers.store import Store
-from tests.hassio_core import HassioAPIError, HassioClient, StandInCore
+from tests.hassio_core import HassioAPIError, HassioClient, StandInCore, wait_for
 
 MOSQUITTO = AddonGrant("core_mosquitto", "a" * 64, discovery=("mqtt",), services=("mqtt:provide",))
 NGINX = AddonGrant("local_nginx", "d" * 64, auth_api=True)
@@ -41,15 +40,6 @@ def provision(data_dir: Path, refresh_token: str) -> None:
     finally:
         store.close()
 
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def not_served(response: httpx.Response) -> bool:
