@@ -160,7 +160,7 @@ class Services:
         if self._users == 0:
             self.blink.stop()
             if self.hassio_discovery is not None:
-                self.hassio_discovery.close()  # queued pushes to Home Assistant finish first
+                self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()

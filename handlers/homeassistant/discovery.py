@@ -95,11 +95,12 @@ class Discovery:
             self._push(message, "DELETE")
 
     def close(self) -> None:
-        """Let queued pushes finish (each bounded by its timeout)."""
+        """Drop the queued pushes (138's tasks died with the process too); one under way ends
+        within its timeout."""
         with self._lock:
             pushes, self._pushes = self._pushes, None
         if pushes is not None:
-            pushes.shutdown(wait=True)
+            pushes.shutdown(wait=False, cancel_futures=True)
 
     def _drop(self, which: Any) -> list[Message]:
         with self._store.transaction() as db:
