@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from compat.base import Router
-from compat.hassio.callers import addon_of
+from compat.hassio.callers import Crash, addon_of
 from compat.hassio.common import APIError, Call
 
 routes = Router()  # compat.hassio.dialect serves it
@@ -26,7 +26,7 @@ JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-class BadCredentials(Exception):
+class BadCredentials(Crash):
     """Credentials 138's parsers choked on (ValueError, JSONDecodeError, AttributeError): a 500."""
 
 

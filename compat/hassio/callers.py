@@ -2,8 +2,9 @@
 
 138's routes for add-ons read the add-on's attributes straight off request["HASSIO_FROM"]: called
 with Home Assistant's or the host's token that object has none of them, the AttributeError escaped
-api_process and aiohttp answered its 500 page. NotAnAddon reproduces that answer on purpose (the
-dialect's fallback for an unexpected error: the 500 page, never a traceback in the body).
+api_process and aiohttp answered its 500 page. Crash (NotAnAddon and the other cases where 138's
+handler choked) reproduces that answer on purpose: the dialect answers the 500 page and logs one
+line, no traceback, since nothing went wrong here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from compat.hassio.common import APIError, Call
 from handlers.homeassistant.tokens import AddonGrant
 
 
-class NotAnAddon(Exception):
+class Crash(Exception):
+    """Where tag 138's handler raised an exception api_process did not catch: aiohttp's 500 page."""
+
+
+class NotAnAddon(Crash):
     """An add-on's route called with Home Assistant's, the host's or the operator's token."""
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 from compat.base import Router
-from compat.hassio.callers import addon_of, only_homeassistant
+from compat.hassio.callers import Crash, addon_of, only_homeassistant
 from compat.hassio.common import APIError, Call
 from handlers.homeassistant.discovery import Message
 from handlers.homeassistant.services import SCHEMAS
@@ -27,7 +27,7 @@ DISCOVERY_BODY = vol.Schema({
 })
 
 
-class NoConfig(Exception):
+class NoConfig(Crash):
     """POST /discovery without `config`: 138's send() lacked an argument (TypeError, aiohttp's 500)."""
 
 
