@@ -3,9 +3,11 @@
 
 test_home_assistant_0_81_session plays HA's own hassio client (handler.py and discovery.py at
 0.81) in its order. Some of its calls go to routes other slices of issue 13 serve
-(/homeassistant/info and /options, /supervisor/options) or part 2 (/addons/<slug>/info): on a
-branch without them the agent answers the router's plain `404: Not Found`; those calls are
-listed and the test is skipped for them at the end, after every served call was checked.
+(/homeassistant/info and /options, /supervisor/options): on a branch without them the agent
+answers the router's plain `404: Not Found`; those calls are listed and the test is skipped for
+them at the end, after every served call was checked. /addons/<slug>/info (HA's get_addon_info
+after a push) comes with part 2 of the dialect: until then HA's view only logs the failure, and
+so does this test (no skip for it).
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ def core() -> Iterator[StandInCore]:
 
 @pytest.fixture
 def start_hassio(start_agent: Callable[..., Any], tmp_path: Path) -> Callable[..., Any]:
-    """start_hassio(core_url) -> an agent serving only hassio, no engine, no bus, on tmp_path/data."""
-    def start(core_url: str) -> Any:
+    """start_hassio(core_url, components=False) -> an agent serving only hassio on tmp_path/data;
+    with the private engine and bus when `components` (the routes of the other slices need them),
+    else none."""
+    def start(core_url: str, components: bool = False) -> Any:
+        where = {} if components else {"docker_host": None, "dbus_address": None}
         return start_agent(args=["--dialects", "hassio", "--hassio-core-url", core_url],
-                           docker_host=None, dbus_address=None, ready="/supervisor/ping",
-                           data_dir=tmp_path / "data")
+                           ready="/supervisor/ping", data_dir=tmp_path / "data", **where)
     return start
 
 
@@ -76,7 +80,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def test_home_assistant_0_81_session(start_hassio: Callable[..., Any], core: StandInCore, tmp_path: Path) -> None:
     provision(tmp_path / "data", core.refresh_token)
-    agent = start_hassio(core.url)
+    agent = start_hassio(core.url, components=True)
     http = agent.client()
     ha = HassioClient(http, stored_token(tmp_path / "data"))
     core.client = lambda: HassioClient(agent.client(), ha.token)
@@ -114,8 +118,7 @@ def test_home_assistant_0_81_session(start_hassio: Callable[..., Any], core: Sta
         event = wait_for(lambda: [e for e in core.processed if e[0] in ("new", "unreadable")], "HA's view")[-1]
         if any(e[0] == "addon info failed" for e in core.processed):  # get_addon_info (part 2's route)
             info = http.get(f"/addons/{MOSQUITTO.slug}/info", headers={"X-HASSIO-KEY": ha.token})
-            assert not_served(info), core.processed
-            unserved.append(f"GET /addons/{MOSQUITTO.slug}/info (get_addon_info)")
+            assert not_served(info), core.processed  # part 2 of the dialect: expected, no skip for it
         assert event[0] == "new"
         assert {k: event[1][k] for k in ("addon", "service", "uuid", "config")} == {
             "addon": MOSQUITTO.slug, "service": "mqtt", "uuid": uuid, "config": MQTT}
