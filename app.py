@@ -71,8 +71,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("legacy-data-path", ("POLYVISOR_LEGACY_DATA_PATH", "RESIN_DATA_PATH"), "/resin-data",
      "per-app data folders (<path>/<appId>) the gosuper purge empties (host path, under --root)"),
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
-     "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
-     "persisted on first use when absent"),
+     ("Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
+      "persisted on first use when absent")),
     ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
      ("http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
       "POST /supervisor/reload fetches; without one no versions are fetched")),
@@ -82,6 +82,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassos-ota-url", ("POLYVISOR_HASSOS_OTA_URL",), None,
      ("URL template of HassOS update bundles, with {version} and {board} (default: the HassOS "
       "releases on GitHub, as supervisor 138)")),
+    ("hassio-core-url", ("POLYVISOR_HASSIO_CORE_URL",), None,
+     ("Home Assistant core's API (http(s)://HOST:PORT) the hassio dialect pushes discovery messages and "
+      "add-on logins to (default http://172.30.32.1:8123: the hassio network's gateway, HA's port)")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -121,6 +124,7 @@ class Settings:
     watchdog_device: str = "/dev/watchdog0"
     legacy_data_path: str = "/resin-data"
     hassio_token: str | None = None
+    hassio_core_url: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
     hassio_version_url: str | None = None
@@ -164,8 +168,6 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
-        if values["hassio_version_url"] and not values["hassio_version_url"].startswith(("http://", "https://")):
-            parser.error("--hassio-version-url must be an http:// or https:// URL")
         if values["device_type"]:
             try:
                 parse_device_type(values["device_type"])
@@ -175,8 +177,9 @@ class Settings:
             parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
             parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
-        if values["release_url"] and not str(values["release_url"]).startswith(("http://", "https://")):
-            parser.error("--release-url must be an http:// or https:// URL")
+        for name in ("hassio_version_url", "hassio_core_url", "release_url"):
+            if values[name] and not str(values[name]).startswith(("http://", "https://")):
+                parser.error(f"--{name.replace('_', '-')} must be an http:// or https:// URL")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
@@ -201,6 +204,7 @@ class Settings:
             hassio_version_url=values["hassio_version_url"],
             release_url=values["release_url"],
             hassos_ota_url=values["hassos_ota_url"],
+            hassio_core_url=values["hassio_core_url"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

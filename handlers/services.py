@@ -15,6 +15,10 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.auth import Auth as HassioAuth
+from handlers.homeassistant.coreapi import DEFAULT_URL, PASSWORD_KEY, REFRESH_TOKEN_KEY, CoreAccess, CoreAPI
+from handlers.homeassistant.discovery import Discovery as HassioDiscovery
+from handlers.homeassistant.services import ServiceRecords as HassioServices
 from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.system import HassioSystem
 from handlers.homeassistant.tokens import Tokens as HassioTokens
@@ -60,6 +64,12 @@ class Services:
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
     hassio_system: HassioSystem | None = None  # /host, /hassos, /hardware of the hassio dialect
+    # the hassio dialect's calls into Home Assistant, its discovery messages, service records
+    # and add-on logins (None only for a Services made by hand without them)
+    hassio_core: CoreAPI | None = None
+    hassio_discovery: HassioDiscovery | None = None
+    hassio_services: HassioServices | None = None
+    hassio_auth: HassioAuth | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -107,16 +117,8 @@ class Services:
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
-            hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
-                                       getattr(settings, "hassio_token", None)),
-            selfupdate=SelfUpdate(Path(settings.data_dir), bus, getattr(settings, "release_url", None),
-                                  getattr(settings, "version", VERSION)),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
-            hassio_supervisor=HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
-                                               getattr(settings, "hassio_version_url", None)),
-            hassio_system=HassioSystem.build(bus, engine, hostfs, Path(settings.data_dir),
-                                             getattr(settings, "hassos_ota_url", None),
-                                             (getattr(settings, "device_type", None) or "").split(":")[0] or None),
+            **hassio_parts(settings, store, hostfs, bus, engine, identity),
         )
 
     def __post_init__(self) -> None:
@@ -156,9 +158,34 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            if self.hassio_discovery is not None:
+                self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
             self.engine.close()
             self.bus.close()
             self.store.close()
+
+
+def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine,
+                 identity: Identity) -> dict[str, Any]:
+    """The hassio dialect's domain objects (Services fields by name)."""
+    tokens = HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
+                          getattr(settings, "hassio_token", None))
+    core_url = getattr(settings, "hassio_core_url", None) or DEFAULT_URL
+    core = CoreAPI(lambda: CoreAccess(core_url, store.get(PASSWORD_KEY), store.get(REFRESH_TOKEN_KEY)))
+    data_dir = Path(settings.data_dir)
+    return {
+        "hassio_tokens": tokens,
+        "hassio_supervisor": HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
+                                              getattr(settings, "hassio_version_url", None)),
+        "selfupdate": SelfUpdate(data_dir, bus, getattr(settings, "release_url", None),
+                                 getattr(settings, "version", VERSION)),
+        "hassio_system": HassioSystem.build(bus, engine, hostfs, data_dir, getattr(settings, "hassos_ota_url", None),
+                                            (getattr(settings, "device_type", None) or "").split(":")[0] or None),
+        "hassio_core": core,
+        "hassio_discovery": HassioDiscovery(store, core),
+        "hassio_services": HassioServices(store, tokens),
+        "hassio_auth": HassioAuth(store, core),
+    }

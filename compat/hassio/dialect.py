@@ -14,8 +14,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.hassio import auth as auth_routes
 from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
 from compat.hassio import update as selfupdate
+from compat.hassio.callers import Crash
 from compat.hassio.common import UNKNOWN, APIError, Call, error, ok, plain, raw, server_error
 from handlers.errors import InvalidInput, PolyvisorError
 from handlers.homeassistant.tokens import Caller
@@ -31,7 +33,7 @@ ERRORS: dict[type[BaseException], Any] = {
 
 ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
-               proxy.routes, discovery.routes, info.routes)
+               proxy.routes, discovery.routes, info.routes, auth_routes.routes)
 ROUTES.include(selfupdate.routes)  # POST /supervisor/update
 
 
@@ -101,6 +103,9 @@ async def process(route: Route, call: Call) -> Response:
                    "application/octet-stream") if content_type else error(message)
     except APIError as err:
         return raw(err.message or b"", "application/octet-stream") if content_type else error(err.message)
+    except Crash as err:  # where 138's handler crashed (callers.py): its 500 page, expected, one line
+        log.warning("%s %s: %s (500, as tag 138)", method, path, err)
+        return server_error()
     except Exception:  # aiohttp's generic 500 page, never a traceback
         log.exception("%s %s failed", method, path)
         return server_error()
