@@ -72,6 +72,10 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
      "Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
      "persisted on first use when absent"),
+    ("hassio-data", ("POLYVISOR_HASSIO_DATA",), None,
+     ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
+      "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "
+      "unprivileged, for engines that cannot start privileged containers")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -110,6 +114,7 @@ class Settings:
     watchdog_device: str = "/dev/watchdog0"
     legacy_data_path: str = "/resin-data"
     hassio_token: str | None = None
+    hassio_data: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
 
@@ -179,7 +184,7 @@ class Settings:
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
-            hassio_token=values["hassio_token"], command=args.command,
+            hassio_token=values["hassio_token"], command=args.command, hassio_data=values["hassio_data"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

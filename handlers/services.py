@@ -14,6 +14,8 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.core import Core as HassioCore
+from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
@@ -50,6 +52,7 @@ class Services:
     systemd: Systemd
     appdata: AppData
     hassio_tokens: HassioTokens  # who may call the hassio API
+    hassio_core: HassioCore  # Home Assistant's container (hassio)
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
@@ -81,6 +84,8 @@ class Services:
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
         device.engine_status = supervisor.status.first_service
+        hassio_tokens = HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
+                                     getattr(settings, "hassio_token", None))
         return cls(
             store=store,
             identity=identity,
@@ -100,8 +105,9 @@ class Services:
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
-            hassio_tokens=HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
-                                       getattr(settings, "hassio_token", None)),
+            hassio_tokens=hassio_tokens,
+            hassio_core=HassioCore(store, engine, hassio_run_options(settings), settings.device_type,
+                                   hassio_tokens.homeassistant_token),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
         )
 
