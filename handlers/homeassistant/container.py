@@ -114,8 +114,9 @@ class Container:
                         and container.image.id == wanted.id)
         return self.engine.call(check)
 
-    def exists(self) -> bool:
-        return self.engine.call(lambda c: self._get(c, "containers", NAME)) is not None
+    def has_image(self, reference: str) -> bool:
+        """The engine holds `reference` (repository:tag)."""
+        return self.engine.call(lambda c: self._get(c, "images", reference)) is not None
 
     def install(self, image: str, tag: str) -> bool:
         """`image:tag` tagged as `image:latest`: the local copy when the engine has it, else pulled.

@@ -184,9 +184,10 @@ class Core:
         come up, the version that ran before comes back (138's rollback)."""
         with self._lock:
             version = version or self.last_version()
-            rollback = self.version() if not self.error_state else None
+            current = self.version()
+            rollback = current if not self.error_state else None
             running = self.container.is_running(self.image)
-            if not version or (self.container.exists() and version == self.version()):
+            if not version or (version == current and self.container.has_image(f"{self.image}:{current}")):
                 log.warning("version %s is already installed", version)
                 return  # 138 returned the error object instead of raising it: 200 ok
             try:

@@ -16,6 +16,7 @@ Home Assistant's /api/websocket and /auth/token: busybox has no WebSocket server
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import tarfile
@@ -77,11 +78,15 @@ def stand_in_tar(version: str) -> bytes:
     return buf.getvalue()
 
 
-def import_stand_in(docker_client: Any) -> None:
-    """Tags GOOD and BAD of REPOSITORY on the private engine (an update removes the repository's
-    other images once the new one runs, as 138's cleanup did: each test imports what is missing)."""
+def import_stand_in(docker_client: Any, fresh: bool = True) -> None:
+    """Tags GOOD and BAD of REPOSITORY on the private engine; fresh: no `latest` (nothing installed). An
+    update removes the repository's other images once the new one runs, as 138's cleanup did, so
+    each test imports what is missing."""
     import docker.errors
 
+    if fresh:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(f"{REPOSITORY}:latest")
     for version in (GOOD, BAD):
         try:
             docker_client.images.get(f"{REPOSITORY}:{version}")
@@ -204,7 +209,7 @@ def test_update_rolls_back_when_the_new_version_does_not_come_up(hassio: Any, do
     assert docker_client.containers.get("homeassistant").id == before
     with pytest.raises(Exception, match="No such image"):  # installing GOOD removed the other tags (138)
         docker_client.images.get(f"{REPOSITORY}:{BAD}")
-    import_stand_in(docker_client)  # BAD "published"
+    import_stand_in(docker_client, fresh=False)  # BAD "published"
 
     assert call(hassio, "POST", "/homeassistant/update", {"version": BAD}) == (200, {})  # 138: ok after a rollback
     assert call(hassio, "GET", "/homeassistant/info")[1]["version"] == GOOD
@@ -266,6 +271,7 @@ class HomeAssistantStandIn:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
     def expire(self) -> None:
         self.valid = None
