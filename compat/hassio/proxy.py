@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from compat.base import Context, Router
 from compat.hassio.common import Call, plain
+from compat.responses import Text
 from handlers.errors import PolyvisorError
 from handlers.homeassistant.wsclient import WebSocketClient, connect_homeassistant
 
@@ -122,8 +123,9 @@ async def api(call: Call) -> Response:
         return plain(502)
     finally:
         conn.close()
+    # aiohttp's web.Response(body=..., content_type=client.content_type): the type, no charset added
     media = _essence(upstream.getheader("Content-Type")) or "application/octet-stream"
-    return Response(data, status_code=upstream.status, media_type=media)
+    return Text(data, upstream.status, media)
 
 
 _greedy("POST")(api)

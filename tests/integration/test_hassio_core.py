@@ -271,7 +271,6 @@ class HomeAssistantStandIn:
     def __exit__(self, *exc: object) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-        self.loop.close()
 
     def expire(self) -> None:
         self.valid = None
@@ -282,6 +281,11 @@ class HomeAssistantStandIn:
         self.ready.set()
         self.loop.run_forever()
         server.close()
+        tasks = asyncio.all_tasks(self.loop)  # connections still open: end them before the loop
+        for task in tasks:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*tasks, server.wait_closed(), return_exceptions=True))
+        self.loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
