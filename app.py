@@ -331,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         services.platform.auth.prepare()  # the first start makes the RSA key: not on a login's time
     if "hassio" in settings.dialects:
         services.hassio_tokens.homeassistant_token()  # made and stored on the first start
+        services.hassio_core.watchdog.start()  # Home Assistant's boot start and watchdogs
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:

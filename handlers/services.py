@@ -148,6 +148,7 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()

@@ -114,6 +114,10 @@ class Container:
                         and container.image.id == wanted.id)
         return self.engine.call(check)
 
+    def exists(self) -> bool:
+        """A container named homeassistant is there (138's is_initialize)."""
+        return self.engine.call(lambda c: self._get(c, "containers", NAME)) is not None
+
     def has_image(self, reference: str) -> bool:
         """The engine holds `reference` (repository:tag)."""
         return self.engine.call(lambda c: self._get(c, "images", reference)) is not None

@@ -22,6 +22,7 @@ from handlers.docker import Engine
 from handlers.errors import PolyvisorError
 from handlers.homeassistant.container import LABEL_MACHINE, LABEL_VERSION, Container, RunOptions, Stats
 from handlers.homeassistant.haapi import HomeAssistantAPI, Target
+from handlers.homeassistant.watchdog import Watchdog
 from handlers.store import Store
 
 log = logging.getLogger("polyvisor.hassio.core")
@@ -82,6 +83,14 @@ class Core:
         self.api = HomeAssistantAPI(self.target)
         self._lock = threading.RLock()
         self.error_state = False
+        self.watchdog = Watchdog(self)  # started by the agent that serves hassio (app.main)
+
+    def in_progress(self) -> bool:
+        """A start, stop or update is running in another thread."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+            return False
+        return True
 
     # settings
     def settings(self) -> dict[str, Any]:

@@ -139,9 +139,10 @@ def hassio(start_agent: Callable[..., Any], docker_client: Any, stand_in: str, t
     port = free_port()
     (folder / "homeassistant" / "port").write_text(str(port))
     store_grant(data_dir)
-    agent = start_agent(data_dir=data_dir, ready="/supervisor/ping",
-                        args=["--dialects=hassio", "--device-type=pvtest", f"--hassio-data={folder},privileged=false"])
+    args = ["--dialects=hassio", "--device-type=pvtest", f"--hassio-data={folder},privileged=false"]
+    agent = start_agent(data_dir=data_dir, ready="/supervisor/ping", args=args)
     agent.ha_port, agent.folder = port, folder
+    agent.again = lambda: start_agent(data_dir=data_dir, ready="/supervisor/ping", args=args)
     assert call(agent, "POST", "/homeassistant/options", {"port": port, "password": PASSWORD}) == (200, {})
     yield agent
     remove_container(docker_client)
@@ -217,6 +218,55 @@ def test_update_rolls_back_when_the_new_version_does_not_come_up(hassio: Any, do
     assert container.status == "running" and container.image.labels["io.hass.version"] == GOOD
     assert b"broken release" not in container.logs()
     assert docker_client.images.get(f"{REPOSITORY}:latest").labels["io.hass.version"] == GOOD
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def answers(port: int) -> bool:
+    """The stand-in's API answers on loopback."""
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def running_container(docker_client: Any) -> Any:
+    import docker.errors
+
+    try:
+        container = docker_client.containers.get("homeassistant")
+    except docker.errors.NotFound:
+        return None
+    return container if container.status == "running" else None
+
+
+def test_boot_start_and_the_container_watchdog(hassio: Any, docker_client: Any) -> None:
+    installed(hassio)
+    assert running_container(docker_client) is None
+    hassio.stop()
+    began = time.monotonic()
+    agent = hassio.again()  # boot is set: the agent starts Home Assistant
+    first = wait_for(lambda: running_container(docker_client), 30, "boot start")  # nobody else started it
+    # a start waits for the boot start to finish (one lock, as 138's process_lock) and finds it running
+    assert call(agent, "POST", "/homeassistant/start") == (200, {})
+    assert answers(hassio.ha_port)
+    print(f"booted after {time.monotonic() - began:.2f} s")
+    first.kill()  # it dies after it came up (a failed start would stop the watchdog, as in 138): started again
+    began = time.monotonic()
+    second = wait_for(lambda: (c := running_container(docker_client)) and c.id != first.id and c, 40, "restart")
+    print(f"restarted by the watchdog after {time.monotonic() - began:.2f} s")
+    assert second.image.labels["io.hass.version"] == GOOD
+    assert call(agent, "POST", "/homeassistant/stop") == (200, {})  # removed: nothing left to watch
 
 
 def test_check_config(hassio: Any) -> None:
