@@ -107,6 +107,18 @@ async def stream(call: Call) -> Response:
     return StreamingResponse(chunks(), status_code=200, media_type=media)
 
 
+@routes.add("GET", "/homeassistant/websocket")
+@routes.add("GET", "/homeassistant/api/websocket")
+async def not_upgraded(call: Call) -> Response:
+    """A plain GET of the websocket paths: aiohttp's WebSocketResponse.prepare refused it (400)."""
+    headers = call.request.headers
+    if headers.get("upgrade", "").lower().strip() != "websocket":
+        text = f'No WebSocket UPGRADE hdr: {headers.get("upgrade")}\n Can "Upgrade" only to "WebSocket".'
+    else:
+        text = f'No CONNECTION upgrade hdr: {headers.get("connection")}'
+    return Text(text, 400, "text/plain; charset=utf-8")
+
+
 async def api(call: Call) -> Response:
     """One request to Home Assistant's API with the supervisor's credentials."""
     if not await _check_access(call):

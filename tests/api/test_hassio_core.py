@@ -178,3 +178,12 @@ def test_websocket_handshake_accepts_an_addon_then_closes_when_home_assistant_is
         assert json.loads(socket_.receive_text()) == {"type": "auth_ok", "ha_version": None}
         message = socket_.receive()
         assert message["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("path", ["/homeassistant/websocket", "/homeassistant/api/websocket"])
+def test_a_plain_get_of_the_websocket_is_aiohttps_400(api: Agent, path: str) -> None:
+    response = api.request(STEM, "GET", path)
+    assert (response.status_code, response.headers["content-type"]) == (400, PLAIN)
+    assert response.text == 'No WebSocket UPGRADE hdr: None\n Can "Upgrade" only to "WebSocket".'
+    response = api.request(STEM, "GET", path, headers={"Upgrade": "websocket", "Connection": "close"})
+    assert response.text == "No CONNECTION upgrade hdr: close"
