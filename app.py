@@ -85,6 +85,10 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-core-url", ("POLYVISOR_HASSIO_CORE_URL",), None,
      ("Home Assistant core's API (http(s)://HOST:PORT) the hassio dialect pushes discovery messages and "
       "add-on logins to (default http://172.30.32.1:8123: the hassio network's gateway, HA's port)")),
+    ("hassio-data", ("POLYVISOR_HASSIO_DATA",), None,
+     ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
+      "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "
+      "unprivileged, for engines that cannot start privileged containers")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
@@ -125,6 +129,7 @@ class Settings:
     legacy_data_path: str = "/resin-data"
     hassio_token: str | None = None
     hassio_core_url: str | None = None
+    hassio_data: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
     hassio_version_url: str | None = None
@@ -201,10 +206,9 @@ class Settings:
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
             hassio_token=values["hassio_token"], command=args.command,
-            hassio_version_url=values["hassio_version_url"],
-            release_url=values["release_url"],
-            hassos_ota_url=values["hassos_ota_url"],
-            hassio_core_url=values["hassio_core_url"],
+            hassio_version_url=values["hassio_version_url"], release_url=values["release_url"],
+            hassos_ota_url=values["hassos_ota_url"], hassio_core_url=values["hassio_core_url"],
+            hassio_data=values["hassio_data"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -360,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             versions = threading.Thread(target=services.hassio_supervisor.updater.watch, args=(stop_versions,),
                                         name="hassio-versions", daemon=True)
             versions.start()
+        services.hassio_core.watchdog.start()  # Home Assistant's boot start and watchdogs
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:

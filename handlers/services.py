@@ -21,6 +21,8 @@ from handlers.homeassistant.discovery import Discovery as HassioDiscovery
 from handlers.homeassistant.services import ServiceRecords as HassioServices
 from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.system import HassioSystem
+from handlers.homeassistant.core import Core as HassioCore
+from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
@@ -60,13 +62,14 @@ class Services:
     hassio_tokens: HassioTokens  # who may call the hassio API
     hassio_supervisor: HassioSupervisor  # the agent as the hassio supervisor: settings, versions, log, stats
     selfupdate: SelfUpdate  # POST /supervisor/update: this agent's own binary
+    hassio_core: HassioCore  # Home Assistant's container (hassio)
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
     hassio_system: HassioSystem | None = None  # /host, /hassos, /hardware of the hassio dialect
     # the hassio dialect's calls into Home Assistant, its discovery messages, service records
     # and add-on logins (None only for a Services made by hand without them)
-    hassio_core: CoreAPI | None = None
+    hassio_coreapi: CoreAPI | None = None
     hassio_discovery: HassioDiscovery | None = None
     hassio_services: HassioServices | None = None
     hassio_auth: HassioAuth | None = None
@@ -160,6 +163,7 @@ class Services:
             self.blink.stop()
             if self.hassio_discovery is not None:
                 self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
+            self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
@@ -184,7 +188,9 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
                                  getattr(settings, "version", VERSION)),
         "hassio_system": HassioSystem.build(bus, engine, hostfs, data_dir, getattr(settings, "hassos_ota_url", None),
                                             (getattr(settings, "device_type", None) or "").split(":")[0] or None),
-        "hassio_core": core,
+        "hassio_coreapi": core,
+        "hassio_core": HassioCore(store, engine, hassio_run_options(settings), settings.device_type,
+                                  tokens.homeassistant_token),
         "hassio_discovery": HassioDiscovery(store, core),
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),
