@@ -16,13 +16,13 @@ from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
 from handlers.homeassistant.auth import Auth as HassioAuth
+from handlers.homeassistant.core import Core as HassioCore
+from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.coreapi import DEFAULT_URL, PASSWORD_KEY, REFRESH_TOKEN_KEY, CoreAccess, CoreAPI
 from handlers.homeassistant.discovery import Discovery as HassioDiscovery
 from handlers.homeassistant.services import ServiceRecords as HassioServices
 from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.system import HassioSystem
-from handlers.homeassistant.core import Core as HassioCore
-from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
