@@ -84,7 +84,7 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
       "releases on GitHub, as supervisor 138)")),
     ("hassio-core-url", ("POLYVISOR_HASSIO_CORE_URL",), None,
      ("Home Assistant core's API (http(s)://HOST:PORT) the hassio dialect pushes discovery messages and "
-      "add-on logins to (default http://172.30.32.1:8123: the hassio network's gateway, HA's port)")),
+      "add-on logins to (default: the homeassistant container's port on 127.0.0.1)")),
     ("hassio-data", ("POLYVISOR_HASSIO_DATA",), None,
      ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
       "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "

@@ -18,7 +18,7 @@ from handlers.engine.terminal import Terminals
 from handlers.homeassistant.auth import Auth as HassioAuth
 from handlers.homeassistant.core import Core as HassioCore
 from handlers.homeassistant.core import run_options as hassio_run_options
-from handlers.homeassistant.coreapi import DEFAULT_URL, PASSWORD_KEY, REFRESH_TOKEN_KEY, CoreAccess, CoreAPI
+from handlers.homeassistant.coreapi import CoreAccess, CoreAPI
 from handlers.homeassistant.discovery import Discovery as HassioDiscovery
 from handlers.homeassistant.services import ServiceRecords as HassioServices
 from handlers.homeassistant.supervisor import HassioSupervisor
@@ -177,20 +177,33 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
     """The hassio dialect's domain objects (Services fields by name)."""
     tokens = HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
                           getattr(settings, "hassio_token", None))
-    core_url = getattr(settings, "hassio_core_url", None) or DEFAULT_URL
-    core = CoreAPI(lambda: CoreAccess(core_url, store.get(PASSWORD_KEY), store.get(REFRESH_TOKEN_KEY)))
+    supervisor = HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
+                                  getattr(settings, "hassio_version_url", None), lambda: container.machine)
+    container = HassioCore(store, engine, hassio_run_options(settings), settings.device_type,
+                           tokens.homeassistant_token, timezone=lambda: supervisor.settings.get().timezone,
+                           latest=lambda: supervisor.updater.versions().get("homeassistant"))
+    system = HassioSystem.build(bus, engine, hostfs, Path(settings.data_dir), getattr(settings, "hassos_ota_url", None),
+                                (getattr(settings, "device_type", None) or "").split(":")[0] or None)
+    system.hassos.version_file = supervisor.updater.versions
+    given_url = getattr(settings, "hassio_core_url", None)
+
+    def access() -> CoreAccess:
+        """Home Assistant's API as its container's settings say (port, ssl, and the password and
+        refresh token it posts to /homeassistant/options), unless --hassio-core-url names it."""
+        conf = container.settings()
+        url = given_url or f"{'https' if conf.get('ssl') else 'http'}://127.0.0.1:{conf.get('port', 8123)}"
+        return CoreAccess(url, conf.get("password"), conf.get("refresh_token"))
+
+    core = CoreAPI(access)
     data_dir = Path(settings.data_dir)
     return {
         "hassio_tokens": tokens,
-        "hassio_supervisor": HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
-                                              getattr(settings, "hassio_version_url", None)),
+        "hassio_supervisor": supervisor,
         "selfupdate": SelfUpdate(data_dir, bus, getattr(settings, "release_url", None),
                                  getattr(settings, "version", VERSION)),
-        "hassio_system": HassioSystem.build(bus, engine, hostfs, data_dir, getattr(settings, "hassos_ota_url", None),
-                                            (getattr(settings, "device_type", None) or "").split(":")[0] or None),
+        "hassio_system": system,
         "hassio_coreapi": core,
-        "hassio_core": HassioCore(store, engine, hassio_run_options(settings), settings.device_type,
-                                  tokens.homeassistant_token),
+        "hassio_core": container,
         "hassio_discovery": HassioDiscovery(store, core),
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from compat.base import Router
 from compat.hassio.common import Call
+from handlers.errors import PolyvisorError
 
 routes = Router()  # compat.hassio.dialect serves it
 
@@ -15,15 +17,27 @@ async def get_info(call: Call) -> dict[str, Any]:
     """hassio/api/info.py: versions, hostname, machine, arch and channel in one object."""
     supervisor = call.services.hassio_supervisor
     settings = await call.run(supervisor.settings.get)
+    core = call.services.hassio_core
     return {
         "supervisor": supervisor.version,
-        # The homeassistant container's io.hass.version label; null until the homeassistant
-        # domain object reports it (the legacy's null when Home Assistant was not installed).
-        "homeassistant": None,
-        "hassos": None,  # not a HassOS host: sys_hassos.version was null
+        "homeassistant": await call.run(_or_none, core.version),  # the image's io.hass.version
+        "hassos": await call.run(_or_none, _hassos_version, call.services),  # null off HassOS
         "hostname": await call.run(supervisor.hostname),
-        # The homeassistant image's io.hass.machine label: null without it, as sys_machine was.
-        "machine": None,
+        "machine": core.machine,
         "arch": supervisor.arch,
         "channel": settings.channel,
     }
+
+
+def _hassos_version(services: Any) -> str | None:
+    version: str | None = services.hassio_system.hassos.info()["version"]
+    return version
+
+
+def _or_none(read: Callable[..., str | None], *args: Any) -> str | None:
+    """What `read` found, or null when the engine or the bus does not answer (138 showed null
+    for what it could not attach to)."""
+    try:
+        return read(*args)
+    except PolyvisorError:
+        return None

@@ -72,13 +72,14 @@ class Core:
 
     def __init__(self, store: Store, engine: Engine, options: RunOptions, device_type: str | None,
                  token: Callable[[], str], timezone: Callable[[], str] = lambda: "UTC",
-                 api_host: str = "127.0.0.1") -> None:
+                 api_host: str = "127.0.0.1", latest: Callable[[], str | None] = lambda: None) -> None:
         self._store = store
         self.container = Container(engine)
         self.options = options
         self.machine = default_machine(device_type)
         self._token = token
         self._timezone = timezone
+        self._latest = latest  # the channel's newest Home Assistant (the supervisor's version JSON)
         self.api_host = api_host  # the container shares the host's network (network_mode host)
         self.api = HomeAssistantAPI(self.target)
         self._lock = threading.RLock()
@@ -122,12 +123,12 @@ class Core:
         return self.container.image_labels(self.image).get(LABEL_VERSION) or self.settings().get("installed")
 
     def last_version(self) -> str | None:
-        """The custom image's last_version; else the newest known: the one installed (no version
-        feed here, where 138 read https://s3.amazonaws.com/hassio-version/<channel>.json)."""
+        """The custom image's last_version; else the channel's newest (the version JSON the
+        supervisor fetched, as 138 read it), else the one installed."""
         data = self.settings()
         if self.is_custom():
             return str(data["last_version"])
-        return self.version()
+        return self._latest() or self.version()
 
     def target(self) -> Target:
         data = self.settings()

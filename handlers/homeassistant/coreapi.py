@@ -26,12 +26,9 @@ from handlers.errors import Unavailable
 
 log = logging.getLogger("polyvisor.hassio.core")
 
-# 138: api_url = http(s)://<hassio network gateway>:<port option, default 8123>
-DEFAULT_URL = "http://172.30.32.1:8123"
-# Store keys for what Home Assistant sends in POST /homeassistant/options (password, refresh_token);
-# the homeassistant settings own them once that module lands (the lead unifies the names).
-PASSWORD_KEY = "hassio_homeassistant_password"
-REFRESH_TOKEN_KEY = "hassio_homeassistant_refresh_token"
+# 138: api_url = http(s)://<hassio network gateway>:<port option, default 8123>; here Home
+# Assistant runs with the host's network, so the agent reaches it on loopback.
+DEFAULT_URL = "http://127.0.0.1:8123"
 
 
 class CoreUnavailable(Unavailable):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
 
 from handlers.errors import BusUnavailable
 from handlers.homeassistant.process import LogRing, OwnProcess
@@ -25,10 +26,11 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "a
 class HassioSupervisor:
     """This agent as the Home Assistant supervisor."""
 
-    def __init__(self, store: Store, hostfs: HostFS, bus: Bus, version: str, version_url: str | None) -> None:
+    def __init__(self, store: Store, hostfs: HostFS, bus: Bus, version: str, version_url: str | None,
+                 machine: Callable[[], str | None] = lambda: None) -> None:
         self.version = version
         self.settings = Settings(store)
-        self.updater = Updater(store, version_url, self.settings)
+        self.updater = Updater(store, version_url, self.settings, machine)
         self.logs = LogRing()
         self.process = OwnProcess()
         self._hostfs = hostfs

@@ -51,15 +51,17 @@ class Updater:
         self._last_attempt = -float("inf")
         self._lock = threading.Lock()
 
-    def versions(self) -> dict[str, str]:
-        """The last fetched versions: supervisor (hassio), homeassistant, hassos, hassos_cli."""
+    def versions(self) -> dict[str, Any]:
+        """The last fetched versions: hassio (this agent), homeassistant, hassos (per board), hassos-cli."""
         raw = self._store.get(VERSIONS_KEY)
-        return json.loads(raw) if raw else {}
+        found: dict[str, Any] = json.loads(raw) if raw else {}
+        return found
 
     @property
     def last_version(self) -> str | None:
         """The newest supervisor (this agent's) version on the channel, None before a fetch."""
-        return self.versions().get("hassio")
+        found = self.versions().get("hassio")
+        return None if found is None else str(found)
 
     def reload(self) -> bool:
         """Fetch the version JSON now; False when the fetch failed unexpectedly ("Some reload task fails!")."""
@@ -102,6 +104,10 @@ class Updater:
             raise FetchFailed(f"Can't process version data: {err}") from None
         # SCHEMA_UPDATER_CONFIG: every version Coerce(str)
         versions = {**self.versions(), **{k: str(v) for k, v in found.items()}}
+        if isinstance(data.get("hassos"), dict):  # per board, for /hassos (version_latest)
+            versions["hassos"] = {str(k): str(v) for k, v in data["hassos"].items()}
+        if data.get("hassos-cli") is not None:
+            versions["hassos-cli"] = str(data["hassos-cli"])
         self._store.set(**{VERSIONS_KEY: json.dumps(versions)})
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from handlers.homeassistant.coreapi import PASSWORD_KEY, REFRESH_TOKEN_KEY
 from handlers.homeassistant.tokens import AddonGrant
 from tests.api.support import MACHINE_ID, Agent, Agents
 from tests.hassio_core import StandInCore, wait_for
@@ -57,7 +56,7 @@ def setup(agents: Agents) -> Iterator[Setup]:
         services = agent.client.app.services
         for grant in GRANTS.values():
             services.hassio_tokens.save_grant(grant)
-        services.store.set(**{REFRESH_TOKEN_KEY: core.refresh_token})
+        services.hassio_core.save({"refresh_token": core.refresh_token})  # as HA posts it to /homeassistant/options
         yield Setup(agent, core, services.hassio_tokens.homeassistant_token())
     finally:
         core.stop()
@@ -295,15 +294,14 @@ def test_an_expired_access_token_is_fetched_again(setup: Setup) -> None:
 
 def test_a_refused_refresh_token_is_home_assistant_down(setup: Setup) -> None:
     """No access token: the API counts as not running (check_api_state), so the cache answers."""
-    setup.agent.client.app.services.store.set(**{REFRESH_TOKEN_KEY: "revoked"})
+    setup.agent.client.app.services.hassio_core.save({"refresh_token": "revoked"})
     refused(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret")), None)
     assert setup.core.calls_to("/api/hassio_auth") == []
 
 
 def test_the_legacy_api_password_is_sent_as_x_ha_access(setup: Setup) -> None:
     setup.core.api_password = "legacy-pw"
-    store = setup.agent.client.app.services.store
-    store.set(**{PASSWORD_KEY: "legacy-pw", REFRESH_TOKEN_KEY: ""})
+    setup.agent.client.app.services.hassio_core.save({"password": "legacy-pw", "refresh_token": None})
     assert ok(setup.addon("auth", "POST", "/auth", headers=basic("alice", "s3cret"))) == {}
     forwarded = setup.core.calls_to("/api/hassio_auth")[-1]
     assert forwarded.headers["x-ha-access"] == "legacy-pw" and "authorization" not in forwarded.headers

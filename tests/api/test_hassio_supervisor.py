@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from handlers import VERSION
+from handlers.homeassistant.core import default_machine
 from tests.api.hassio_support import (  # noqa: F401 (fixtures)
     JSON,
     Hassio,
@@ -149,7 +150,9 @@ def test_home_assistant_cores_calls(hassio: Hassio) -> None:
 # ---- POST /supervisor/reload: the version JSON from a real HTTP server ----
 
 def document(channel: str = "stable", supervisor: Any = "0.2.0") -> dict[str, Any]:
-    return {"channel": channel, "supervisor": supervisor, "homeassistant": {"default": "0.80.3"},
+    # the version JSON names Home Assistant per machine (138 read homeassistant[sys_machine])
+    machines = ("default", "qemux86-64", "qemux86", "qemuarm-64", "qemuarm")
+    return {"channel": channel, "supervisor": supervisor, "homeassistant": dict.fromkeys(machines, "0.80.3"),
             "hassos": {"ova": "1.11"}, "hassos-cli": "7"}
 
 
@@ -160,6 +163,7 @@ def test_reload_fetches_the_channels_version(hassio_agents: HassioAgents, versio
     assert data(agent.call("POST", "/supervisor/reload")) == {}
     assert versions.requests == ["/stable.json"]
     assert data(agent.call("GET", "/supervisor/info"))["last_version"] == "0.2.0"
+    assert data(agent.call("GET", "/homeassistant/info"))["last_version"] == "0.80.3"  # the channel's newest
     # AsyncThrottle(60 s): a second reload at once fetches nothing
     data(agent.call("POST", "/supervisor/options", json={"channel": "beta"}))
     assert data(agent.call("POST", "/supervisor/reload")) == {}
@@ -283,9 +287,11 @@ def test_no_stats_available(hassio: Hassio, monkeypatch: pytest.MonkeyPatch) -> 
 # ---- GET /info ----
 
 def test_info_summary(hassio: Hassio) -> None:
+    """No Home Assistant image and not HassOS: their versions are null; the machine is the one
+    Home Assistant's image is chosen for (io.hass.machine, from the device type)."""
     assert data(hassio.call("GET", "/info")) == {
         "supervisor": VERSION, "homeassistant": None, "hassos": None, "hostname": HOSTNAME,
-        "machine": None, "arch": ARCH, "channel": "stable"}
+        "machine": default_machine(None), "arch": ARCH, "channel": "stable"}
 
 
 def test_info_hostname_is_null_when_empty(hassio: Hassio) -> None:

@@ -13,6 +13,7 @@ so does this test (no skip for it).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from handlers.homeassistant.coreapi import REFRESH_TOKEN_KEY
+from handlers.homeassistant.core import STORE_KEY as CORE_SETTINGS
 from handlers.homeassistant.tokens import AddonGrant, Tokens, stored_token
 from handlers.store import Store
 from tests.hassio_core import HassioAPIError, HassioClient, StandInCore, wait_for
@@ -38,7 +39,7 @@ def provision(data_dir: Path, refresh_token: str) -> None:
         tokens = Tokens(store, lambda: None, lambda key: False)
         for grant in (MOSQUITTO, NGINX):
             tokens.save_grant(grant)
-        store.set(**{REFRESH_TOKEN_KEY: refresh_token})
+        store.set(**{CORE_SETTINGS: json.dumps({"refresh_token": refresh_token})})  # what HA posted before
     finally:
         store.close()
 

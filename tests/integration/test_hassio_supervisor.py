@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from handlers.homeassistant.core import default_machine
 from tests.api.hassio_support import VersionServer, versions_fixture  # noqa: F401 (fixture)
 from tests.conftest import REPO
 from tests.integration.processes import wait_until
@@ -72,7 +73,9 @@ def test_info_hostname_from_hostnamed(start_agent: Callable[..., Any], host_root
     agent = hassio_agent(start_agent, dbus_address=system_bus)
     info = call(agent, "GET", "/info").json()["data"]
     assert info["hostname"] == "polyvisor-test"  # the hostnamed mock's StaticHostname
-    assert (info["homeassistant"], info["hassos"], info["machine"], info["channel"]) == (None, None, None, "stable")
+    # no Home Assistant image, hostnamed's CPE is no HassOS one
+    assert (info["homeassistant"], info["hassos"], info["channel"]) == (None, None, "stable")
+    assert info["machine"] == default_machine(None)
 
 
 def test_info_hostname_from_the_file_without_hostnamed(start_agent: Callable[..., Any], host_root: Path) -> None:
@@ -84,7 +87,8 @@ def test_info_hostname_from_the_file_without_hostnamed(start_agent: Callable[...
 def test_versions_are_fetched_at_start(start_agent: Callable[..., Any], versions: VersionServer) -> None:
     """updater.load() at start: last_version is there without a reload; the reload right after
     is throttled (60 s), as the supervisor's was."""
-    versions.serve("/stable.json", {"channel": "stable", "supervisor": "9.9.9", "homeassistant": {"default": "0.80.3"}})
+    versions.serve("/stable.json", {"channel": "stable", "supervisor": "9.9.9",
+                                    "homeassistant": {default_machine(None): "0.80.3"}})
     agent = hassio_agent(start_agent, dbus_address=None, args_extra=["--hassio-version-url", versions.url])
     wait_until(lambda: call(agent, "GET", "/supervisor/info").json()["data"]["last_version"] == "9.9.9",
                10, "the version JSON fetched at start")
