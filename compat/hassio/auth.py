@@ -75,14 +75,14 @@ async def post_auth(call: Call) -> bool:
     if "authorization" in headers:
         username, password = basic(headers["authorization"])
     elif headers.get("content-type") == JSON_TYPE:
-        body = await call.request.body()
+        body = await call.body()
         try:
             data = json.loads(body.decode("utf-8"))
         except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
             raise BadCredentials("body is not JSON") from err
         username, password = from_dict(data)
     elif headers.get("content-type") == FORM_TYPE:
-        username, password = from_dict(form(await call.request.body()))
+        username, password = from_dict(form(await call.body()))
     else:
         raise APIError("Auth method not detected!")
     accepted: bool = await call.run(call.services.hassio_auth.check_login, addon.slug, username, password)

@@ -9,12 +9,8 @@ line, no traceback, since nothing went wrong here.
 
 from __future__ import annotations
 
-from compat.hassio.common import APIError, Call
+from compat.hassio.common import APIError, Call, Crash
 from handlers.homeassistant.tokens import AddonGrant
-
-
-class Crash(Exception):
-    """Where tag 138's handler raised an exception api_process did not catch: aiohttp's 500 page."""
 
 
 class NotAnAddon(Crash):

@@ -17,8 +17,18 @@ from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_erro
 from compat.hassio import auth as auth_routes
 from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
 from compat.hassio import update as selfupdate
-from compat.hassio.callers import Crash
-from compat.hassio.common import UNKNOWN, APIError, Call, error, ok, plain, raw, server_error
+from compat.hassio.common import (
+    UNKNOWN,
+    APIError,
+    Call,
+    Crash,
+    EntityTooLarge,
+    error,
+    ok,
+    plain,
+    raw,
+    server_error,
+)
 from handlers.errors import InvalidInput, PolyvisorError
 from handlers.homeassistant.tokens import Caller
 
@@ -103,6 +113,8 @@ async def process(route: Route, call: Call) -> Response:
                    "application/octet-stream") if content_type else error(message)
     except APIError as err:
         return raw(err.message or b"", "application/octet-stream") if content_type else error(err.message)
+    except EntityTooLarge as err:  # an aiohttp HTTPException: passes api_process untouched
+        return err.response()
     except Crash as err:  # where 138's handler crashed (callers.py): its 500 page, expected, one line
         log.warning("%s %s: %s (500, as tag 138)", method, path, err)
         return server_error()

@@ -70,7 +70,7 @@ def _essence(content_type: str | None) -> str | None:
 
 async def _forward(call: Call, path: str, timeout: float | None) -> Any:
     """Open the request to Home Assistant: (connection, response), or None when it fails."""
-    body = await call.request.body()
+    body = await call.body()
     content_type = _essence(call.request.headers.get("content-type")) if body else None
     api = call.services.hassio_core.api
     try:

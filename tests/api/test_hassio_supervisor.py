@@ -121,6 +121,26 @@ def test_broken_json_is_invalid_json(hassio: Hassio, body: bytes) -> None:
     assert message(hassio.call("POST", "/supervisor/options", content=body)) == "Invalid json"
 
 
+def test_a_body_of_client_max_size_is_aiohttps_413(hassio: Hassio) -> None:
+    """request.read() stopped at client_max_size (1 MiB, checked with >=); nothing is stored."""
+    for size in (1024 ** 2, 3 * 1024 ** 2):
+        body = b'{"timezone": "' + b"x" * (size - 16) + b'"}'
+        response = hassio.call("POST", "/supervisor/options", content=body)
+        assert response.status_code == 413
+        assert response.text.startswith("Maximum request body size 1048576 exceeded, actual body size ")
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert data(hassio.call("GET", "/supervisor/info"))["timezone"] == "UTC"
+    assert message(hassio.call("POST", "/supervisor/options", content=b'{"timezone": "' + b"x" * 1000 + b'"}'))
+
+
+def test_a_body_nested_past_the_recursion_limit_is_the_legacys_500(hassio: Hassio,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """json.loads raised RecursionError, which json_loads (JSONDecodeError only) let through."""
+    response = hassio.call("POST", "/supervisor/options", content=b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 500 and b"Server got itself in trouble" in response.content
+    assert [r for r in caplog.records if r.exc_info] == []
+
+
 @pytest.mark.parametrize("body", [{"timezone": 5}, {"addons_repositories": [5]}])
 def test_validators_that_crashed_the_legacy_are_its_500(hassio: Hassio, body: dict[str, Any],
                                                         caplog: pytest.LogCaptureFixture) -> None:
