@@ -135,6 +135,8 @@ class Call:
             result: dict[str, Any] = schema(data)
         except vol.Invalid as err:
             raise APIError(humanize_error(data, err)) from None
+        except (OverflowError, ValueError, TypeError) as err:  # e.g. Coerce(int)(Infinity): past voluptuous
+            raise Crash(f"validation raised {type(err).__name__}: {err}") from None
         return result
 
 

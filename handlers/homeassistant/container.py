@@ -95,6 +95,11 @@ class Container:
             return getattr(client, kind).get(name)
         except docker.errors.NotFound:
             return None
+        except docker.errors.APIError as err:
+            if err.status_code == 400:  # not a reference the engine takes (an image option like `-1`)
+                log.warning("the engine refuses %s %r: %s", kind, name, err.explanation)
+                return None
+            raise
 
     def image_labels(self, image: str) -> dict[str, str]:
         """The labels of `image` (its latest tag), {} when absent or the engine is away (138's
@@ -128,8 +133,8 @@ class Container:
         import docker.errors
 
         def install(client: Any) -> bool:
-            found = self._get(client, "images", f"{image}:{tag}")
-            try:
+            try:  # a tag the engine refuses (`../`) is a 400 on the lookup already
+                found = self._get(client, "images", f"{image}:{tag}")
                 if found is None:
                     log.info("pull %s:%s", image, tag)
                     found = client.images.pull(image, tag=tag)
