@@ -12,14 +12,15 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
+from compat.server import add_reason_phrases, notify, wait_bound, watchdog
 from handlers import VERSION
 from handlers.host import unixsocket
 from handlers.host.devicetype import parse_option as parse_device_type
@@ -69,11 +70,32 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "hardware watchdog the platform API drives (host path, under --root)"),
     ("legacy-data-path", ("POLYVISOR_LEGACY_DATA_PATH", "RESIN_DATA_PATH"), "/resin-data",
      "per-app data folders (<path>/<appId>) the gosuper purge empties (host path, under --root)"),
+    ("hassio-token", ("POLYVISOR_HASSIO_TOKEN", "HASSIO_TOKEN"), None,
+     ("Home Assistant's X-HASSIO-KEY token (handed to its container as HASSIO_TOKEN); generated and "
+      "persisted on first use when absent")),
+    ("hassio-version-url", ("POLYVISOR_HASSIO_VERSION_URL",), None,
+     ("http(s) URL of the hassio version JSON ({channel} is replaced by the update channel) that "
+      "POST /supervisor/reload fetches; without one no versions are fetched")),
+    ("release-url", ("POLYVISOR_RELEASE_URL",), None,
+     ("http(s) URL of the release manifest POST /supervisor/update installs from (JSON: latest, "
+      "versions -> architecture -> url, sha256, size; see handlers/host/release.py)")),
+    ("hassos-ota-url", ("POLYVISOR_HASSOS_OTA_URL",), None,
+     ("URL template of HassOS update bundles, with {version} and {board} (default: the HassOS "
+      "releases on GitHub, as supervisor 138)")),
+    ("hassio-core-url", ("POLYVISOR_HASSIO_CORE_URL",), None,
+     ("Home Assistant core's API (http(s)://HOST:PORT) the hassio dialect pushes discovery messages and "
+      "add-on logins to (default: the homeassistant container's port on 127.0.0.1)")),
+    ("hassio-data", ("POLYVISOR_HASSIO_DATA",), None,
+     ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
+      "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "
+      "unprivileged, for engines that cannot start privileged containers")),
 )
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 # Commands that run instead of the agent, on the same settings: name -> help.
-COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)"}
+COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)",
+            "hassio-token": "print Home Assistant's hassio token stored in the data folder and exit",
+            "update-guard": "(started by a self-update) roll the binary back unless the new one confirms"}
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
@@ -105,8 +127,14 @@ class Settings:
     jwt_lifetime: int = 3600
     watchdog_device: str = "/dev/watchdog0"
     legacy_data_path: str = "/resin-data"
+    hassio_token: str | None = None
+    hassio_core_url: str | None = None
+    hassio_data: str | None = None
     version: str = VERSION
     command: str | None = None  # one of COMMANDS, or None: run the agent
+    hassio_version_url: str | None = None
+    release_url: str | None = None
+    hassos_ota_url: str | None = None
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -154,6 +182,9 @@ class Settings:
             parser.error("--os-variant must be dev or prod")
         if values["balena_profile"] not in PROFILES:
             parser.error(f"--balena-profile must be one of {', '.join(PROFILES)}")
+        for name in ("hassio_version_url", "hassio_core_url", "release_url"):
+            if values[name] and not str(values[name]).startswith(("http://", "https://")):
+                parser.error(f"--{name.replace('_', '-')} must be an http:// or https:// URL")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
@@ -174,7 +205,10 @@ class Settings:
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),
             watchdog_device=values["watchdog_device"], legacy_data_path=values["legacy_data_path"],
-            command=args.command,
+            hassio_token=values["hassio_token"], command=args.command,
+            hassio_version_url=values["hassio_version_url"], release_url=values["release_url"],
+            hassos_ota_url=values["hassos_ota_url"], hassio_core_url=values["hassio_core_url"],
+            hassio_data=values["hassio_data"],
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -225,13 +259,15 @@ def unix_paths(settings: Settings) -> list[str]:
     return [address[5:] for address in settings.listen_groups() if address.startswith("unix:")]
 
 
-def print_api_key(settings: Settings) -> int:
-    """`polyvisor api-key`: the stored key on stdout; 1 and what to do when there is none."""
+def print_stored(settings: Settings) -> int:
+    """`polyvisor api-key` / `polyvisor hassio-token`: the stored secret on stdout; 1 and what to do
+    when there is none."""
     from handlers.errors import PolyvisorError
+    from handlers.homeassistant.tokens import stored_token
     from handlers.host.identity import stored_key
 
     try:
-        print(stored_key(settings.data_dir))
+        print(stored_key(settings.data_dir) if settings.command == "api-key" else stored_token(settings.data_dir))
     except PolyvisorError as err:
         print(f"polyvisor: {err}", file=sys.stderr)
         return 1
@@ -248,73 +284,6 @@ def create_app(settings: Settings, services: Services | None = None,
     """The ASGI app serving `dialects` (default: all configured) over one set of services."""
     return build_asgi(settings, services or build_services(settings),
                       tuple(dialects or settings.dialects))
-
-
-def notify(message: str, environ: Mapping[str, str] = os.environ) -> None:
-    """Send an sd_notify message when systemd gave us a socket (Type=notify units)."""
-    path = environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:  # never block the event loop on a full notify queue
-            sock.sendto(message.encode(), socket.MSG_DONTWAIT, path)
-        except BlockingIOError:
-            log.warning("sd_notify queue full; %s dropped", message.split("=")[0])
-        except OSError as err:
-            log.warning("sd_notify failed: %s", err)
-
-
-async def _wait_bound(addresses: Sequence[str]) -> None:
-    """Return once every listen address accepts connections."""
-    for address in addresses:
-        host, port = parse_listen(address)
-        for _ in range(500):
-            try:
-                if port == 0:
-                    _, writer = await asyncio.open_unix_connection(host)
-                else:
-                    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-                    _, writer = await asyncio.open_connection(target, port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.01)
-
-
-async def _watchdog(interval: float) -> None:
-    while True:
-        notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
-
-
-def add_reason_phrases() -> None:
-    """Status lines with their reason phrase (`HTTP/1.1 200 OK`), as every legacy server wrote them.
-
-    Hypercorn hands h11 no reason, so h11 writes `HTTP/1.1 200 `; scripts that grep the status
-    line of `curl -i` would see the difference.
-    """
-    from http import HTTPStatus
-
-    import h11
-    from hypercorn.protocol.h11 import H11Protocol
-
-    original = H11Protocol._send_h11_event
-    if getattr(original, "with_reasons", False):
-        return
-
-    async def send(self: Any, event: Any) -> None:
-        if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
-            try:
-                phrase = HTTPStatus(event.status_code).phrase.encode()
-            except ValueError:
-                phrase = b""
-            event = type(event)(status_code=event.status_code, headers=list(event.headers), reason=phrase)
-        await original(self, event)
-
-    send.with_reasons = True  # type: ignore[attr-defined]
-    H11Protocol._send_h11_event = send  # type: ignore[method-assign]
 
 
 async def serve(settings: Settings, services: Services) -> None:
@@ -335,7 +304,7 @@ async def serve(settings: Settings, services: Services) -> None:
     groups = settings.listen_groups()
     for address, names in groups.items():
         config = Config()
-        config.bind = [address if address.startswith("unix:") else address]
+        config.bind = [address]
         config.include_server_header = False  # the legacy agents sent none (or their own)
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")
@@ -344,12 +313,13 @@ async def serve(settings: Settings, services: Services) -> None:
         app = create_app(settings, services, names)
         tasks.append(asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait)))
         log.info("serving %s on %s", ", ".join(names), address)
-    await _wait_bound(list(groups))
+    await wait_bound(list(groups), parse_listen)
     sockets = {Path(path): unixsocket.identity(Path(path)) for path in unix_paths(settings)}
     notify("READY=1\nSTATUS=serving")
+    await asyncio.to_thread(services.selfupdate.started)  # serving: a pending self-update is healthy
     report_components(services.engine if services.state_engine else None, services.bus)  # once serving
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
-    keepalive = asyncio.create_task(_watchdog(usec / 2e6)) if usec else None
+    keepalive = asyncio.create_task(watchdog(usec / 2e6)) if usec else None
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     notify("STOPPING=1")
@@ -366,10 +336,12 @@ async def serve(settings: Settings, services: Services) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python app.py` and of the frozen binary."""
     settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
-    if settings.command == "api-key":
-        return print_api_key(settings)
+    if settings.command in ("api-key", "hassio-token"):
+        return print_stored(settings)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.command == "update-guard":
+        return build_services(settings).selfupdate.guard()
     try:
         for path in unix_paths(settings):
             unixsocket.prepare(Path(path))
@@ -377,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot start: %s", err)
         return 1
     services = build_services(settings)
+    logging.getLogger().addHandler(services.hassio_supervisor.logs)  # GET /supervisor/logs
     try:
         services.open()
     except (OSError, ValueError) as err:
@@ -384,12 +357,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if "platform" in settings.dialects:
         services.platform.auth.prepare()  # the first start makes the RSA key: not on a login's time
+    stop_versions, versions = threading.Event(), None
+    if "hassio" in settings.dialects:
+        services.hassio_tokens.homeassistant_token()  # made and stored on the first start
+        if settings.hassio_version_url:  # fetched at start and every 6 h, as the supervisor did
+            versions = threading.Thread(target=services.hassio_supervisor.updater.watch, args=(stop_versions,),
+                                        name="hassio-versions", daemon=True)
+            versions.start()
+        services.hassio_core.watchdog.start()  # Home Assistant's boot start and watchdogs
     try:
         asyncio.run(serve(settings, services))
     except OSError as err:
         log.error("cannot serve: %s", err)
         return 1
     finally:
+        stop_versions.set()
+        if versions is not None:
+            versions.join(timeout=2)  # a fetch under way may finish before the store closes
         services.close()
     return 0
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handlers import VERSION
 from handlers.docker import Engine
 from handlers.engine.actions import Actions
 from handlers.engine.apps import Apps
@@ -14,6 +15,15 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.homeassistant.auth import Auth as HassioAuth
+from handlers.homeassistant.core import Core as HassioCore
+from handlers.homeassistant.core import run_options as hassio_run_options
+from handlers.homeassistant.coreapi import CoreAccess, CoreAPI
+from handlers.homeassistant.discovery import Discovery as HassioDiscovery
+from handlers.homeassistant.services import ServiceRecords as HassioServices
+from handlers.homeassistant.supervisor import HassioSupervisor
+from handlers.homeassistant.system import HassioSystem
+from handlers.homeassistant.tokens import Tokens as HassioTokens
 from handlers.host.appdata import AppData
 from handlers.host.blink import DEFAULT_LED, Blink
 from handlers.host.bus import Bus
@@ -21,6 +31,7 @@ from handlers.host.hostconfig import HostConfig
 from handlers.host.hostfs import HostFS
 from handlers.host.identity import Identity
 from handlers.host.network import Network
+from handlers.host.selfupdate import SelfUpdate
 from handlers.host.systemd import Systemd
 from handlers.platform import Platform
 from handlers.store import Store
@@ -48,9 +59,20 @@ class Services:
     supervisor: Supervisor  # the balena state engine
     systemd: Systemd
     appdata: AppData
+    hassio_tokens: HassioTokens  # who may call the hassio API
+    hassio_supervisor: HassioSupervisor  # the agent as the hassio supervisor: settings, versions, log, stats
+    selfupdate: SelfUpdate  # POST /supervisor/update: this agent's own binary
+    hassio_core: HassioCore  # Home Assistant's container (hassio)
     # False when only the resin Go helper's API is served: that process sits beside a node
     # supervisor that runs the apps, so the state engine must not start
     state_engine: bool = True
+    hassio_system: HassioSystem | None = None  # /host, /hassos, /hardware of the hassio dialect
+    # the hassio dialect's calls into Home Assistant, its discovery messages, service records
+    # and add-on logins (None only for a Services made by hand without them)
+    hassio_coreapi: CoreAPI | None = None
+    hassio_discovery: HassioDiscovery | None = None
+    hassio_services: HassioServices | None = None
+    hassio_auth: HassioAuth | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -99,6 +121,7 @@ class Services:
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
+            **hassio_parts(settings, store, hostfs, bus, engine, identity),
         )
 
     def __post_init__(self) -> None:
@@ -138,9 +161,50 @@ class Services:
         self._users = max(0, self._users - 1)
         if self._users == 0:
             self.blink.stop()
+            if self.hassio_discovery is not None:
+                self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
+            self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
             self.engine.close()
             self.bus.close()
             self.store.close()
+
+
+def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine,
+                 identity: Identity) -> dict[str, Any]:
+    """The hassio dialect's domain objects (Services fields by name)."""
+    tokens = HassioTokens(store, lambda: hostfs.read_text("/etc/machine-id"), identity.check_key,
+                          getattr(settings, "hassio_token", None))
+    supervisor = HassioSupervisor(store, hostfs, bus, getattr(settings, "version", None) or VERSION,
+                                  getattr(settings, "hassio_version_url", None), lambda: container.machine)
+    container = HassioCore(store, engine, hassio_run_options(settings), settings.device_type,
+                           tokens.homeassistant_token, timezone=lambda: supervisor.settings.get().timezone,
+                           latest=lambda: supervisor.updater.versions().get("homeassistant"))
+    system = HassioSystem.build(bus, engine, hostfs, Path(settings.data_dir), getattr(settings, "hassos_ota_url", None),
+                                (getattr(settings, "device_type", None) or "").split(":")[0] or None)
+    system.hassos.version_file = supervisor.updater.versions
+    given_url = getattr(settings, "hassio_core_url", None)
+
+    def access() -> CoreAccess:
+        """Home Assistant's API as its container's settings say (port, ssl, and the password and
+        refresh token it posts to /homeassistant/options), unless --hassio-core-url names it."""
+        conf = container.settings()
+        url = given_url or f"{'https' if conf.get('ssl') else 'http'}://127.0.0.1:{conf.get('port', 8123)}"
+        return CoreAccess(url, conf.get("password"), conf.get("refresh_token"))
+
+    core = CoreAPI(access)
+    data_dir = Path(settings.data_dir)
+    return {
+        "hassio_tokens": tokens,
+        "hassio_supervisor": supervisor,
+        "selfupdate": SelfUpdate(data_dir, bus, getattr(settings, "release_url", None),
+                                 getattr(settings, "version", VERSION)),
+        "hassio_system": system,
+        "hassio_coreapi": core,
+        "hassio_core": container,
+        "hassio_discovery": HassioDiscovery(store, core),
+        "hassio_services": HassioServices(store, tokens),
+        "hassio_auth": HassioAuth(store, core),
+    }

@@ -128,8 +128,15 @@ def load(mock, parameters):
         ("StartUnit", "ss", "o", "ret = self.job(self, args[0], 'active')"),
         ("StopUnit", "ss", "o", "ret = self.job(self, args[0], 'inactive')"),
         ("RestartUnit", "ss", "o", "ret = self.job(self, args[0], 'active')"),
+        ("ReloadOrRestartUnit", "ss", "o", "ret = self.job(self, args[0], 'active')"),
+        # the hassio dialect powers the host through systemd (supervisor 138), not logind
+        ("Reboot", "", "", ""),
+        ("PowerOff", "", "", ""),
         ("EnableUnitFiles", "asbb", "ba(sss)", "ret = (False, self.files(self, args[0], 'enabled'))"),
         ("DisableUnitFiles", "asb", "a(sss)", "ret = self.files(self, args[0], 'disabled')"),
+        # recorded only (the self-update's rollback guard); the tests run the guard's command themselves
+        ("StartTransientUnit", "ssa(sv)a(sa(sv))", "o",
+         "self.jobs += 1; ret = dbus.ObjectPath(f'/org/freedesktop/systemd1/job/{self.jobs}')"),
     ])
     mock.AddMethod(MOCK_IFACE, "AddUnit", "ssss", "", "self.add(self, *args)")
     mock.AddMethod(MOCK_IFACE, "RemoveUnit", "s", "", "self.remove(self, args[0])")

@@ -65,6 +65,12 @@ def request(dialects: Dialects, stem: str, method: str, path: str, template: str
     return response
 
 
+def leaves_prefix(path: str, template: str) -> bool:
+    """True when the client's dot-segment removal takes the path out of the route's first segment
+    (`/discovery/..` is sent as `/`): another dialect's path, not this route's input."""
+    return httpx.URL("http://agent" + path).path.split("/")[1] != template.split("/")[1]
+
+
 @pytest.mark.parametrize(("stem", "method", "template", "operation"), targets("path"))
 def test_hostile_ids_in_path_parameters(dialects: Dialects, stem: str, method: str, template: str,
                                         operation: Any) -> None:
@@ -73,6 +79,8 @@ def test_hostile_ids_in_path_parameters(dialects: Dialects, stem: str, method: s
         for _kind, raw, _value in HOSTILE:
             path = "/".join(raw if part == name else FILLER if part.startswith("{") else part
                             for part in template.split("/"))
+            if leaves_prefix(path, template):
+                continue
             request(dialects, stem, method, path, template)
     assert dialects.ping(), f"{method} {template}: the agent stopped answering"
 

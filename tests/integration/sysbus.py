@@ -9,7 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ MOCKS = {
     "systemd": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
     "systemd_units": ("org.freedesktop.systemd1", "/org/freedesktop/systemd1"),
     "hostnamed": ("org.freedesktop.hostname1", "/org/freedesktop/hostname1"),
+    "rauc": ("de.pengutronix.rauc", "/"),
 }
 MOCK_IFACE = "org.freedesktop.DBus.Mock"
 
@@ -167,3 +171,17 @@ class MockCalls:
     def _owned(self, name: str) -> bool:
         return bool(bus_call(self.address, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                              "org.freedesktop.DBus", "NameHasOwner", "s", (name,))[0])
+
+
+@contextmanager
+def private_bus(prefix: str, mocks: Sequence[tuple[str, dict[str, Any] | None]]) -> Iterator[str]:
+    """A SystemBus in a fresh temp folder with these (template, parameters) mocks; its address."""
+    bus = SystemBus(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        bus.start()
+        for template, parameters in mocks:
+            bus.add_mock(template, parameters)
+        bus.wait_for_mocks()
+        yield bus.address
+    finally:
+        bus.stop()

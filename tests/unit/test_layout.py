@@ -23,6 +23,7 @@ ALLOWED = {
     "handlers.host": SHARED,
     "handlers.hardware": SHARED | {"handlers.host"},
     "handlers.accounts": SHARED,
+    "handlers.homeassistant": SHARED | {"handlers.host", "handlers.hardware", "handlers.accounts"},
     **{module: SHARED - {module} for module in SHARED},
 }
 COMPAT_SHARED = {"compat", "compat.base", "compat.responses", "compat.access", "compat.gohttp", "compat.gojson"}
