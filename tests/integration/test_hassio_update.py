@@ -238,7 +238,7 @@ def frozen_with_selfupdate() -> bool:
     if not FROZEN.exists():
         return False
     shown = subprocess.run([str(FROZEN), "--help"], check=False, capture_output=True, timeout=60)
-    return b"update-guard" in shown.stdout
+    return b"update-guard" in b"".join(shown.stdout.split())  # argparse may wrap it as "update-\n guard"
 
 
 @pytest.mark.skipif(not frozen_with_selfupdate(), reason="no dist/polyvisor with the self-update (scripts/build)")
