@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 
@@ -57,18 +58,24 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def version_over_unix(path: str, timeout: float) -> dict[str, Any]:
-    """GET /version on the engine's unix socket: its version document; OSError from the socket,
-    ValueError for a status other than 200 or a body that is no JSON, TypeError for other JSON."""
+def get_over_unix(path: str, url: str, timeout: float) -> tuple[int, str, bytes]:
+    """GET `url` on the engine's unix socket: (status, reason, body); OSError from the socket."""
     conn = UnixHTTPConnection(path, timeout)
     try:
-        conn.request("GET", "/version")
+        conn.request("GET", url)
         response = conn.getresponse()
         body = response.read()
     finally:
         conn.close()
-    if response.status != 200:
-        raise ValueError(f"GET /version answered {response.status} {response.reason}")
+    return response.status, response.reason, body
+
+
+def version_over_unix(path: str, timeout: float) -> dict[str, Any]:
+    """GET /version on the engine's unix socket: its version document; OSError from the socket,
+    ValueError for a status other than 200 or a body that is no JSON, TypeError for other JSON."""
+    status, reason, body = get_over_unix(path, "/version", timeout)
+    if status != 200:
+        raise ValueError(f"GET /version answered {status} {reason}")
     document = orjson.loads(body)
     if not isinstance(document, dict):
         raise TypeError("GET /version answered no JSON object")
@@ -172,6 +179,33 @@ class Engine:
             raise self.unavailable(err) from err
         finally:
             client.close()
+
+    def inspect(self, kind: str, name: str) -> dict[str, Any] | None:
+        """`GET /<kind>/<name>/json` (kind: images or containers): the object, None when the engine
+        has none by that name or refuses the name. On a unix socket one plain request, so a poll
+        loop (Home Assistant's watchdog) does not load the docker SDK; EngineUnavailable when the
+        engine does not answer."""
+        address = self._address()
+        if not address.startswith("unix://"):
+            import docker.errors
+
+            def get(client: Any) -> dict[str, Any] | None:
+                try:
+                    return dict(getattr(client.api, f"inspect_{kind[:-1]}")(name))
+                except (docker.errors.NotFound, docker.errors.NullResource):
+                    return None
+            return self.call(get)
+        try:
+            status, reason, body = get_over_unix(address.removeprefix("unix://"),
+                                                 f"/{kind}/{quote(name, safe='/:@')}/json", self._timeout)
+        except OSError as err:
+            raise self.unavailable(err) from err
+        if status in (400, 404):  # no such object; a name the engine does not take
+            return None
+        if status != 200:
+            raise self.unavailable(ValueError(f"GET /{kind}/{name}/json answered {status} {reason}"))
+        found = orjson.loads(body)
+        return found if isinstance(found, dict) else None
 
     def version(self) -> dict[str, Any]:
         """The engine's version document."""

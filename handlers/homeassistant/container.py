@@ -111,21 +111,21 @@ class Container:
         return dict((found.attrs.get("Config") or {}).get("Labels") or {}) if found else {}
 
     def is_running(self, image: str) -> bool:
-        """Running, and from the image `image` names now (138: an old image counts as not running)."""
-        def check(client: Any) -> bool:
-            container = self._get(client, "containers", NAME)
-            wanted = self._get(client, "images", image)
-            return bool(container and wanted and container.status == "running"
-                        and container.image.id == wanted.id)
-        return self.engine.call(check)
+        """Running, and from the image `image` names now (138: an old image counts as not running).
+        The watchdog's poll: plain inspects, without the docker SDK on a unix socket."""
+        container = self.engine.inspect("containers", NAME)
+        if not container or not (container.get("State") or {}).get("Running"):
+            return False
+        wanted = self.engine.inspect("images", image)
+        return bool(wanted and container.get("Image") == wanted.get("Id"))
 
     def exists(self) -> bool:
         """A container named homeassistant is there (138's is_initialize)."""
-        return self.engine.call(lambda c: self._get(c, "containers", NAME)) is not None
+        return self.engine.inspect("containers", NAME) is not None
 
     def has_image(self, reference: str) -> bool:
         """The engine holds `reference` (repository:tag)."""
-        return self.engine.call(lambda c: self._get(c, "images", reference)) is not None
+        return self.engine.inspect("images", reference) is not None
 
     def install(self, image: str, tag: str) -> bool:
         """`image:tag` tagged as `image:latest`: the local copy when the engine has it, else pulled.

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import urllib.request
 
 from handlers.errors import Unavailable
 
@@ -51,15 +51,25 @@ class CoreAPI:
         self._access = access
         self._lock = threading.Lock()
         self._token: tuple[str, str, float] | None = None  # (refresh token, access token, expiry)
-        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._opener: Any = None  # made on the first request: urllib and a TLS context cost memory
+
+    def _open(self, request: Any, timeout: float) -> Any:
+        """The opener: no proxies, https without certificate checks (138's verify_ssl=False)."""
+        import ssl
+        import urllib.request
+
+        if self._opener is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                                       urllib.request.HTTPSHandler(context=context))
+        return self._opener.open(request, timeout=timeout)
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> int:
         """`method` `<url>/<path>` with `body` as JSON; the status. CoreUnavailable when no answer."""
+        import urllib.request
+
         access = self._access()
         url = f"{access.url.rstrip('/')}/{path}"
         for _ in (1, 2):
@@ -90,8 +100,10 @@ class CoreAPI:
         return True
 
     def _send(self, request: urllib.request.Request, timeout: float) -> int:
+        import urllib.error
+
         try:
-            with self._opener.open(request, timeout=timeout) as response:
+            with self._open(request, timeout=timeout) as response:
                 response.read()
                 return int(response.status)
         except urllib.error.HTTPError as err:
@@ -102,6 +114,9 @@ class CoreAPI:
 
     def _access_token(self, access: CoreAccess) -> str:
         """An access token for the refresh token (ensure_access_token), cached until it expires."""
+        import urllib.error
+        import urllib.request
+
         with self._lock:
             cached = self._token
             if cached and cached[0] == access.refresh_token and cached[2] > time.monotonic():
@@ -110,7 +125,7 @@ class CoreAPI:
                                            "refresh_token": access.refresh_token or ""}).encode()
             request = urllib.request.Request(f"{access.url.rstrip('/')}/auth/token", form, method="POST")
             try:
-                with self._opener.open(request, timeout=30) as response:
+                with self._open(request, timeout=30) as response:
                     tokens = json.loads(response.read())
                 token, lifetime = str(tokens["access_token"]), float(tokens["expires_in"])
             except urllib.error.HTTPError as err:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -124,6 +122,9 @@ class HassOS:
             log.error("Reboot after the HassOS update failed: %s", err)
 
     def download(self, version: str, board: str) -> Path:
+        import urllib.error
+        import urllib.request
+
         """GET the bundle into the temp folder as hassos-<version>.raucb (proxies from the
         environment are not used: aiohttp's session did not trust the environment)."""
         url = self._ota_url.format(version=version, board=board)

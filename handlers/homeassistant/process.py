@@ -14,8 +14,11 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
 
 LOG_LINES = 100  # docker logs tail=100
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # app.main's format
@@ -70,6 +73,8 @@ class OwnProcess:
 
     def stats(self) -> ProcessStats | None:
         """The figures, None when the kernel does not give them ("No stats available")."""
+        import psutil  # on the first call: 1.3 MiB of the idle agent otherwise
+
         with self._lock:
             try:
                 first = self._process is None
@@ -95,6 +100,8 @@ class OwnProcess:
     def memory_limit(self) -> int:
         """This process's cgroup memory limit (v1 memory.limit_in_bytes or v2 memory.max) when
         one is set, else the machine's memory; never more than the machine has."""
+        import psutil
+
         total = int(psutil.virtual_memory().total)
         try:
             lines = Path("/proc/self/cgroup").read_text().splitlines()

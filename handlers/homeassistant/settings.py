@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import zoneinfo
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -61,6 +60,8 @@ class Settings:
         """`name` as a time zone of the system's tz database, matched without regard to case as
         pytz.timezone() did ("utc", "europe/amsterdam" were accepted); None when unknown."""
         if self._zones is None:
+            import zoneinfo  # on the first time zone checked
+
             self._zones = {z.lower(): z for z in zoneinfo.available_timezones()}
             self._zones.setdefault("utc", "UTC")  # pytz answered "UTC" without its database
         return self._zones.get(name.lower())

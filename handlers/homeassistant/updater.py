@@ -17,8 +17,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -112,6 +110,9 @@ class Updater:
 
 
 def download(url: str, shown: str) -> bytes:
+    import urllib.error  # urllib.request: 1 MiB of the idle agent, loaded on the first fetch
+    import urllib.request
+
     """The body at `url` whatever the status; FetchFailed (naming `shown`) when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:

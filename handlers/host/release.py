@@ -28,7 +28,6 @@ import os
 import platform
 import re
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,8 @@ def machine_arch() -> str:
 
 
 def _get(url: str, timeout: float = TIMEOUT) -> Any:
+    import urllib.request  # on the first update only
+
     request = urllib.request.Request(url, headers={"User-Agent": "polyvisor-selfupdate"})
     return urllib.request.urlopen(request, timeout=timeout)  # http(s) only: _check_scheme
 
