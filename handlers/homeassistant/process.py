@@ -12,9 +12,10 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from handlers.homeassistant.container import Stats  # DockerStats' figures, here for this process
 
 if TYPE_CHECKING:
     import psutil
@@ -47,18 +48,6 @@ class LogRing(logging.Handler):
         return "".join(f"{line}\n" for line in lines).encode("utf-8", "replace")
 
 
-@dataclass(frozen=True)
-class ProcessStats:
-    """DockerStats' figures for this process."""
-
-    cpu_percent: float
-    memory_usage: int
-    memory_limit: int
-    network_rx: int
-    network_tx: int
-    blk_read: int
-    blk_write: int
-
 
 class OwnProcess:
     """Resource use of this process: CPU since the previous call (percent of one CPU, as docker's
@@ -71,7 +60,7 @@ class OwnProcess:
         self._process: psutil.Process | None = None
         self._lock = threading.Lock()
 
-    def stats(self) -> ProcessStats | None:
+    def stats(self) -> Stats | None:
         """The figures, None when the kernel does not give them ("No stats available")."""
         import psutil  # on the first call: 1.3 MiB of the idle agent otherwise
 
@@ -84,7 +73,7 @@ class OwnProcess:
                 cpu = process.cpu_percent(CPU_WINDOW if first else None)
                 io = process.io_counters()
                 nics = psutil.net_io_counters(pernic=True)
-                return ProcessStats(
+                return Stats(
                     cpu_percent=float(cpu),
                     memory_usage=process.memory_info().rss,
                     memory_limit=self.memory_limit(),
