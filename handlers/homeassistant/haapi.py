@@ -53,6 +53,7 @@ class HomeAssistantAPI:
         self._lock = threading.Lock()
         self.access_token: str | None = None  # never persisted (138 fetched new ones when needed)
         self._expires = 0.0
+        self._refresh_token: str | None = None  # the one access_token came from
 
     def connection(self, target: Target, timeout: float | None) -> http.client.HTTPConnection:
         """A connection to Home Assistant (certificates not verified, as 138's verify_ssl=False)."""
@@ -66,7 +67,8 @@ class HomeAssistantAPI:
     def ensure_access_token(self, target: Target) -> str | None:
         """A valid access token from the refresh token; HomeAssistantAuthError when refused."""
         with self._lock:
-            if self.access_token is not None and self._expires > time.monotonic():
+            if (self.access_token is not None and self._expires > time.monotonic()
+                    and self._refresh_token == target.refresh_token):  # a new refresh token: a new access token
                 return self.access_token
             body = urllib.parse.urlencode({"grant_type": "refresh_token",
                                            "refresh_token": target.refresh_token or ""})
@@ -88,6 +90,7 @@ class HomeAssistantAPI:
                 tokens = json.loads(data)
                 self.access_token = str(tokens["access_token"])
                 self._expires = time.monotonic() + float(tokens["expires_in"])
+                self._refresh_token = target.refresh_token
             except (ValueError, KeyError, TypeError) as err:
                 raise HomeAssistantAuthError("bad token answer") from err
             return self.access_token
@@ -101,8 +104,9 @@ class HomeAssistantAPI:
         headers = {}
         if target.password:
             headers[HEADER_HA_ACCESS] = target.password
-        if target.refresh_token:
-            headers["Authorization"] = f"Bearer {self.ensure_access_token(target)}"
+        token = self.ensure_access_token(target) if target.refresh_token else None
+        if token:  # none when /auth/token could not be reached: the request then fails on its own
+            headers["Authorization"] = f"Bearer {token}"
         return headers
 
     def open(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None,
