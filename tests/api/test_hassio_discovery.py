@@ -87,7 +87,7 @@ def test_discovery_round_trip_pushes_to_home_assistant(setup: Setup) -> None:
     sent = {**MQTT, "port": "1883"}  # kept as sent: 138 stored the caller's config, not the validated one
     uuid = ok(setup.addon("mosquitto", "POST", "/discovery", json={"service": "mqtt", "config": sent}))["uuid"]
     assert re.fullmatch(r"[0-9a-f]{32}", uuid)
-    push = wait_for(lambda: setup.core.calls_to("/api/hassio_push/"), "the push")[0]
+    push = wait_for(lambda: setup.core.calls_to("/api/hassio_push/"), what="the push")[0]
     assert (push.method, push.path) == ("POST", f"/api/hassio_push/discovery/{uuid}")
     assert push.body == {"addon": "core_mosquitto", "service": "mqtt", "uuid": uuid}
     assert push.headers["authorization"] == f"Bearer {setup.core.access_token}"  # via /auth/token
@@ -101,7 +101,7 @@ def test_discovery_round_trip_pushes_to_home_assistant(setup: Setup) -> None:
 
     assert ok(setup.addon("mosquitto", "DELETE", f"/discovery/{uuid}")) == {}
     removal = wait_for(lambda: [c for c in setup.core.calls_to("/api/hassio_push/") if c.method == "DELETE"],
-                       "the removal push")[0]
+                       what="the removal push")[0]
     assert removal.body == {"addon": "core_mosquitto", "service": "mqtt", "uuid": uuid}
     assert len([c for c in setup.core.calls_to("/api/hassio_push/") if c.method == "POST"]) == 1
     refused(setup.call("GET", f"/discovery/{uuid}", setup.ha), "Discovery message not found")

@@ -31,6 +31,7 @@ from conftest import free_port
 
 from handlers.homeassistant.tokens import stored_token
 from integration.components import busybox_rootfs
+from integration.engine_support import wait_for
 
 REPOSITORY = "homeassistant/pvtest-homeassistant"  # the default image of --device-type pvtest
 GOOD, BAD = "0.80.0", "0.81.0"
@@ -218,16 +219,6 @@ def test_update_rolls_back_when_the_new_version_does_not_come_up(hassio: Any, do
     assert container.status == "running" and container.image.labels["io.hass.version"] == GOOD
     assert b"broken release" not in container.logs()
     assert docker_client.images.get(f"{REPOSITORY}:latest").labels["io.hass.version"] == GOOD
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"no {what} within {timeout} s")
 
 
 def answers(port: int) -> bool:

@@ -116,7 +116,7 @@ def test_home_assistant_0_81_session(start_hassio: Callable[..., Any], core: Sta
         # an add-on announces MQTT: the push makes HA read the message back (HassIODiscovery.post)
         sent = addon(agent, MOSQUITTO, "POST", "/discovery", json={"service": "mqtt", "config": MQTT})
         uuid = sent.json()["data"]["uuid"]
-        event = wait_for(lambda: [e for e in core.processed if e[0] in ("new", "unreadable")], "HA's view")[-1]
+        event = wait_for(lambda: [e for e in core.processed if e[0] in ("new", "unreadable")], what="HA's view")[-1]
         if any(e[0] == "addon info failed" for e in core.processed):  # get_addon_info (part 2's route)
             info = http.get(f"/addons/{MOSQUITTO.slug}/info", headers={"X-HASSIO-KEY": ha.token})
             assert not_served(info), core.processed  # part 2 of the dialect: expected, no skip for it
@@ -128,7 +128,7 @@ def test_home_assistant_0_81_session(start_hassio: Callable[..., Any], core: Sta
 
         # the add-on goes away: HA is told, checks the message is gone (async_process_del)
         assert addon(agent, MOSQUITTO, "DELETE", f"/discovery/{uuid}").status_code == 200
-        removed = wait_for(lambda: [e for e in core.processed if e[0] in ("removed", "wrong unload")], "the removal")
+        removed = wait_for(lambda: [e for e in core.processed if e[0] in ("removed", "wrong unload")], what="the removal")
         assert removed[-1] == ("removed", {"addon": MOSQUITTO.slug, "service": "mqtt", "uuid": uuid})
         with pytest.raises(HassioAPIError, match="Discovery message not found"):
             ha.get_discovery_message(uuid)

@@ -31,6 +31,7 @@ import app
 from handlers import VERSION
 from handlers.host.release import machine_arch
 from handlers.host.selfupdate import SelfUpdate
+from integration.engine_support import wait_for
 from tests.api.support import API_KEY, Agent
 from tests.integration.sysbus import MOCK_IFACE, MockCalls, bus_call
 
@@ -121,14 +122,6 @@ def updater(make_settings: Callable[..., Any], release_server: ThreadingHTTPServ
 
 def calls(dbus_calls: MockCalls, method: str) -> list[tuple[Any, ...]]:
     return [args for name, args in dbus_calls("systemd") if name == method]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return found
 
 
 def write_pending(data_dir: Path, install: Path, staged: Path, timeout: float) -> None:
