@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
-from compat.server import add_reason_phrases, notify, wait_bound, watchdog
+from compat.server import add_reason_phrases, drain_unread_body, notify, wait_bound, watchdog
 from handlers import VERSION
 from handlers.host import unixsocket
 from handlers.host.devicetype import parse_option as parse_device_type
@@ -310,7 +310,7 @@ async def serve(settings: Settings, services: Services) -> None:
         config.errorlog = logging.getLogger("hypercorn.error")
         config.graceful_timeout = 3
         config.keep_alive_timeout = 75
-        app = create_app(settings, services, names)
+        app = drain_unread_body(create_app(settings, services, names))
         tasks.append(asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait)))
         log.info("serving %s on %s", ", ".join(names), address)
     await wait_bound(list(groups), parse_listen)

@@ -4,6 +4,7 @@ to accept, the watchdog keep-alive, and the reason phrase in Hypercorn's status 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -78,3 +79,69 @@ def add_reason_phrases() -> None:
 
     send.with_reasons = True  # type: ignore[attr-defined]
     H11Protocol._send_h11_event = send  # type: ignore[method-assign]
+
+
+DRAIN_LIMIT = 256 << 10  # what Go's net/http reads of an unread body before it answers
+DRAIN_WAIT = 2.0
+
+
+def drain_unread_body(app: Any, limit: int = DRAIN_LIMIT, wait: float = DRAIN_WAIT) -> Any:
+    """Read what is left of a request body before the answer starts, as Go's net/http did.
+
+    A route that refuses a request before reading its body (a bad path parameter, a missing
+    token) answers while the body may still be on its way. Hypercorn then closes the
+    connection without telling the client, the late body meets a closed socket, and the
+    client's next request on that keep-alive connection gets a reset. The legacy Go servers
+    read up to 256 KiB of such a body and kept the connection; so do we. What is read is
+    handed to the route if it asks for the body later. A longer or slower body gets
+    `Connection: close` on the answer, so the client knows not to reuse the connection.
+    """
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        pending: list[Any] = []
+        done = asyncio.Event()  # the last body message has reached someone (a route may listen too)
+
+        async def tracked() -> Any:
+            message = await receive()
+            if message.get("type") != "http.request" or not message.get("more_body", False):
+                done.set()
+            return message
+
+        async def replay() -> Any:
+            if pending:
+                return pending.pop(0)
+            return await tracked()
+
+        async def drain() -> bool:
+            size = 0
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while not done.is_set() and size <= limit:
+                getter = asyncio.ensure_future(tracked())
+                waiter = asyncio.ensure_future(done.wait())
+                finished, _ = await asyncio.wait({getter, waiter}, timeout=max(0.0, deadline - loop.time()),
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if getter not in finished:
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                if getter.done() and not getter.cancelled():
+                    pending.append(getter.result())
+                    size += len(getter.result().get("body", b""))
+                if not finished:
+                    break
+            return done.is_set()
+
+        async def guarded(message: Any) -> None:
+            if message.get("type") == "http.response.start" and not done.is_set() and not await drain():
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await app(scope, replay, guarded)
+
+    return wrapped
