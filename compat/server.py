@@ -136,12 +136,31 @@ def drain_unread_body(app: Any, limit: int = DRAIN_LIMIT, wait: float = DRAIN_WA
                     break
             return done.is_set()
 
+        async def discard() -> None:
+            while not done.is_set():
+                await tracked()
+
+        discarding: list[asyncio.Task[None]] = []
+
         async def guarded(message: Any) -> None:
-            if message.get("type") == "http.response.start" and not done.is_set() and not await drain():
+            kind = message.get("type")
+            if kind == "http.response.start" and not done.is_set() and not await drain():
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            if kind == "http.response.body" and not message.get("more_body", False) and not done.is_set() \
+                    and not discarding:
+                # Hypercorn hands the route its disconnect through the same bounded queue the
+                # body fills: someone must keep taking from it, or the last send never returns.
+                discarding.append(asyncio.ensure_future(discard()))
             await send(message)
 
-        await app(scope, replay, guarded)
+        try:
+            await app(scope, replay, guarded)
+            if discarding:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(discarding[0]), wait)
+        finally:
+            for task in discarding:
+                task.cancel()
 
     return wrapped

@@ -110,6 +110,28 @@ def test_a_listener_that_takes_the_last_message_ends_the_wait() -> None:
     assert channel.headers() == [(b"content-length", b"0")]
 
 
+def test_the_last_send_returns_while_the_body_keeps_coming() -> None:
+    # Hypercorn puts the disconnect in the same bounded queue as the body, from inside the
+    # route's last send: if nobody takes from the queue, that send never returns.
+    channel = Channel()
+    channel.incoming = asyncio.Queue(maxsize=2)
+    sent = channel.send
+
+    async def server_send(message: dict[str, Any]) -> None:
+        await sent(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            for _ in range(5):
+                await channel.incoming.put({"type": "http.request", "body": b"z" * 100, "more_body": True})
+            await channel.incoming.put({"type": "http.disconnect"})
+
+    channel.send = server_send  # type: ignore[method-assign]
+    for _ in range(2):
+        channel.body(b"x" * 100, True)
+    run(drain_unread_body(refuse, limit=50), channel)
+    assert channel.headers() == [(b"content-length", b"0"), (b"connection", b"close")]
+    assert channel.incoming.empty()
+
+
 @pytest.mark.parametrize("kind", ["websocket", "lifespan"])
 def test_websockets_and_lifespan_pass_through(kind: str) -> None:
     channel = Channel()
