@@ -184,7 +184,7 @@ def run_parameters(slug: str, config: dict[str, Any], user: dict[str, Any], host
 
 def build_arguments(config: dict[str, Any], build: dict[str, Any], arch: str, version: str) -> dict[str, Any]:
     """docker build's labels and build args as 138's AddonBuild.get_docker_args made them (from
-    build.json validated: build_from per arch, squash, args)."""
+    config.read_build for the arch: build_from, squash, args)."""
     def label(name: str) -> str:
         return str(config.get(name) or "").replace("'", "")  # _fix_label
 
@@ -192,7 +192,9 @@ def build_arguments(config: dict[str, Any], build: dict[str, Any], arch: str, ve
               "io.hass.name": label("name"), "io.hass.description": label("description")}
     if config.get("url"):
         labels["io.hass.url"] = str(config["url"])
-    base = (build.get("build_from") or {}).get(arch) or f"homeassistant/{arch}-base:latest"
+    base = build.get("build_from") or f"homeassistant/{arch}-base:latest"  # config.read_build: this arch's
+    if isinstance(base, dict):
+        base = base.get(arch) or f"homeassistant/{arch}-base:latest"
     arguments: dict[str, Any] = {
         "labels": labels,
         "buildargs": {"BUILD_FROM": base, "BUILD_VERSION": version, "BUILD_ARCH": arch,
