@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from handlers.homeassistant.addons import params
+from handlers.homeassistant.addons.config import MACHINE_ALL
 
 RE_WEBUI = re.compile(r"^(?:(?P<s_prefix>https?)|\[PROTO:(?P<t_proto>\w+)\]):\/\/\[HOST\]:\[PORT:(?P<t_port>\d+)\]"
                       r"(?P<s_suffix>.*)$")
 RE_SERVICE = re.compile(r"^(?P<service>mqtt):(?P<rights>provide|want|need)$")
-MACHINE_ALL = ["intel-nuc", "odroid-c2", "odroid-xu", "orangepi-prime", "qemux86", "qemux86-64", "qemuarm",
-               "qemuarm-64", "raspberrypi", "raspberrypi2", "raspberrypi3", "raspberrypi3-64", "tinker"]
 RISKY_CAPABILITIES = ("NET_ADMIN", "SYS_ADMIN", "SYS_RAWIO", "SYS_PTRACE", "DAC_READ_SEARCH")
 ASSETS = {"icon": ("icon.png", "No icon found!"), "logo": ("logo.png", "No logo found!"),
           "changelog": ("CHANGELOG.md", "No changelog found!")}
