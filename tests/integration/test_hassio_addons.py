@@ -32,7 +32,7 @@ ARCH, MACHINE = "amd64", "qemux86-64"
 IMAGE = "pvtest/amd64-addon-echo"
 BASE = "pvtest/amd64-base"  # 138's build_from pattern takes no '-' in the repository's namespace
 ECHO_SCRIPT = "cat /data/options.json; echo; echo started; while read line; do echo \"got $line\"; done"
-ECHO = {"name": "Echo", "version": "1.0", "slug": "echo", "description": "echoes stdin", "startup": "services",
+ECHO: dict[str, Any] = {"name": "Echo", "version": "1.0", "slug": "echo", "description": "echoes stdin", "startup": "services",
         "boot": "auto", "options": {"message": "hi", "count": 2}, "schema": {"message": "str", "count": "int(1,10)"},
         "image": "pvtest/{arch}-addon-echo", "stdin": True, "hassio_api": True, "hassio_role": "manager",
         "ports": {"8000/tcp": None}, "environment": {"GREETING": "hello"}, "map": ["share:rw", "config"],
@@ -244,10 +244,12 @@ def test_listing_info_assets(rig: Rig) -> None:
 
 def test_bad_input(rig: Rig, docker_client: Any) -> None:
     addons = rig.addons
-    for call in (addons.info, addons.install, addons.start, addons.uninstall):
+    calls: tuple[Any, ...] = (addons.info, addons.install, addons.start, addons.uninstall)
+    for call in calls:
         with pytest.raises(InvalidInput, match="^Addon does not exist$"):
             call("local_nothing")
-    for call in (addons.start, addons.stop, addons.update, addons.logs, addons.uninstall):
+    calls = (addons.start, addons.stop, addons.update, addons.logs, addons.uninstall)
+    for call in calls:
         with pytest.raises(InvalidInput, match="^Addon is not installed$"):
             call("local_echo")
     with pytest.raises(InvalidInput, match="^Addon is not installed$"):
