@@ -240,4 +240,5 @@ def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTok
     return Addons(addon_store, Installed(store), engine, tokens, folder, arch, core.machine,
                   timezone=lambda: supervisor.settings.get().timezone,
                   wait_boot=lambda: supervisor.settings.get().wait_boot,
-                  on_uninstall=discovery.remove_addon)
+                  on_uninstall=discovery.remove_addon,
+                  repositories=lambda: supervisor.settings.get().addons_repositories)

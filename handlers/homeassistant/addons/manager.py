@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,8 @@ class Addons:
     def __init__(self, store: Any, installed: Any, engine: Engine, tokens: Tokens, data_folder: Path,
                  arch: str, machine: str, timezone: Callable[[], str] = lambda: "UTC",
                  wait_boot: Callable[[], float] = lambda: 0, network: str | None = None,
-                 on_uninstall: Callable[[str], None] | None = None) -> None:
+                 on_uninstall: Callable[[str], None] | None = None,
+                 repositories: Callable[[], Iterable[str]] | None = None) -> None:
         self.store = store  # handlers.homeassistant.addons.store.AddonStore
         self.installed = installed  # handlers.homeassistant.addons.installed.Installed
         self.engine = engine
@@ -75,6 +76,7 @@ class Addons:
         self._wait_boot = wait_boot
         self._network = network  # None: decided on the first run from the engine (params.py)
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
+        self._repositories = repositories  # the supervisor's addons_repositories, cloned at load()
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -157,8 +159,11 @@ class Addons:
 
     # store
     def load(self) -> None:
-        """Read the repositories' folders (at the agent's start)."""
+        """Read the repositories' folders, then clone the configured custom repositories that are
+        missing (138's AddonManager.load at the supervisor's start; done in the boot thread)."""
         self.store.load()
+        if self._repositories is not None:
+            self.store.set_repositories(list(self._repositories()))
 
     def reload(self) -> None:
         self.store.reload()
