@@ -167,6 +167,8 @@ class Services:
             self.blink.stop()
             if self.hassio_discovery is not None:
                 self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
+            if self.hassio_addons is not None:
+                self.hassio_addons.close()  # a boot pausing wait_boot between stages ends now
             self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()

@@ -25,9 +25,11 @@ from handlers.homeassistant.addons.manager import Addons
 from handlers.homeassistant.addons.store import AddonStore
 from handlers.homeassistant.tokens import Tokens
 from handlers.store import Store
-from integration.addon_repos import AddonRepo, GitDaemon, git_daemon, image_addon  # noqa: F401 (fixture)
+from integration.addon_repos import AddonRepo, GitDaemon, git_daemon, image_addon
 from integration.components import busybox_rootfs
 from integration.engine_support import wait_for
+
+__all__ = ["git_daemon"]  # addon_repos' fixture, taken by name
 
 ARCH, MACHINE = "amd64", "qemux86-64"
 IMAGE = "pvtest/amd64-addon-echo"
@@ -328,21 +330,23 @@ def test_backup_restore(rig: Rig, docker_client: Any, tmp_path: Path) -> None:
     assert addons.uninstall("local_builder") is True
 
 
-def test_addons_from_git(rig: Rig, docker_client: Any, busybox_image: str, git_daemon: GitDaemon) -> None:
+def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:
     """A custom repository over git daemon with an image add-on and a local build, installed and run."""
-    repo = AddonRepo.create(git_daemon.base / "custom")
+    daemon: GitDaemon = request.getfixturevalue("git_daemon")
+    repo = AddonRepo.create(daemon.base / "custom")
     image = image_addon(docker_client, "pvtest/{arch}-addon-gitimage", "2.0")
     repo.add_image_addon("gitimage", image=image, version="2.0", stdin=True)
     repo.add_build_addon("gitbuild", base=f"{BASE}:latest", version="3.0")
     repo.commit("two add-ons")
-    url = git_daemon.url(repo)
+    url = daemon.url(repo)
     addons = Addons(AddonStore(rig.folder / "addons", None, ARCH, MACHINE), Installed(rig.db), rig.engine,
                     rig.tokens, rig.folder, ARCH, MACHINE, repositories=lambda: [url])
     addons.load()  # clones the configured repository
     ident = next(r["slug"] for r in addons.listing()["repositories"] if r["source"] == url)
     for slug, version in ((f"{ident}_gitimage", "2.0"), (f"{ident}_gitbuild", "3.0")):
         assert addons.install(slug) is True and addons.start(slug) is True
-        wait_for(lambda: logs_contain(rig, slug, f"started {version}\n".encode()), 20, f"{slug} started")
+        line = f"started {version}\n".encode()
+        wait_for(lambda s=slug, t=line: logs_contain(rig, s, t), 20, f"{slug} started")  # type: ignore[misc]
         assert json.loads(addons.logs(slug).split(b"\n", 1)[0]) == {"message": "hello"}
     assert addons.stdin(f"{ident}_gitimage", b"over git") is True
     wait_for(lambda: logs_contain(rig, f"{ident}_gitimage", b"stdin: over git\n"), 20, "stdin echoed")

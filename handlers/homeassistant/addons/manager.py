@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,7 @@ class Addons:
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
         self._repositories = repositories  # the supervisor's addons_repositories, cloned at load()
         self._locks: dict[str, threading.RLock] = {}
+        self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
 
     # lookups
@@ -386,6 +386,8 @@ class Addons:
         """Start the installed `boot: auto` add-ons of a startup stage, then wait wait_boot seconds."""
         started = 0
         for slug in self.installed_slugs():
+            if self._closing.is_set():
+                break
             try:
                 addon = self._addon(slug)
                 if addon.boot != "auto" or addon.mesh.get("startup") != stage:
@@ -400,7 +402,11 @@ class Addons:
                 log.exception("Add-on %s did not start at boot", slug)
         log.info("Startup %s run %d add-ons", stage, started)
         if started:
-            time.sleep(max(0.0, float(self._wait_boot())))
+            self._closing.wait(max(0.0, float(self._wait_boot())))
+
+    def close(self) -> None:
+        """The agent stops: a boot waiting wait_boot returns at once."""
+        self._closing.set()
 
     # snapshots
     def backup(self, slug: str, folder: Path) -> dict[str, Any]:
