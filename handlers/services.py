@@ -231,15 +231,23 @@ def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTok
     manager of the installed add-ons. Nothing is read, cloned or asked of the engine here."""
     import platform
 
-    from handlers.homeassistant.addons.installed import Installed
     from handlers.homeassistant.addons.manager import Addons
-    from handlers.homeassistant.addons.store import AddonStore
 
     arch = ARCHES.get(platform.machine(), "amd64")
     folder = core.options.data_folder
     core_url = getattr(settings, "hassio_addons_core_url", None)
-    addon_store = AddonStore(folder / "addons", core_url or None, arch, core.machine)
-    return Addons(addon_store, Installed(store), engine, tokens, folder, arch, core.machine,
+
+    def addon_store() -> Any:  # made on first use: its modules (git, the schemas) stay unloaded until then
+        from handlers.homeassistant.addons.store import AddonStore
+
+        return AddonStore(folder / "addons", core_url or None, arch, core.machine)
+
+    def installed() -> Any:
+        from handlers.homeassistant.addons.installed import Installed
+
+        return Installed(store)
+
+    return Addons(addon_store, installed, engine, tokens, folder, arch, core.machine,
                   timezone=lambda: supervisor.settings.get().timezone,
                   wait_boot=lambda: supervisor.settings.get().wait_boot,
                   on_uninstall=discovery.remove_addon,

@@ -341,7 +341,8 @@ def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRe
     url = daemon.url(repo)
     addons = Addons(AddonStore(rig.folder / "addons", None, ARCH, MACHINE), Installed(rig.db), rig.engine,
                     rig.tokens, rig.folder, ARCH, MACHINE, repositories=lambda: [url])
-    addons.load()  # clones the configured repository
+    addons.load()
+    addons.load_repositories()  # clones the configured repository
     ident = next(r["slug"] for r in addons.listing()["repositories"] if r["source"] == url)
     for slug, version in ((f"{ident}_gitimage", "2.0"), (f"{ident}_gitbuild", "3.0")):
         assert addons.install(slug) is True and addons.start(slug) is True

@@ -9,12 +9,14 @@ Operations on one add-on are serialised (138's process_lock); different add-ons 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -64,8 +66,9 @@ class Addons:
                  wait_boot: Callable[[], float] = lambda: 0, network: str | None = None,
                  on_uninstall: Callable[[str], None] | None = None,
                  repositories: Callable[[], Iterable[str]] | None = None) -> None:
-        self.store = store  # handlers.homeassistant.addons.store.AddonStore
-        self.installed = installed  # handlers.homeassistant.addons.installed.Installed
+        # handlers.homeassistant.addons.store.AddonStore and .installed.Installed, or functions
+        # making them on first use (the agent's start then loads none of their modules)
+        self._parts: dict[str, Any] = {"store": store, "installed": installed}
         self.engine = engine
         self.tokens = tokens
         self.data_folder = data_folder
@@ -79,6 +82,23 @@ class Addons:
         self._locks: dict[str, threading.RLock] = {}
         self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
+
+    def _part(self, name: str) -> Any:
+        part = self._parts[name]
+        if isinstance(part, (types.FunctionType, functools.partial)):
+            with self._guard:
+                part = self._parts[name]
+                if isinstance(part, (types.FunctionType, functools.partial)):
+                    part = self._parts[name] = part()
+        return part
+
+    @property
+    def store(self) -> Any:
+        return self._part("store")
+
+    @property
+    def installed(self) -> Any:
+        return self._part("installed")
 
     # lookups
     def _lock(self, slug: str) -> threading.RLock:
@@ -159,9 +179,13 @@ class Addons:
 
     # store
     def load(self) -> None:
-        """Read the repositories' folders, then clone the configured custom repositories that are
-        missing (138's AddonManager.load at the supervisor's start; done in the boot thread)."""
+        """Read the repositories' folders (quick: no git)."""
         self.store.load()
+
+    def load_repositories(self) -> None:
+        """Clone the configured repositories that are missing (138's AddonManager.load did this at
+        the supervisor's start, before the boot; here after it, so an unreachable repository
+        never holds up Home Assistant or the add-ons: their configs are in the installed entries)."""
         if self._repositories is not None:
             self.store.set_repositories(list(self._repositories()))
 
