@@ -73,7 +73,12 @@ class Addon:
 
     @property
     def available(self) -> bool:
-        return self.arch in (self.mesh.get("arch") or ()) and self.machine in self.supported_machine
+        """The arch is listed, and the machine when the add-on names machines. (138: the machine
+        must be in the list, every machine by default; its machines were all in that default,
+        while a device type of today may not be: such a device still takes unrestricted add-ons.)"""
+        if self.arch not in (self.mesh.get("arch") or ()):
+            return False
+        return not self.mesh.get("machine") or self.machine in self.supported_machine
 
     @property
     def protected(self) -> bool:

@@ -54,6 +54,8 @@ def restore(addons: Addons, slug: str, folder: Path) -> bool | None:
         raise InvalidInput(f"cannot restore add-on {slug}: {err}") from None
     log.info("Restore config for addon %s", slug)
     addon = addons._addon(slug)
+    if addon.user and addon.user.get("access_token"):
+        addons.save_grant(addon, str(addon.user["access_token"]))  # the token it had, as addons.json kept it
     container = addons._container(addon)
     if not container.has_image(version):
         log.info("Restore image for addon %s", slug)

@@ -108,14 +108,15 @@ class Addons:
         return AddonContainer(self.engine, addon.slug, addon.image, int(addon.mesh.get("timeout", 10)))
 
     def host(self) -> params.Host:
+        """What this host offers add-ons; the network decided from the engine on first use."""
         if self._network is None:
             self._network = engine_network(self.engine)
             if self._network == "none":
                 log.warning("the engine runs without bridge networking: add-ons without host_network "
                             "run with no network")
-        address = self.engine._address()
+        address = self.engine.address
         socket = address.removeprefix("unix://") if address.startswith("unix://") else "/var/run/docker.sock"
-        serial = tuple(sorted(str(p) for pattern in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(pattern)))
+        serial = tuple(sorted(str(p) for glob in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(glob)))
         return params.Host(self.data_folder, self._network, apparmor=False, audio=Path("/dev/snd").is_dir(),
                            gpio=Path("/sys/class/gpio").is_dir(), serial=serial, docker_socket=socket)
 
@@ -263,16 +264,13 @@ class Addons:
         token = new_token()
         user = self.installed.set_user(addon.slug, access_token=token)
         mesh = addon.mesh
-        self.tokens.save_grant(AddonGrant(
-            addon.slug, token, hassio_api=bool(mesh.get("hassio_api")),
-            hassio_role=str(mesh.get("hassio_role") or "default"),
-            homeassistant_api=bool(mesh.get("homeassistant_api")), auth_api=bool(mesh.get("auth_api")),
-            discovery=tuple(mesh.get("discovery") or ()), services=tuple(mesh.get("services") or ())))
+        self.save_grant(addon, token)
         host = self.host()
         options = addon.options
         try:
-            write_json_atomic(host.addon_data(addon.slug) / "options.json",
-                              validate_options(mesh.get("schema", False), options))
+            validate_options(mesh.get("schema", False), options)
+            # 138's write_options wrote the merged options as stored, once they validated
+            write_json_atomic(host.addon_data(addon.slug) / "options.json", options)
         except vol.Invalid as err:
             log.error("Add-on %s have wrong options: %s", addon.slug, humanized(options, err))
             return False
@@ -292,14 +290,25 @@ class Addons:
         run = params.run_parameters(addon.slug, mesh, user, host, self._timezone(), token, audio)
         return container.run(run)
 
+    def save_grant(self, addon: Addon, token: str) -> None:
+        """The add-on's token and what its config allows, for part 1's role table (138 looked the
+        token up in addons.json: valid from the start that made it until the next or uninstall)."""
+        mesh = addon.mesh
+        self.tokens.save_grant(AddonGrant(
+            addon.slug, token, hassio_api=bool(mesh.get("hassio_api")),
+            hassio_role=str(mesh.get("hassio_role") or "default"),
+            homeassistant_api=bool(mesh.get("homeassistant_api")), auth_api=bool(mesh.get("auth_api")),
+            discovery=tuple(mesh.get("discovery") or ()), services=tuple(mesh.get("services") or ())))
+
     def stop(self, slug: str) -> bool:
         with self._lock(slug):
             return self._container(self._addon(slug)).stop()
 
     def restart(self, slug: str) -> bool | None:
+        """Stop and start; bad stored options are start's False here (138's API checked them only
+        on start)."""
         with self._lock(slug):
             addon = self._addon(slug)
-            self.check_options(addon)
             self._container(addon).stop()
             return self._start(addon)
 

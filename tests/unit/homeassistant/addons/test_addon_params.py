@@ -148,6 +148,9 @@ def test_info_quirks() -> None:
     assert addon({**BASE, "host_network": True, "ports": {"22/tcp": 22}}).info("none")["network"] is None
     assert addon({**BASE, "arch": ["armhf"]}).available is False
     assert addon({**BASE, "machine": ["raspberrypi3"]}).available is False
+    newer = Addon("core_ssh", BASE, None, None, "amd64", "genericx86-64-ext")  # a machine 138 did not know
+    assert newer.available is True
+    assert Addon("core_ssh", {**BASE, "machine": ["intel-nuc"]}, None, None, "amd64", "genericx86-64-ext").available is False
 
 
 @pytest.mark.parametrize("slug", ["..", ".", "", "local_../../etc", "a/b", "a\\b", "a\0b"])
