@@ -51,7 +51,8 @@ def test_clone_over_git_daemon(git_daemon: GitDaemon, tmp_path: Path) -> None:
     assert (listed[ident].name, listed[ident].source, listed[ident].maintainer) == (
         "Test add-ons", url, "polyvisor tests")
     assert listed[ident].url == "https://example.invalid/addons"
-    assert (listed["local"].name, listed["local"].source, listed["local"].maintainer) == ("Local add-ons", None, "you")
+    local = listed["local"]
+    assert (local.name, local.source, local.maintainer) == ("Local add-ons", None, "you")
     echo, builder = store.get(f"{ident}_echo"), store.get(f"{ident}_builder")
     assert echo is not None and builder is not None
     assert (echo.build, echo.image("amd64"), echo.version) == (False, "pvtest/amd64-addon-echo", "1.0")
@@ -223,8 +224,9 @@ def test_the_test_add_ons_build_and_run(docker_client: Any, busybox_image: str, 
     image_addon(docker_client, IMAGE, "1.0")
     folder = repo.add_build_addon("builder", base=busybox_image)
     repo.commit()
+    args = {"BUILD_VERSION": "1.0", "BUILD_ARCH": "amd64"}
     built, _ = docker_client.images.build(path=str(folder), tag="local/amd64-addon-builder:1.0", pull=False,
-                                          forcerm=True, buildargs={"BUILD_VERSION": "1.0", "BUILD_ARCH": "amd64"})
+                                          forcerm=True, buildargs=args)
     try:
         for image in ("pvtest/amd64-addon-echo:1.0", built.id):
             container = docker_client.containers.run(image, detach=True, network_mode="none")
@@ -239,3 +241,30 @@ def test_the_test_add_ons_build_and_run(docker_client: Any, busybox_image: str, 
     finally:
         docker_client.images.remove("local/amd64-addon-builder:1.0", force=True)
         docker_client.images.remove("pvtest/amd64-addon-echo:1.0", force=True)
+
+
+def test_git_failures_are_domain_errors_with_gits_message_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.homeassistant.addons import git as git_module
+
+    target = tmp_path / "clone"
+    repo = git_module.GitRepository(target, (tmp_path / "nowhere").as_uri())
+    with caplog.at_level(logging.ERROR, "polyvisor.hassio.addons"), pytest.raises(git_module.GitError):
+        repo.clone()
+    assert "git clone failed (exit 128)" in caplog.text
+    assert "does not appear to be a git repository" in caplog.text  # git's own message
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # no temporary folder left
+    # a server that accepts and never answers: the timeout kills git and its helpers
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setattr(git_module, "CLONE_TIMEOUT", 1.0)
+        hanging = git_module.GitRepository(target, f"git://127.0.0.1:{silent.getsockname()[1]}/x")
+        with pytest.raises(git_module.GitError, match="timed out"):
+            hanging.clone()
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git binary
+    with pytest.raises(git_module.GitError, match="cannot run"):
+        git_module.GitRepository(target, "git://127.0.0.1:9/x").clone()

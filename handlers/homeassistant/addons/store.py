@@ -39,7 +39,8 @@ LOCAL = "local"
 # 138's built-in.json: what the built-in repositories are called.
 BUILTIN = {
     LOCAL: {"name": "Local add-ons", "url": "https://home-assistant.io/hassio", "maintainer": "you"},
-    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons", "maintainer": "Home Assistant"},
+    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons",
+           "maintainer": "Home Assistant"},
 }
 UNKNOWN = "unknown"
 RE_REPOSITORY_ID = re.compile(r"[a-f0-9]{8}")
