@@ -57,6 +57,16 @@ def id_from_folder(name: str) -> str:
     return name if RE_REPOSITORY_ID.match(name) else repository_id(name)
 
 
+def kept_repositories(configured: Iterable[str], before: Iterable[str], after: Iterable[str]) -> list[str]:
+    """The addons_repositories setting after set_repositories(), as tag 138 kept it: `configured`
+    (the setting before the call) without the repositories the call removed (loaded `before`, not
+    `after`), plus the ones it loaded anew, appended. A URL that failed to load is not added, but
+    one already in the setting stays there (138 only dropped repositories it had loaded)."""
+    before_set, after_set = set(before), set(after)
+    kept = [url for url in configured if not (url in before_set and url not in after_set)]
+    return kept + [url for url in after if url not in kept]
+
+
 @dataclass(frozen=True)
 class Repository:
     """One repository as GET /addons lists it."""

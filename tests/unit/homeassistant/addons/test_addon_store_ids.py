@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from handlers.homeassistant.addons.git import split_url
-from handlers.homeassistant.addons.store import StoreAddon, id_from_folder, repository_id
+from handlers.homeassistant.addons.store import StoreAddon, id_from_folder, kept_repositories, repository_id
 
 
 def test_repository_id_is_sha1_of_the_url_in_lower_case() -> None:
@@ -48,3 +48,15 @@ def test_image_names() -> None:
     assert (built.build, built.image("armhf")) == (True, "a0d7b954/armhf-addon-nodered")
     assert image.available("amd64", "qemux86-64") and not image.available("armhf", "qemux86-64")
     assert image.available("amd64", None)  # an unknown machine: only add-ons naming machines are out
+
+
+def test_the_setting_kept_as_138_kept_it() -> None:
+    """138's load_repositories: new ones added only when loaded, only loaded ones dropped."""
+    configured = ["https://a", "https://dead"]  # https://dead failed to load at start
+    before = ["https://a"]
+    # POST {"addons_repositories": ["https://b", "https://c"]}: b loads, c does not; a is removed
+    assert kept_repositories(configured, before, ["https://b"]) == ["https://dead", "https://b"]
+    # the same list again: nothing changes
+    assert kept_repositories(configured, before, before) == configured
+    # a URL already in the setting that fails again stays
+    assert kept_repositories(["https://dead"], [], []) == ["https://dead"]
