@@ -158,13 +158,18 @@ class AddonStore:
 
     # writers
     def load(self) -> None:
-        """Make the folders and read what they hold (no git: quick, for the agent's start)."""
+        """Make the folders, remove what an interrupted clone left, read what they hold (no git:
+        quick, for the agent's start)."""
         with self._lock:
             for folder in (self.local_path, self.git_path):
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as err:
                     log.error("Can't create %s: %s", folder, err)
+            for folder in (self.root, self.git_path):
+                for leftover in folder.glob(".*.clone-*"):  # GitRepository.clone's temporary folders
+                    log.info("Remove %s, left by an interrupted clone", leftover)
+                    remove_tree(leftover)
             self._scan()
 
     def set_repositories(self, urls: Iterable[str]) -> list[str]:
