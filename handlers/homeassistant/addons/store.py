@@ -123,6 +123,12 @@ class AddonStore:
     def __init__(self, root: Path, core_url: str | None, arch: str | None, machine: str | None) -> None:
         self.root = Path(root)
         self.core_url = core_url or None
+        if self.core_url:
+            try:
+                split_url(self.core_url)
+            except ValueError:
+                log.error("No core add-on repository: %s is no repository URL", redact_url(self.core_url))
+                self.core_url = None
         self.arch = arch
         self.machine = machine
         self.local_path = self.root / LOCAL
@@ -201,7 +207,8 @@ class AddonStore:
             failed = {ident for ident, ok in self._each(jobs, self._clone) if not ok}
             for folder in self._git_folders():
                 if id_from_folder(folder.name) not in wanted:
-                    log.info("Remove custom add-on repository %s", redact_url(self._sources.get(folder.name, str(folder))))
+                    shown = redact_url(self._sources.get(folder.name, str(folder)))
+                    log.info("Remove custom add-on repository %s", shown)
                     remove_tree(folder)
             self._sources = {ident: url for ident, url in wanted.items() if ident not in failed}
             self._scan()
