@@ -363,9 +363,9 @@ def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRe
     addons.set_repositories([])
 
 
-def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, tmp_path: Path) -> None:
+def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, docker_host: str, tmp_path: Path) -> None:
     """The agent's start: the store loaded, boot: auto add-ons started by stage, each with a token
-    the hassio API takes with the add-on's role."""
+    the hassio API takes with the add-on's role, and refuses once the add-on is uninstalled."""
     data_dir, folder = tmp_path / "data", tmp_path / "hassio"
     write_addon(folder / "addons" / "local", "echo", ECHO)
     db = Store(data_dir)
@@ -392,6 +392,20 @@ def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, tmp_path:
             assert answer.status_code == 200, answer.text  # manager role: /supervisor/.+
             assert client.get("/supervisor/info", headers={"X-HASSIO-KEY": "e" * 64}).status_code == 403
         assert json.loads((folder / "addons" / "data" / "local_echo" / "options.json").read_text()) == ECHO["options"]
+        # uninstalled (by a manager on the same data, as the route would): the token is refused
+        db = Store(data_dir)
+        db.open()
+        try:
+            engine = Engine(docker_host)
+            addons = Addons(AddonStore(folder / "addons", None, ARCH, MACHINE), Installed(db), engine,
+                            Tokens(db, lambda: None, lambda key: False), folder, ARCH, MACHINE)
+            addons.load()
+            assert addons.uninstall("local_echo") is True
+            engine.close()
+        finally:
+            db.close()
+        with agent.client() as client:
+            assert client.get("/supervisor/info", headers={"X-HASSIO-KEY": env["HASSIO_TOKEN"]}).status_code == 403
     finally:
         agent.stop()
         running = container(docker_client, "local_echo")
