@@ -37,6 +37,7 @@ from handlers.platform import Platform
 from handlers.store import Store
 
 if TYPE_CHECKING:
+    from handlers.homeassistant.addons.deferred import DeferredAddons
     from handlers.homeassistant.addons.manager import Addons as HassioAddons
 
 
@@ -76,7 +77,8 @@ class Services:
     hassio_discovery: HassioDiscovery | None = None
     hassio_services: HassioServices | None = None
     hassio_auth: HassioAuth | None = None
-    hassio_addons: HassioAddons | None = None  # the add-on store and the installed add-ons (hassio part 2)
+    # the add-on store and the installed add-ons (hassio part 2): an Addons, made on first use
+    hassio_addons: HassioAddons | DeferredAddons | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -226,9 +228,19 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "a
 
 
 def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTokens, supervisor: HassioSupervisor,
-                  core: HassioCore, discovery: HassioDiscovery) -> HassioAddons:
+                  core: HassioCore, discovery: HassioDiscovery) -> DeferredAddons:
     """The add-on store at <hassio data>/addons (core repository from --hassio-addons-core-url) and the
-    manager of the installed add-ons. Nothing is read, cloned or asked of the engine here."""
+    manager of the installed add-ons, made on first use. Nothing is read, cloned or asked of the
+    engine here."""
+    from handlers.homeassistant.addons.deferred import DeferredAddons
+
+    return DeferredAddons(lambda: make_addons(settings, store, engine, tokens, supervisor, core, discovery),
+                          store.get)
+
+
+def make_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTokens, supervisor: HassioSupervisor,
+                core: HassioCore, discovery: HassioDiscovery) -> HassioAddons:
+    """The Addons manager (its store and installed entries made on their first use in turn)."""
     import platform
 
     from handlers.homeassistant.addons.manager import Addons

@@ -61,10 +61,12 @@ class Addons:
         self._wait_boot = wait_boot
         self._network = network  # None: decided on the first run from the engine (params.py)
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
-        self._repositories = repositories  # the supervisor's addons_repositories, cloned at load()
+        self._repositories = repositories  # the supervisor's addons_repositories (cloned on first use)
         self._locks: dict[str, threading.RLock] = {}
         self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
+        self._repo_lock = threading.Lock()  # one set_repositories at a time
+        self._repo_epoch = 0  # counts them: a background load yields to a later explicit one
 
     def _part(self, name: str) -> Any:
         part = self._parts[name]
@@ -72,8 +74,21 @@ class Addons:
             with self._guard:
                 part = self._parts[name]
                 if isinstance(part, (types.FunctionType, functools.partial)):
-                    part = self._parts[name] = part()
+                    part = part()
+                    if name == "store":
+                        self._first_load(part)
+                    self._parts[name] = part
         return part
+
+    def _first_load(self, store: Any) -> None:
+        """A store made on first use: its folders read now, the configured repositories that are
+        missing cloned in the background (138 did both at the supervisor's start; here at the first
+        use, so an agent whose add-ons nobody uses never runs git, and no clone holds up a request)."""
+        store.load()
+        if self._repositories is not None:
+            epoch = self._repo_epoch
+            threading.Thread(target=self.load_repositories, args=(epoch,), name="hassio-addon-repositories",
+                             daemon=True).start()
 
     @property
     def store(self) -> Any:
@@ -166,18 +181,27 @@ class Addons:
         """Read the repositories' folders (quick: no git)."""
         self.store.load()
 
-    def load_repositories(self) -> None:
-        """Clone the configured repositories that are missing (138's AddonManager.load did this at
-        the supervisor's start, before the boot; here after it, so an unreachable repository
-        never holds up Home Assistant or the add-ons: their configs are in the installed entries)."""
-        if self._repositories is not None:
-            self.store.set_repositories(list(self._repositories()))
+    def load_repositories(self, epoch: int | None = None) -> None:
+        """Clone the configured repositories that are missing; skipped when `epoch` is given and
+        the repositories were set since (a POST /supervisor/options meanwhile has the last word)."""
+        if self._repositories is None:
+            return
+        with self._repo_lock:
+            if epoch is not None and epoch != self._repo_epoch:
+                return
+            self._repo_epoch += 1
+            try:
+                self.store.set_repositories(list(self._repositories()))
+            except Exception:  # a background job: logged, never raised into nothing
+                log.exception("add-on repositories did not load")
 
     def reload(self) -> None:
         self.store.reload()
 
     def set_repositories(self, urls: list[str]) -> Any:
-        return self.store.set_repositories(urls)
+        with self._repo_lock:
+            self._repo_epoch += 1
+            return self.store.set_repositories(urls)
 
     # lifecycle
     def _install_image(self, addon: Addon, version: str) -> bool:

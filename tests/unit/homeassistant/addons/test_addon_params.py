@@ -4,7 +4,7 @@ each of 138's rules in hassio/docker/addon.py and hassio/api/addons.py."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -162,3 +162,35 @@ def test_a_slug_never_leaves_the_data_folder(slug: str) -> None:
     with pytest.raises(InvalidInput):
         BRIDGE.asound(slug)
     assert BRIDGE.addon_data("local_ok.1") == DATA / "addons" / "data" / "local_ok.1"
+
+
+def test_deferred_addons_made_on_first_use() -> None:
+    from handlers.homeassistant.addons import installed
+    from handlers.homeassistant.addons.deferred import INSTALLED_KEY, DeferredAddons
+
+    assert INSTALLED_KEY == installed.STORE_KEY
+    made: list[Any] = []
+    stored: dict[str, str] = {}
+
+    class Manager:
+        booted: ClassVar[list[str]] = []
+
+        def boot(self, stage: str) -> None:
+            self.booted.append(stage)
+
+        def installed_slugs(self) -> list[str]:
+            return ["local_x"]
+
+        def close(self) -> None:
+            made.append("closed")
+
+    deferred = DeferredAddons(lambda: made.append(Manager()) or made[-1], stored.get)
+    deferred.boot("services")  # nothing installed: nothing made
+    deferred.close()
+    assert made == []
+    stored[INSTALLED_KEY] = '{"user": {}, "system": {}}'
+    deferred.boot("services")
+    assert len(made) == 1 and Manager.booted == ["services"]
+    assert deferred.installed_slugs() == ["local_x"] and len(made) == 1  # the same manager
+    deferred.close()
+    assert made[-1] == "closed"
