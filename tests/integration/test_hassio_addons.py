@@ -296,6 +296,23 @@ def test_bad_input(rig: Rig, docker_client: Any) -> None:
     addons.load()
 
 
+def test_host_network_addon(rig: Rig, docker_client: Any) -> None:
+    """host_network: the machine's network (this engine's only one besides none), `hassio` and
+    `homeassistant` resolving to the host itself, no ports published."""
+    write_addon(rig.local, "hostnet", {**ECHO, "slug": "hostnet", "host_network": True})
+    addons = rig.addons
+    addons.load()
+    assert addons.install("local_hostnet") is True and addons.start("local_hostnet") is True
+    found = container(docker_client, "local_hostnet")
+    assert found.attrs["HostConfig"]["NetworkMode"] == "host"
+    hosts = found.exec_run(["cat", "/etc/hosts"]).output.decode()
+    assert "127.0.0.1\thassio" in hosts and "127.0.0.1\thomeassistant" in hosts
+    assert addons.info("local_hostnet")["network"] is None
+    assert addons.uninstall("local_hostnet") is True
+    shutil.rmtree(rig.local / "hostnet")
+    addons.load()
+
+
 def test_boot_auto(rig: Rig, docker_client: Any) -> None:
     addons = rig.addons
     assert addons.install("local_echo") is True and addons.install("local_builder") is True

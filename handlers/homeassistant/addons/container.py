@@ -18,7 +18,14 @@ from typing import Any
 
 from handlers.docker import Engine
 from handlers.errors import EngineUnavailable
-from handlers.homeassistant.addons.params import GATEWAY, NETWORK, NETWORK_MASK, NETWORK_RANGE, container_name
+from handlers.homeassistant.addons.params import (
+    GATEWAY,
+    NETWORK,
+    NETWORK_MASK,
+    NETWORK_RANGE,
+    Host,
+    container_name,
+)
 from handlers.homeassistant.container import Stats
 
 log = logging.getLogger("polyvisor.hassio.addons")
@@ -35,9 +42,20 @@ def engine_network(engine: Engine) -> str:
         try:
             client.networks.get("bridge")
         except docker.errors.NotFound:
+            log.warning("the engine runs without bridge networking: add-ons without host_network "
+                        "run with no network")
             return "none"
         return NETWORK
     return engine.call(probe)
+
+
+def host_facts(engine: Engine, data_folder: Path, network: str) -> Host:
+    """What this machine offers add-ons (the engine's socket, sound, GPIO, serial devices)."""
+    address = engine.address
+    socket = address.removeprefix("unix://") if address.startswith("unix://") else "/var/run/docker.sock"
+    serial = tuple(sorted(str(p) for glob in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(glob)))
+    return Host(data_folder, network, apparmor=False, audio=Path("/dev/snd").is_dir(),
+                gpio=Path("/sys/class/gpio").is_dir(), serial=serial, docker_socket=socket)
 
 
 def ensure_network(client: Any) -> Any:

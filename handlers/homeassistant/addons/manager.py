@@ -21,9 +21,11 @@ from handlers.docker import Engine
 from handlers.errors import InvalidInput
 from handlers.homeassistant.addons import params
 from handlers.homeassistant.addons.addon import ASSETS, Addon
+from handlers.homeassistant.addons.checks import check_stored, humanized, user_changes
 from handlers.homeassistant.addons.container import (
     AddonContainer,
     engine_network,
+    host_facts,
     remove_folder,
     write_json_atomic,
 )
@@ -32,13 +34,6 @@ from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 
 log = logging.getLogger("polyvisor.hassio.addons")
 
-STAGES = ("initialize", "system", "services", "application")  # "once" add-ons never boot
-
-
-def humanized(data: Any, err: Exception) -> str:
-    from voluptuous.humanize import humanize_error
-
-    return str(humanize_error(data, err))  # type: ignore[arg-type]
 
 
 class Addons:
@@ -126,14 +121,7 @@ class Addons:
         """What this host offers add-ons; the network decided from the engine on first use."""
         if self._network is None:
             self._network = engine_network(self.engine)
-            if self._network == "none":
-                log.warning("the engine runs without bridge networking: add-ons without host_network "
-                            "run with no network")
-        address = self.engine.address
-        socket = address.removeprefix("unix://") if address.startswith("unix://") else "/var/run/docker.sock"
-        serial = tuple(sorted(str(p) for glob in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(glob)))
-        return params.Host(self.data_folder, self._network, apparmor=False, audio=Path("/dev/snd").is_dir(),
-                           gpio=Path("/sys/class/gpio").is_dir(), serial=serial, docker_socket=socket)
+        return host_facts(self.engine, self.data_folder, self._network)
 
     def installed_slugs(self) -> list[str]:
         return list(self.installed.slugs())
@@ -255,25 +243,12 @@ class Addons:
             self.installed.uninstall(slug)
             return True
 
-    def check_options(self, addon: Addon) -> None:
-        """The stored options against the add-on's schema (the API's start did this): InvalidInput
-        with humanize_error's text."""
-        import voluptuous as vol
-
-        from handlers.homeassistant.addons.options import validate_options
-
-        options = addon.options
-        try:
-            validate_options(addon.mesh.get("schema", False), options)
-        except vol.Invalid as err:
-            raise InvalidInput(humanized(options, err)) from None
-
     def start(self, slug: str) -> bool | None:
         """A new access token (saved as the add-on's grant), /data/options.json, then the container.
         None when it runs already (138: a warning and ok)."""
         with self._lock(slug):
             addon = self._addon(slug)
-            self.check_options(addon)
+            check_stored(addon)
             return self._start(addon)
 
     def _start(self, addon: Addon) -> bool | None:
@@ -372,28 +347,10 @@ class Addons:
 
     # settings
     def set_options(self, slug: str, changes: dict[str, Any]) -> bool:
-        """POST /addons/{slug}/options after SCHEMA_OPTIONS: `options` checked against the add-on's
-        own schema (138's message, as the API's extended schema gave it), network entries for ports
-        the add-on does not declare dropped, None resets network/audio/options."""
-        import voluptuous as vol
-
-        from handlers.homeassistant.addons.options import options_schema
-
+        """POST /addons/{slug}/options after SCHEMA_OPTIONS (checks.py); None resets network,
+        audio and options."""
         with self._lock(slug):
-            addon = self._addon(slug)
-            changes = dict(changes)
-            if "options" in changes:
-                body = {"options": changes["options"]}
-                schema = vol.Schema({vol.Optional("options"): vol.Any(None, options_schema(addon.mesh.get("schema", False)))})
-                try:
-                    changes["options"] = schema(body)["options"]
-                except vol.Invalid as err:
-                    raise InvalidInput(humanized(body, err)) from None
-            if changes.get("network") is not None:
-                declared = addon.mesh.get("ports") or {}
-                changes["network"] = {k: v for k, v in changes["network"].items() if k in declared}
-            known = ("options", "boot", "auto_update", "network", "audio_input", "audio_output")
-            self.installed.set_user(slug, **{k: v for k, v in changes.items() if k in known})
+            self.installed.set_user(slug, **user_changes(self._addon(slug), changes))
             return True
 
     def set_security(self, slug: str, protected: bool | None) -> bool:
@@ -434,7 +391,7 @@ class Addons:
                     continue
                 started += 1
                 with self._lock(slug):
-                    self.check_options(addon)
+                    check_stored(addon)
                     self._start(addon)
             except InvalidInput as err:
                 log.error("Add-on %s did not start at boot: %s", slug, err)

@@ -183,7 +183,9 @@ def run_parameters(slug: str, config: dict[str, Any], user: dict[str, Any], host
     }
     bindings = port_bindings(ports(config, user))
     if config.get("host_network"):
-        params["network_mode"] = "host"  # 138 also set dns to the supervisor: dockerd refuses dns here
+        # 138 also set dns to the supervisor (dockerd refuses dns here); on the host's network this
+        # agent and Home Assistant are the host itself
+        params.update(network_mode="host", extra_hosts={"homeassistant": "127.0.0.1", "hassio": "127.0.0.1"})
     elif host.network == NETWORK:
         params.update(network=NETWORK, aliases=[hostname(slug)], ports=bindings, dns_search=["."],
                       extra_hosts={"homeassistant": GATEWAY, "hassio": GATEWAY})

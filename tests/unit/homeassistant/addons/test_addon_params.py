@@ -103,6 +103,7 @@ def test_network_bridge_host_and_none() -> None:
     assert user["ports"] == {"22/tcp": 2200}  # the user's mapping replaces the config's
     host = run({"ports": ports, "host_network": True})
     assert host["network_mode"] == "host" and "ports" not in host and "network" not in host
+    assert host["extra_hosts"] == {"homeassistant": "127.0.0.1", "hassio": "127.0.0.1"}
     none = run({"ports": ports}, host=NO_BRIDGE)
     assert none["network_mode"] == "none" and "ports" not in none and "extra_hosts" not in none
 
