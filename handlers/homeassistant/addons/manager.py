@@ -35,7 +35,6 @@ from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 log = logging.getLogger("polyvisor.hassio.addons")
 
 
-
 class Addons:
     """The add-ons of the store and the installed ones, with their containers."""
 
