@@ -1,6 +1,8 @@
 """An installed add-on into and out of a snapshot's folder, as tag 138's Addon.snapshot/restore
 laid it out (hassio.md §4.4): addon.json {user, system, version, state}, image.tar (`docker save`,
 only for local builds) and data/ (its /data). The snapshots package tars and untars the folder.
+
+`addons` is the manager.Addons calling these (not imported here: manager imports this module).
 """
 
 from __future__ import annotations
@@ -9,19 +11,16 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from handlers.errors import InvalidInput
 from handlers.homeassistant.addons.addon import Addon
 from handlers.homeassistant.addons.container import remove_folder, write_json_atomic
 
-if TYPE_CHECKING:
-    from handlers.homeassistant.addons.manager import Addons
-
 log = logging.getLogger("polyvisor.hassio.addons")
 
 
-def backup(addons: Addons, addon: Addon, folder: Path) -> dict[str, Any]:
+def backup(addons: Any, addon: Addon, folder: Path) -> dict[str, Any]:
     """The add-on into folder; {slug, name, version} for snapshot.json's add-on list."""
     folder.mkdir(parents=True, exist_ok=True)
     if addon.need_build and not addons._container(addon).export_image(folder / "image.tar"):
@@ -38,7 +37,7 @@ def backup(addons: Addons, addon: Addon, folder: Path) -> dict[str, Any]:
     return {"slug": addon.slug, "name": addon.mesh.get("name"), "version": addon.version_installed}
 
 
-def restore(addons: Addons, slug: str, folder: Path) -> bool | None:
+def restore(addons: Any, slug: str, folder: Path) -> bool | None:
     """The add-on from folder: its entries, its image (image.tar loaded, else pulled or built at
     the snapshot's version), its data (copied beside, then swapped in); started when it was."""
     import voluptuous as vol
