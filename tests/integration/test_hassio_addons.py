@@ -28,8 +28,9 @@ from handlers.store import Store
 from integration.addon_repos import AddonRepo, GitDaemon, git_daemon, image_addon
 from integration.components import busybox_rootfs
 from integration.engine_support import wait_for
+from integration.registry import Registry, registry
 
-__all__ = ["git_daemon"]  # addon_repos' fixture, taken by name
+__all__ = ["git_daemon", "registry"]  # fixtures of addon_repos and registry, taken by name
 
 ARCH, MACHINE = "amd64", "qemux86-64"
 IMAGE = "pvtest/amd64-addon-echo"
@@ -428,3 +429,23 @@ def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, docker_ho
         running = container(docker_client, "local_echo")
         if running is not None:
             running.remove(force=True)
+
+
+def test_image_pulled_from_a_registry(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:
+    """An image the engine lacks is pulled as `<image>:<version>` (the tests' registry on
+    127.0.0.1), tagged latest, and both tags go with the uninstall."""
+    hub: Registry = request.getfixturevalue("registry")
+    image = image_addon(docker_client, "pvtest/{arch}-addon-pulled", "4.0", registry=hub)
+    write_addon(rig.local, "pulled", {**ECHO, "slug": "pulled", "version": "4.0", "image": image})
+    addons = rig.addons
+    addons.load()
+    name = image.replace("{arch}", ARCH)
+    assert docker_client.images.list(name=name) == []
+    assert addons.install("local_pulled") is True
+    assert {f"{name}:4.0", f"{name}:latest"} <= set(docker_client.images.get(f"{name}:latest").tags)
+    assert addons.start("local_pulled") is True
+    wait_for(lambda: logs_contain(rig, "local_pulled", b"started 4.0\n"), 20, "the pulled image's output")
+    assert addons.uninstall("local_pulled") is True
+    assert docker_client.images.list(name=name) == []
+    shutil.rmtree(rig.local / "pulled")
+    addons.load()
