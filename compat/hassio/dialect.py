@@ -14,8 +14,19 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.hassio import (
+    addons,
+    discovery,
+    hardware,
+    hassos,
+    homeassistant,
+    host,
+    info,
+    proxy,
+    security,
+    supervisor,
+)
 from compat.hassio import auth as auth_routes
-from compat.hassio import addons, discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
 from compat.hassio import update as selfupdate
 from compat.hassio.common import (
     UNKNOWN,
