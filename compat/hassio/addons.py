@@ -21,31 +21,14 @@ import voluptuous as vol
 from compat.base import Router
 from compat.hassio.callers import addon_of
 from compat.hassio.common import APIError, Call
+from handlers.homeassistant.addons.config import ALSA_DEVICE, BOOT_ALL, DOCKER_PORTS
+from handlers.homeassistant.addons.installed import Installed
+from handlers.homeassistant.addons.options import options_schema
 
 routes = Router()  # compat.hassio.dialect serves it
 
-NETWORK_PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))
-ALSA_DEVICE = vol.Maybe(vol.Match(r"\d+,\d+"))
-
-
-def docker_ports(value: Any) -> Any:
-    """convert_to_docker_ports: null (a random host port), a port, [ip, port] or a list of
-    more than two ports."""
-    if value is None:
-        return None
-    if isinstance(value, int):  # bool is an int here too, as it was for 138
-        return NETWORK_PORT(value)
-    if isinstance(value, list) and len(value) > 2:
-        return vol.Schema([NETWORK_PORT])(value)
-    if isinstance(value, list) and len(value) == 2:
-        return [vol.Coerce(str)(value[0]), NETWORK_PORT(value[1])]  # 138's tuple, a list in JSON
-    raise vol.Invalid("Can't validate Docker host settings")
-
-
-DOCKER_PORTS = vol.Schema({vol.All(vol.Coerce(str), vol.Match(r"^\d+(?:/tcp|/udp)?$")): docker_ports})
-
 SCHEMA_OPTIONS = vol.Schema({
-    vol.Optional("boot"): vol.In(["auto", "manual"]),
+    vol.Optional("boot"): vol.In(BOOT_ALL),
     vol.Optional("network"): vol.Any(None, DOCKER_PORTS),
     vol.Optional("auto_update"): vol.Boolean(),
     vol.Optional("audio_output"): ALSA_DEVICE,
@@ -56,16 +39,6 @@ SCHEMA_SECURITY = vol.Schema({vol.Optional("protected"): vol.Boolean()})
 
 NOT_FOUND = "Addon does not exist"
 NOT_INSTALLED = "Addon is not installed"
-NO_ASSET = {"icon": "No icon found!", "logo": "No logo found!", "changelog": "No changelog found!"}
-
-
-def option_schema(raw: Any) -> Any:
-    """Addon.schema: the add-on's own option schema (`schema: false` takes any object)."""
-    from handlers.homeassistant.addons.options import validate_options
-
-    if isinstance(raw, bool):
-        return vol.Schema(dict)
-    return vol.Schema(vol.All(dict, lambda options: validate_options(raw, options)))
 
 
 async def _slug(call: Call, installed: bool = True) -> str:
@@ -77,12 +50,20 @@ async def _slug(call: Call, installed: bool = True) -> str:
     addons = call.services.hassio_addons
     if slug in await call.run(addons.installed_slugs):
         return slug
-    known = await call.run(addons.known, slug)
-    if not known:
+    listing = await call.run(addons.listing)
+    if not any(addon["slug"] == slug for addon in listing["addons"]):
         raise APIError(NOT_FOUND)
     if installed:
         raise APIError(NOT_INSTALLED)
     return slug
+
+
+async def _config(call: Call, slug: str) -> dict[str, Any]:
+    """The config.json an installed add-on was installed with (138's `_mesh` of an installed add-on)."""
+    config: dict[str, Any] | None = await call.run(Installed(call.services.store).system, slug)
+    if config is None:  # uninstalled meanwhile
+        raise APIError(NOT_INSTALLED)
+    return config
 
 
 @routes.add("GET", "/addons")
@@ -115,8 +96,8 @@ async def post_options(call: Call) -> bool:
     Any kept the first failure of equal depth, None's, so any invalid options answer `not a valid
     value for dictionary value @ data['options']. Got ...`, never the schema's own message."""
     slug = await _slug(call)
-    raw = await call.run(call.services.hassio_addons.option_schema, slug)
-    body = await call.validate(SCHEMA_OPTIONS.extend({vol.Optional("options"): vol.Any(None, option_schema(raw))}))
+    schema = options_schema((await _config(call, slug))["schema"])
+    body = await call.validate(SCHEMA_OPTIONS.extend({vol.Optional("options"): vol.Any(None, schema)}))
     await call.run(call.services.hassio_addons.set_options, slug, body)
     return True
 
@@ -193,10 +174,9 @@ async def post_rebuild(call: Call) -> Any:
 async def post_stdin(call: Call) -> Any:
     """The raw body, written to the container's standard input."""
     slug = await _slug(call)
-    addons = call.services.hassio_addons
-    if not await call.run(addons.has_stdin, slug):
+    if not (await _config(call, slug)).get("stdin"):
         raise APIError("STDIN not supported by add-on")
-    return await call.run(addons.stdin, slug, await call.body())
+    return await call.run(call.services.hassio_addons.stdin, slug, await call.body())
 
 
 @routes.add("GET", "/addons/:addon/logs", raw="application/octet-stream")
@@ -208,10 +188,9 @@ async def get_logs(call: Call) -> bytes:
 
 
 async def _asset(call: Call, name: str) -> bytes:
+    """The file, or 138's `No icon found!`, `No logo found!`, `No changelog found!` (as text, status 200)."""
     slug = await _slug(call, installed=False)
-    found: bytes | None = await call.run(call.services.hassio_addons.asset, slug, name)
-    if found is None:
-        raise APIError(NO_ASSET[name])
+    found: bytes = await call.run(call.services.hassio_addons.asset, slug, name)
     return found
 
 
