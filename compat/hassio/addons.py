@@ -22,7 +22,6 @@ from compat.base import Router
 from compat.hassio.callers import addon_of
 from compat.hassio.common import APIError, Call
 from handlers.homeassistant.addons.config import ALSA_DEVICE, BOOT_ALL, DOCKER_PORTS
-from handlers.homeassistant.addons.installed import Installed
 from handlers.homeassistant.addons.options import options_schema
 
 routes = Router()  # compat.hassio.dialect serves it
@@ -60,7 +59,7 @@ async def _slug(call: Call, installed: bool = True) -> str:
 
 async def _config(call: Call, slug: str) -> dict[str, Any]:
     """The config.json an installed add-on was installed with (138's `_mesh` of an installed add-on)."""
-    config: dict[str, Any] | None = await call.run(Installed(call.services.store).system, slug)
+    config: dict[str, Any] | None = await call.run(call.services.hassio_addons.installed.system, slug)
     if config is None:  # uninstalled meanwhile
         raise APIError(NOT_INSTALLED)
     return config
