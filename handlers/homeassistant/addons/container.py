@@ -18,7 +18,7 @@ from typing import Any
 
 from handlers.docker import Engine
 from handlers.errors import EngineUnavailable
-from handlers.homeassistant.addons.params import NETWORK, NETWORK_MASK, NETWORK_RANGE, GATEWAY, container_name
+from handlers.homeassistant.addons.params import GATEWAY, NETWORK, NETWORK_MASK, NETWORK_RANGE, container_name
 from handlers.homeassistant.container import Stats
 
 log = logging.getLogger("polyvisor.hassio.addons")
