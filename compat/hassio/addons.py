@@ -49,8 +49,7 @@ async def _slug(call: Call, installed: bool = True) -> str:
     addons = call.services.hassio_addons
     if slug in await call.run(addons.installed_slugs):
         return slug
-    listing = await call.run(addons.listing)
-    if not any(addon["slug"] == slug for addon in listing["addons"]):
+    if await call.run(addons.store.get, slug) is None:  # neither installed nor in a repository
         raise APIError(NOT_FOUND)
     if installed:
         raise APIError(NOT_INSTALLED)

@@ -45,6 +45,17 @@ class StandInAddons:
     def installed_slugs(self) -> list[str]:
         return self.installed.slugs()
 
+    @property
+    def store(self) -> Any:
+        """The AddonStore's get(slug): the add-on's store entry or None."""
+        configs = self.configs
+
+        class Store:
+            def get(self, slug: str) -> Any:
+                return configs.get(slug)
+
+        return Store()
+
     def listing(self) -> dict[str, Any]:
         addons = []
         for slug, config in self.configs.items():
