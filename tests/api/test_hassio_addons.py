@@ -21,6 +21,7 @@ from tests.api.hassio_support import (  # noqa: F401 (fixtures)
     hassio_agents_fixture,
 )
 from tests.api.support import API_KEY, MACHINE_ID
+from tests.openapi import load_spec
 
 SERVER_ERROR = (b"<html><head><title>500 Internal Server Error</title></head><body>"
                 b"<h1>500 Internal Server Error</h1>Server got itself in trouble</body></html>")
@@ -91,8 +92,10 @@ def test_listing(hassio: Hassio) -> None:
 
 def test_info_of_an_add_on_not_installed(hassio: Hassio) -> None:
     info = ok(hassio.call("GET", "/addons/local_echo/info"))
-    assert list(info)[:12] == ["name", "slug", "description", "long_description", "version", "auto_update",
-                               "repository", "last_version", "state", "protected", "rating", "boot"]
+    order = load_spec("hassio")["components"]["schemas"]["AddonInfoOk"]["properties"]["data"]["x-key-order"]
+    assert list(info) == order  # 138's order: name, slug, description, long_description, version, ...
+    listing = load_spec("hassio")["components"]["schemas"]["AddonsListOk"]["properties"]["data"]
+    assert list(ok(hassio.call("GET", "/addons"))["addons"][0]) == listing["properties"]["addons"]["items"]["x-key-order"]
     assert (info["version"], info["last_version"], info["state"], info["protected"], info["auto_update"]) == (
         None, "1.2", "none", True, None)
     assert (info["long_description"], info["devices"], info["services"], info["options"]) == (
