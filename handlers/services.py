@@ -167,6 +167,8 @@ class Services:
             self.blink.stop()
             if self.hassio_discovery is not None:
                 self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
+            if self.hassio_addons is not None:
+                self.hassio_addons.close()  # a boot pausing wait_boot between stages ends now
             self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()
@@ -229,15 +231,24 @@ def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTok
     manager of the installed add-ons. Nothing is read, cloned or asked of the engine here."""
     import platform
 
-    from handlers.homeassistant.addons.installed import Installed
     from handlers.homeassistant.addons.manager import Addons
-    from handlers.homeassistant.addons.store import AddonStore
 
     arch = ARCHES.get(platform.machine(), "amd64")
     folder = core.options.data_folder
     core_url = getattr(settings, "hassio_addons_core_url", None)
-    addon_store = AddonStore(folder / "addons", core_url or None, arch, core.machine)
-    return Addons(addon_store, Installed(store), engine, tokens, folder, arch, core.machine,
+
+    def addon_store() -> Any:  # made on first use: its modules (git, the schemas) stay unloaded until then
+        from handlers.homeassistant.addons.store import AddonStore
+
+        return AddonStore(folder / "addons", core_url or None, arch, core.machine)
+
+    def installed() -> Any:
+        from handlers.homeassistant.addons.installed import Installed
+
+        return Installed(store)
+
+    return Addons(addon_store, installed, engine, tokens, folder, arch, core.machine,
                   timezone=lambda: supervisor.settings.get().timezone,
                   wait_boot=lambda: supervisor.settings.get().wait_boot,
-                  on_uninstall=discovery.remove_addon)
+                  on_uninstall=discovery.remove_addon,
+                  repositories=lambda: supervisor.settings.get().addons_repositories)

@@ -63,6 +63,14 @@ class Watchdog:
         except PolyvisorError as err:
             log.warning("Home Assistant did not start at boot: %s", err)
         self._addons_boot("application")
+        if self.addons is not None and not self._stop.is_set():  # clones: beside the watchdogs
+            threading.Thread(target=self._load_repositories, name="hassio-addon-repositories", daemon=True).start()
+
+    def _load_repositories(self) -> None:
+        try:
+            self.addons.load_repositories()
+        except Exception:
+            log.exception("add-on repositories did not load")
 
     def _addons_boot(self, *stages: str) -> None:
         if self.addons is None:

@@ -25,8 +25,11 @@ from handlers.homeassistant.addons.manager import Addons
 from handlers.homeassistant.addons.store import AddonStore
 from handlers.homeassistant.tokens import Tokens
 from handlers.store import Store
+from integration.addon_repos import AddonRepo, GitDaemon, git_daemon, image_addon
 from integration.components import busybox_rootfs
 from integration.engine_support import wait_for
+
+__all__ = ["git_daemon"]  # addon_repos' fixture, taken by name
 
 ARCH, MACHINE = "amd64", "qemux86-64"
 IMAGE = "pvtest/amd64-addon-echo"
@@ -325,3 +328,65 @@ def test_backup_restore(rig: Rig, docker_client: Any, tmp_path: Path) -> None:
     assert (data / "state.txt").read_text() == "kept" and addons.state("local_builder") == "started"
     assert docker_client.images.get("local/amd64-addon-builder:0.1")
     assert addons.uninstall("local_builder") is True
+
+
+def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:
+    """A custom repository over git daemon with an image add-on and a local build, installed and run."""
+    daemon: GitDaemon = request.getfixturevalue("git_daemon")
+    repo = AddonRepo.create(daemon.base / "custom")
+    image = image_addon(docker_client, "pvtest/{arch}-addon-gitimage", "2.0")
+    repo.add_image_addon("gitimage", image=image, version="2.0", stdin=True)
+    repo.add_build_addon("gitbuild", base=f"{BASE}:latest", version="3.0")
+    repo.commit("two add-ons")
+    url = daemon.url(repo)
+    addons = Addons(AddonStore(rig.folder / "addons", None, ARCH, MACHINE), Installed(rig.db), rig.engine,
+                    rig.tokens, rig.folder, ARCH, MACHINE, repositories=lambda: [url])
+    addons.load()
+    addons.load_repositories()  # clones the configured repository
+    ident = next(r["slug"] for r in addons.listing()["repositories"] if r["source"] == url)
+    for slug, version in ((f"{ident}_gitimage", "2.0"), (f"{ident}_gitbuild", "3.0")):
+        assert addons.install(slug) is True and addons.start(slug) is True
+        line = f"started {version}\n".encode()
+        wait_for(lambda s=slug, t=line: logs_contain(rig, s, t), 20, f"{slug} started")  # type: ignore[misc]
+        assert json.loads(addons.logs(slug).split(b"\n", 1)[0]) == {"message": "hello"}
+    assert addons.stdin(f"{ident}_gitimage", b"over git") is True
+    wait_for(lambda: logs_contain(rig, f"{ident}_gitimage", b"stdin: over git\n"), 20, "stdin echoed")
+    for slug in (f"{ident}_gitimage", f"{ident}_gitbuild"):
+        assert addons.uninstall(slug) is True
+    addons.set_repositories([])
+
+
+def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, tmp_path: Path) -> None:
+    """The agent's start: the store loaded, boot: auto add-ons started by stage, each with a token
+    the hassio API takes with the add-on's role."""
+    data_dir, folder = tmp_path / "data", tmp_path / "hassio"
+    write_addon(folder / "addons" / "local", "echo", ECHO)
+    db = Store(data_dir)
+    db.open()
+    try:  # installed before: what POST /addons/local_echo/install left
+        installed = Installed(db)
+        store = AddonStore(folder / "addons", None, ARCH, MACHINE)
+        store.load()
+        found = store.get("local_echo")
+        assert found is not None
+        installed.install("local_echo", found.config)
+    finally:
+        db.close()
+    (folder / "addons" / "data" / "local_echo").mkdir(parents=True)
+    import_echo(docker_client, "1.0")
+    docker_client.images.get(f"{IMAGE}:1.0").tag(IMAGE, "latest")
+    args = ["--dialects=hassio", "--device-type=qemux86-64", f"--hassio-data={folder},privileged=false"]
+    agent = start_agent(data_dir=data_dir, ready="/supervisor/ping", args=args)
+    try:
+        running = wait_for(lambda: container(docker_client, "local_echo"), 30, "addon_local_echo")
+        env = dict(line.split("=", 1) for line in running.attrs["Config"]["Env"])
+        with agent.client() as client:
+            answer = client.get("/supervisor/info", headers={"X-HASSIO-KEY": env["HASSIO_TOKEN"]})
+            assert answer.status_code == 200, answer.text  # manager role: /supervisor/.+
+            assert client.get("/supervisor/info", headers={"X-HASSIO-KEY": "e" * 64}).status_code == 403
+        assert json.loads((folder / "addons" / "data" / "local_echo" / "options.json").read_text()) == ECHO["options"]
+    finally:
+        agent.stop()
+        running = container(docker_client, "local_echo")
+        if running is not None:
+            running.remove(force=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from handlers.homeassistant.addons import params
-from handlers.homeassistant.addons.config import MACHINE_ALL
 
 RE_WEBUI = re.compile(r"^(?:(?P<s_prefix>https?)|\[PROTO:(?P<t_proto>\w+)\]):\/\/\[HOST\]:\[PORT:(?P<t_port>\d+)\]"
                       r"(?P<s_suffix>.*)$")
@@ -68,6 +67,8 @@ class Addon:
 
     @property
     def supported_machine(self) -> list[str]:
+        from handlers.homeassistant.addons.config import MACHINE_ALL  # voluptuous schemas: on first use
+
         return list(self.mesh.get("machine") or MACHINE_ALL)
 
     @property

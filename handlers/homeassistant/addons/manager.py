@@ -9,14 +9,15 @@ Operations on one add-on are serialised (138's process_lock); different add-ons 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import tempfile
 import threading
-import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,11 @@ class Addons:
     def __init__(self, store: Any, installed: Any, engine: Engine, tokens: Tokens, data_folder: Path,
                  arch: str, machine: str, timezone: Callable[[], str] = lambda: "UTC",
                  wait_boot: Callable[[], float] = lambda: 0, network: str | None = None,
-                 on_uninstall: Callable[[str], None] | None = None) -> None:
-        self.store = store  # handlers.homeassistant.addons.store.AddonStore
-        self.installed = installed  # handlers.homeassistant.addons.installed.Installed
+                 on_uninstall: Callable[[str], None] | None = None,
+                 repositories: Callable[[], Iterable[str]] | None = None) -> None:
+        # handlers.homeassistant.addons.store.AddonStore and .installed.Installed, or functions
+        # making them on first use (the agent's start then loads none of their modules)
+        self._parts: dict[str, Any] = {"store": store, "installed": installed}
         self.engine = engine
         self.tokens = tokens
         self.data_folder = data_folder
@@ -75,8 +78,27 @@ class Addons:
         self._wait_boot = wait_boot
         self._network = network  # None: decided on the first run from the engine (params.py)
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
+        self._repositories = repositories  # the supervisor's addons_repositories, cloned at load()
         self._locks: dict[str, threading.RLock] = {}
+        self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
+
+    def _part(self, name: str) -> Any:
+        part = self._parts[name]
+        if isinstance(part, (types.FunctionType, functools.partial)):
+            with self._guard:
+                part = self._parts[name]
+                if isinstance(part, (types.FunctionType, functools.partial)):
+                    part = self._parts[name] = part()
+        return part
+
+    @property
+    def store(self) -> Any:
+        return self._part("store")
+
+    @property
+    def installed(self) -> Any:
+        return self._part("installed")
 
     # lookups
     def _lock(self, slug: str) -> threading.RLock:
@@ -157,8 +179,15 @@ class Addons:
 
     # store
     def load(self) -> None:
-        """Read the repositories' folders (at the agent's start)."""
+        """Read the repositories' folders (quick: no git)."""
         self.store.load()
+
+    def load_repositories(self) -> None:
+        """Clone the configured repositories that are missing (138's AddonManager.load did this at
+        the supervisor's start, before the boot; here after it, so an unreachable repository
+        never holds up Home Assistant or the add-ons: their configs are in the installed entries)."""
+        if self._repositories is not None:
+            self.store.set_repositories(list(self._repositories()))
 
     def reload(self) -> None:
         self.store.reload()
@@ -381,6 +410,8 @@ class Addons:
         """Start the installed `boot: auto` add-ons of a startup stage, then wait wait_boot seconds."""
         started = 0
         for slug in self.installed_slugs():
+            if self._closing.is_set():
+                break
             try:
                 addon = self._addon(slug)
                 if addon.boot != "auto" or addon.mesh.get("startup") != stage:
@@ -395,7 +426,11 @@ class Addons:
                 log.exception("Add-on %s did not start at boot", slug)
         log.info("Startup %s run %d add-ons", stage, started)
         if started:
-            time.sleep(max(0.0, float(self._wait_boot())))
+            self._closing.wait(max(0.0, float(self._wait_boot())))
+
+    def close(self) -> None:
+        """The agent stops: a boot waiting wait_boot returns at once."""
+        self._closing.set()
 
     # snapshots
     def backup(self, slug: str, folder: Path) -> dict[str, Any]:
