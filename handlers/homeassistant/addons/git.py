@@ -148,7 +148,8 @@ class GitRepository:
         try:
             log.info("Update add-on %s repository", self.url)
             branch = run_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd=self.path).strip()
-            run_git(["fetch", "--update-shallow", "--depth", "1", "origin"], cwd=self.path, timeout=PULL_TIMEOUT)
+            run_git(["fetch", "--update-shallow", "--depth", "1", "origin"], cwd=self.path,
+                    timeout=PULL_TIMEOUT)
             run_git(["reset", "--hard", f"origin/{branch}"], cwd=self.path)
             run_git(["clean", "-xdf"], cwd=self.path)
             return True

@@ -39,7 +39,8 @@ LOCAL = "local"
 # 138's built-in.json: what the built-in repositories are called.
 BUILTIN = {
     LOCAL: {"name": "Local add-ons", "url": "https://home-assistant.io/hassio", "maintainer": "you"},
-    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons", "maintainer": "Home Assistant"},
+    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons",
+           "maintainer": "Home Assistant"},
 }
 UNKNOWN = "unknown"
 RE_REPOSITORY_ID = re.compile(r"[a-f0-9]{8}")
@@ -54,6 +55,16 @@ def repository_id(url: str) -> str:
 def id_from_folder(name: str) -> str:
     """138's extract_hash_from_path: a folder name starting with 8 hex digits is the id."""
     return name if RE_REPOSITORY_ID.match(name) else repository_id(name)
+
+
+def kept_repositories(configured: Iterable[str], before: Iterable[str], after: Iterable[str]) -> list[str]:
+    """The addons_repositories setting after set_repositories(), as tag 138 kept it: `configured`
+    (the setting before the call) without the repositories the call removed (loaded `before`, not
+    `after`), plus the ones it loaded anew, appended. A URL that failed to load is not added, but
+    one already in the setting stays there (138 only dropped repositories it had loaded)."""
+    before_set, after_set = set(before), set(after)
+    kept = [url for url in configured if not (url in before_set and url not in after_set)]
+    return kept + [url for url in after if url not in kept]
 
 
 @dataclass(frozen=True)
@@ -147,13 +158,18 @@ class AddonStore:
 
     # writers
     def load(self) -> None:
-        """Make the folders and read what they hold (no git: quick, for the agent's start)."""
+        """Make the folders, remove what an interrupted clone left, read what they hold (no git:
+        quick, for the agent's start)."""
         with self._lock:
             for folder in (self.local_path, self.git_path):
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as err:
                     log.error("Can't create %s: %s", folder, err)
+            for folder in (self.root, self.git_path):
+                for leftover in folder.glob(".*.clone-*"):  # GitRepository.clone's temporary folders
+                    log.info("Remove %s, left by an interrupted clone", leftover)
+                    remove_tree(leftover)
             self._scan()
 
     def set_repositories(self, urls: Iterable[str]) -> list[str]:
