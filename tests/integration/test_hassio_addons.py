@@ -328,6 +328,13 @@ def test_backup_restore(rig: Rig, docker_client: Any, tmp_path: Path) -> None:
     assert (data / "state.txt").read_text() == "kept" and addons.state("local_builder") == "started"
     assert docker_client.images.get("local/amd64-addon-builder:0.1")
     assert addons.uninstall("local_builder") is True
+    # a broken addon.json or a slug naming a path: refused, nothing installed or written
+    (tmp_path / "snap" / "addon.json").write_text(json.dumps({**saved, "state": "paused"}))
+    with pytest.raises(InvalidInput, match="^cannot restore add-on local_builder: state 'paused'$"):
+        addons.restore("local_builder", tmp_path / "snap")
+    with pytest.raises(InvalidInput, match="^invalid add-on slug"):
+        addons.restore("local_../../x", tmp_path / "snap")
+    assert addons.installed_slugs() == [] and not data.exists()
 
 
 def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:

@@ -323,6 +323,25 @@ class AddonContainer:
         return self.engine.call(write)
 
 
+def write_json_atomic(path: Path, document: Any) -> None:
+    """path replaced whole by the JSON document (tempfile in the same folder, fsync, os.replace)."""
+    import json
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
 def remove_folder(folder: Path) -> None:
     """An add-on's data folder, gone (138 ran rm -rf)."""
     if folder.is_dir() and not folder.is_symlink():

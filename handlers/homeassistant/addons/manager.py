@@ -10,11 +10,7 @@ Operations on one add-on are serialised (138's process_lock); different add-ons 
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import types
 from collections.abc import Callable, Iterable
@@ -25,7 +21,12 @@ from handlers.docker import Engine
 from handlers.errors import InvalidInput
 from handlers.homeassistant.addons import params
 from handlers.homeassistant.addons.addon import ASSETS, Addon
-from handlers.homeassistant.addons.container import AddonContainer, engine_network, remove_folder
+from handlers.homeassistant.addons.container import (
+    AddonContainer,
+    engine_network,
+    remove_folder,
+    write_json_atomic,
+)
 from handlers.homeassistant.container import Stats
 from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 
@@ -38,24 +39,6 @@ def humanized(data: Any, err: Exception) -> str:
     from voluptuous.humanize import humanize_error
 
     return str(humanize_error(data, err))  # type: ignore[arg-type]
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    """path replaced whole by the JSON document (tempfile in the same folder + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        try:
-            os.unlink(partial)
-        except OSError:
-            pass
-        raise
 
 
 class Addons:
@@ -432,53 +415,17 @@ class Addons:
         """The agent stops: a boot waiting wait_boot returns at once."""
         self._closing.set()
 
-    # snapshots
+    # snapshots (backup.py)
     def backup(self, slug: str, folder: Path) -> dict[str, Any]:
         """addon.json {user, system, version, state}, image.tar for a local build, data/ into folder."""
+        from handlers.homeassistant.addons.backup import backup
+
         with self._lock(slug):
-            addon = self._addon(slug)
-            folder.mkdir(parents=True, exist_ok=True)
-            if addon.need_build and not self._container(addon).export_image(folder / "image.tar"):
-                raise InvalidInput(f"cannot export the image of {slug}")
-            write_json_atomic(folder / "addon.json", {"user": addon.user or {}, "system": addon.system or {},
-                                                      "version": addon.version_installed, "state": self.state(slug)})
-            data = self.host().addon_data(slug)
-            if data.is_dir():
-                shutil.copytree(data, folder / "data", symlinks=True)
-            else:
-                (folder / "data").mkdir()
-            return {"slug": slug, "name": addon.mesh.get("name"), "version": addon.version_installed}
+            return backup(self, self._addon(slug), folder)
 
     def restore(self, slug: str, folder: Path) -> bool | None:
         """The add-on as backup() left it in folder: entries, image, data; started when it was."""
-        import voluptuous as vol
+        from handlers.homeassistant.addons.backup import restore
 
         with self._lock(slug):
-            try:
-                data = json.loads((folder / "addon.json").read_text(encoding="utf-8"))
-                state, version = data["state"], str(data["version"])
-                if state not in ("started", "stopped"):
-                    raise ValueError(f"state {state!r}")
-                self.installed.restore(slug, data["user"], data["system"])
-            except (OSError, ValueError, KeyError, TypeError, vol.Invalid) as err:
-                raise InvalidInput(f"cannot restore add-on {slug}: {err}") from None
-            addon = self._addon(slug)
-            container = self._container(addon)
-            if not container.has_image(version):
-                log.info("Restore image for addon %s", slug)
-                if (folder / "image.tar").is_file():
-                    container.import_image(folder / "image.tar", version)
-                elif self._install_image(addon, version):
-                    container.cleanup()
-            else:
-                container.stop()
-            log.info("Restore data for addon %s", slug)
-            target = self.host().addon_data(slug)
-            remove_folder(target)
-            if (folder / "data").is_dir():
-                shutil.copytree(folder / "data", target, symlinks=True)
-            else:
-                target.mkdir(parents=True)
-            if state == "started":
-                return self._start(self._addon(slug))
-            return True
+            return restore(self, slug, folder)

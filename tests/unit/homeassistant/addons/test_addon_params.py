@@ -148,3 +148,14 @@ def test_info_quirks() -> None:
     assert addon({**BASE, "host_network": True, "ports": {"22/tcp": 22}}).info("none")["network"] is None
     assert addon({**BASE, "arch": ["armhf"]}).available is False
     assert addon({**BASE, "machine": ["raspberrypi3"]}).available is False
+
+
+@pytest.mark.parametrize("slug", ["..", ".", "", "local_../../etc", "a/b", "a\\b", "a\0b"])
+def test_a_slug_never_leaves_the_data_folder(slug: str) -> None:
+    from handlers.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        BRIDGE.addon_data(slug)
+    with pytest.raises(InvalidInput):
+        BRIDGE.asound(slug)
+    assert BRIDGE.addon_data("local_ok.1") == DATA / "addons" / "data" / "local_ok.1"
