@@ -137,15 +137,16 @@ def test_an_unreachable_url_is_left_out(git_daemon: GitDaemon, tmp_path: Path,
     repo.add_image_addon("echo", image=IMAGE)
     repo.commit()
     good = git_daemon.url(repo)
-    closed = f"git://127.0.0.1:{free_port()}/nothing"
+    port = free_port()
+    closed = f"git://user:secret@127.0.0.1:{port}/nothing"  # the password is never logged
     missing = git_daemon.url(git_daemon.base / "no-such-repository")
     github = "https://github.com/hassio-addons/repository"  # refused by git here: OFFLINE_GIT
     store = make_store(tmp_path)
     with caplog.at_level(logging.ERROR, "polyvisor.hassio.addons"):
         assert store.set_repositories([closed, good, missing, github, "not a url#bad branch"]) == [good]
-    for url in (closed, missing, github):
+    for url in (f"git://***@127.0.0.1:{port}/nothing", missing, github):
         assert f"Can't load from repository {url}" in caplog.text
-    assert "Traceback" not in caplog.text
+    assert "Traceback" not in caplog.text and "secret" not in caplog.text
     # nothing half-made: only the good clone, no temporary folder
     assert sorted(p.name for p in (tmp_path / "addons" / "git").iterdir()) == [rid(good)]
     assert [r.slug for r in store.repositories()] == ["local", rid(good)]

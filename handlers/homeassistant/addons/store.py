@@ -31,6 +31,7 @@ from voluptuous.humanize import humanize_error
 
 from handlers.homeassistant.addons.config import MACHINE_ALL, read_json, validate_config, validate_repository
 from handlers.homeassistant.addons.git import GitError, GitRepository, remove_tree, run_git, split_url
+from handlers.redact import redact_url
 
 log = logging.getLogger("polyvisor.hassio.addons")
 
@@ -122,6 +123,12 @@ class AddonStore:
     def __init__(self, root: Path, core_url: str | None, arch: str | None, machine: str | None) -> None:
         self.root = Path(root)
         self.core_url = core_url or None
+        if self.core_url:
+            try:
+                split_url(self.core_url)
+            except ValueError:
+                log.error("No core add-on repository: %s is no repository URL", redact_url(self.core_url))
+                self.core_url = None
         self.arch = arch
         self.machine = machine
         self.local_path = self.root / LOCAL
@@ -184,7 +191,7 @@ class AddonStore:
             try:
                 split_url(url)
             except ValueError:
-                log.error("Can't load from repository %s", url)
+                log.error("Can't load from repository %s", redact_url(url))
                 continue
             wanted.setdefault(repository_id(url), url)
         with self._lock:
@@ -200,7 +207,8 @@ class AddonStore:
             failed = {ident for ident, ok in self._each(jobs, self._clone) if not ok}
             for folder in self._git_folders():
                 if id_from_folder(folder.name) not in wanted:
-                    log.info("Remove custom add-on repository %s", self._sources.get(folder.name, folder))
+                    shown = redact_url(self._sources.get(folder.name, str(folder)))
+                    log.info("Remove custom add-on repository %s", shown)
                     remove_tree(folder)
             self._sources = {ident: url for ident, url in wanted.items() if ident not in failed}
             self._scan()
@@ -236,7 +244,7 @@ class AddonStore:
             repo.clone()
             return True
         except GitError:
-            log.error("Can't load from repository %s", repo.source)
+            log.error("Can't load from repository %s", redact_url(repo.source))
             remove_tree(repo.path)  # 138 removed what was there when a clone failed
             return False
 
@@ -245,7 +253,7 @@ class AddonStore:
         try:
             return repo.pull()
         except GitError:
-            log.error("Can't update %s repo", repo.source)
+            log.error("Can't update %s repo", redact_url(repo.source))
             return False
 
     @staticmethod
