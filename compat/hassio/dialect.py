@@ -14,8 +14,19 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
+from compat.hassio import (
+    addons,
+    discovery,
+    hardware,
+    hassos,
+    homeassistant,
+    host,
+    info,
+    proxy,
+    security,
+    supervisor,
+)
 from compat.hassio import auth as auth_routes
-from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
 from compat.hassio import update as selfupdate
 from compat.hassio.common import (
     UNKNOWN,
@@ -43,7 +54,7 @@ ERRORS: dict[type[BaseException], Any] = {
 
 ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
-               proxy.routes, discovery.routes, info.routes, auth_routes.routes)
+               proxy.routes, discovery.routes, info.routes, auth_routes.routes, addons.routes)
 ROUTES.include(selfupdate.routes)  # POST /supervisor/update
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from compat.base import Router
 from compat.hassio.common import APIError, Call, server_error
+from handlers.errors import PolyvisorError
 from handlers.homeassistant.settings import CHANNELS
 
 routes = Router()  # compat.hassio.dialect serves it
@@ -79,7 +80,7 @@ async def ping(call: Call) -> bool:
 
 @routes.add("GET", "/supervisor/info")
 async def get_info(call: Call) -> dict[str, Any]:
-    """The supervisor's version, channel, settings and installed add-ons (none before part 2)."""
+    """The supervisor's version, channel, settings and installed add-ons."""
     supervisor = call.services.hassio_supervisor
     settings = await call.run(supervisor.settings.get)
     return {
@@ -89,7 +90,7 @@ async def get_info(call: Call) -> dict[str, Any]:
         "arch": supervisor.arch,
         "wait_boot": settings.wait_boot,
         "timezone": settings.timezone,
-        "addons": [],
+        "addons": await call.run(installed_addons, call.services.hassio_addons),
         "addons_repositories": list(settings.addons_repositories),
     }
 
@@ -102,9 +103,54 @@ async def post_options(call: Call) -> bool | Response:
     except ValidatorCrash as err:  # the legacy's 500; an expected answer here, so no traceback logged
         log.warning("POST /supervisor/options: %s", err)
         return server_error()
+    if "addons_repositories" in body:
+        body["addons_repositories"] = await call.run(load_repositories, call.services, body["addons_repositories"])
     if body:
         await call.run(call.services.hassio_supervisor.settings.update, **body)
     return True
+
+
+def load_repositories(services: Any, urls: list[str]) -> list[str]:
+    """load_repositories of 138: new repositories cloned, dropped ones removed; the setting as 138
+    kept it: a URL that cannot be cloned is logged and not added (one already there stays, 138
+    only dropped repositories it had loaded)."""
+    from handlers.homeassistant.addons.store import kept_repositories
+
+    addons = services.hassio_addons
+    before = addons.store.sources()
+    after = addons.set_repositories(urls)
+    return kept_repositories(services.hassio_supervisor.settings.get().addons_repositories, before, after)
+
+
+def installed_addons(addons: Any) -> list[dict[str, Any]]:
+    """The installed add-ons as /supervisor/info listed them: `version` is the repository's,
+    `installed` the installed one, `state` started or stopped."""
+    found = []
+    for addon in addons.listing()["addons"]:
+        if addon["installed"] is None:
+            continue
+        found.append({
+            "name": addon["name"],
+            "slug": addon["slug"],
+            "description": addon["description"],
+            "state": "started" if _running(addons, addon["slug"]) else "stopped",
+            "version": addon["version"],
+            "installed": addon["installed"],
+            "repository": addon["repository"],
+            "icon": addon["icon"],
+            "logo": addon["logo"],
+        })
+    return found
+
+
+def _running(addons: Any, slug: str) -> bool:
+    """DockerAddon.is_running: an engine that does not answer is "not running" (138 caught
+    docker's errors there), not an error of the whole info."""
+    try:
+        return bool(addons.is_running(slug))
+    except PolyvisorError as err:
+        log.warning("state of add-on %s: %s", slug, err)
+        return False
 
 
 @routes.add("POST", "/supervisor/reload")

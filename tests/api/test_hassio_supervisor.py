@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import platform
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from integration.addon_repos import AddonRepo, GitDaemon
 
 from handlers import VERSION
 from handlers.homeassistant.core import default_machine
@@ -55,16 +57,20 @@ def test_info_defaults(hassio: Hassio) -> None:
         "timezone": "UTC", "addons": [], "addons_repositories": ["https://github.com/hassio-addons/repository"]}
 
 
-def test_options_are_stored_and_survive_a_restart(hassio_agents: HassioAgents) -> None:
+def test_options_are_stored_and_survive_a_restart(hassio_agents: HassioAgents, tmp_path: Path) -> None:
     first = hassio_agents.start()
-    repos = ["https://github.com/me/addons", "https://example.com/x.git#dev-1"]
-    body = {"channel": "beta", "timezone": "Europe/Amsterdam", "wait_boot": "30", "addons_repositories": repos}
-    response = first.call("POST", "/supervisor/options", json=body)
+    with GitDaemon(tmp_path / "repos") as daemon:  # repositories are cloned: only loopback ones here
+        AddonRepo.create(daemon.base / "addons")
+        AddonRepo.create(daemon.base / "more", branch="dev-1")
+        repos = [daemon.url(daemon.base / "addons"), daemon.url(daemon.base / "more") + "#dev-1"]
+        body = {"channel": "beta", "timezone": "Europe/Amsterdam", "wait_boot": "30", "addons_repositories": repos}
+        response = first.call("POST", "/supervisor/options", json=body)
     assert response.content == b'{"result": "ok", "data": {}}'
     again = hassio_agents.start(data_dir=first.agent.data_dir)
     info = data(again.call("GET", "/supervisor/info"))
+    # the default repository never loaded here (no network): 138 kept it, it only dropped loaded ones
     assert (info["channel"], info["timezone"], info["wait_boot"], info["addons_repositories"]) == (
-        "beta", "Europe/Amsterdam", 30, repos)
+        "beta", "Europe/Amsterdam", 30, ["https://github.com/hassio-addons/repository", *repos])
     assert data(again.call("GET", "/info"))["channel"] == "beta"
 
 
