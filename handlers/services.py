@@ -21,6 +21,7 @@ from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.coreapi import CoreAccess, CoreAPI
 from handlers.homeassistant.discovery import Discovery as HassioDiscovery
 from handlers.homeassistant.services import ServiceRecords as HassioServices
+from handlers.homeassistant.snapshots.manager import Snapshots as HassioSnapshots
 from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.system import HassioSystem
 from handlers.homeassistant.tokens import Tokens as HassioTokens
@@ -73,6 +74,7 @@ class Services:
     hassio_discovery: HassioDiscovery | None = None
     hassio_services: HassioServices | None = None
     hassio_auth: HassioAuth | None = None
+    hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -207,4 +209,6 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_discovery": HassioDiscovery(store, core),
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),
+        # the add-ons (Services field hassio_addons) are handed over as Snapshots(..., addons=)
+        "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings),
     }

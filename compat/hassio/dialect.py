@@ -15,7 +15,18 @@ from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router, lookup_error
 from compat.hassio import auth as auth_routes
-from compat.hassio import discovery, hardware, hassos, homeassistant, host, info, proxy, security, supervisor
+from compat.hassio import (
+    discovery,
+    hardware,
+    hassos,
+    homeassistant,
+    host,
+    info,
+    proxy,
+    security,
+    snapshots,
+    supervisor,
+)
 from compat.hassio import update as selfupdate
 from compat.hassio.common import (
     UNKNOWN,
@@ -45,6 +56,7 @@ ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
                proxy.routes, discovery.routes, info.routes, auth_routes.routes)
 ROUTES.include(selfupdate.routes)  # POST /supervisor/update
+ROUTES.include(snapshots.routes)
 
 
 class HassioApp(DialectApp):

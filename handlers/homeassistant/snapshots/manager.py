@@ -1,0 +1,560 @@
+"""Snapshots: make, list, import, remove and restore them, one operation at a time (tag 138's
+hassio/snapshots/__init__.py, hassio.md §4.6).
+
+Blocking: the API calls these off the event loop, so it keeps answering while a snapshot is made.
+A second snapshot or restore while one runs is refused (None / False: 400 with message null).
+A snapshot is written to `.<slug>.tar.part` in the backup folder and renamed to `<slug>.tar` when
+complete, so a listing never shows a partial one; any failure (a full disk) removes it.
+A restore first extracts everything it needs into a staging folder under `<data>/tmp` (wrong
+password, corrupt or refused archives fail there, before anything is stopped or changed), then
+stops what it must and swaps the staged folders in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("polyvisor.hassio.snapshots")
+
+PART = ".part"  # never *.tar: reload and the listing skip it
+
+
+@dataclass
+class Snapshot:
+    """One snapshot file and its validated snapshot.json."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def slug(self) -> str:
+        return str(self.data["slug"])
+
+    @property
+    def type(self) -> str:
+        return str(self.data["type"])
+
+    @property
+    def protected(self) -> bool:
+        return self.data.get("protected") is not None
+
+    @property
+    def addons(self) -> list[dict[str, Any]]:
+        return list(self.data["addons"])
+
+    @property
+    def addon_list(self) -> list[str]:
+        return [addon["slug"] for addon in self.data["addons"]]
+
+    @property
+    def folders(self) -> list[str]:
+        return list(self.data["folders"])
+
+    @property
+    def homeassistant(self) -> dict[str, Any]:
+        return dict(self.data["homeassistant"])
+
+    @property
+    def size(self) -> float:
+        """The file's size in MB, two decimals (0 when gone)."""
+        try:
+            return round(self.path.stat().st_size / 1048576, 2)
+        except OSError:
+            return 0
+
+
+class RestoreRefused(Exception):
+    """The snapshot cannot be restored: wrong password, corrupt, or a member refused."""
+
+
+class Snapshots:
+    """The snapshots in `<folder>/backup` of the hassio data folder `folder`.
+
+    core: Home Assistant (handlers.homeassistant.core.Core); settings: the supervisor's settings
+    (its addons_repositories); addons: the add-ons (handlers.homeassistant.addons, `Addons`) or
+    None while the agent has none.
+    """
+
+    def __init__(self, folder: Path, core: Any, settings: Any, addons: Any = None) -> None:
+        self.folder = folder
+        self.core = core
+        self.settings = settings
+        self.addons = addons
+        self._snapshots: dict[str, Snapshot] | None = None
+        self._files = threading.Lock()  # the listing and the backup folder's names
+        self._operation = threading.Lock()  # one snapshot or restore at a time (138's lock)
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.folder / "backup"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.folder / "tmp"
+
+    def busy(self) -> bool:
+        """A snapshot or restore is running."""
+        return self._operation.locked()
+
+    # the listing
+    def _load(self, path: Path) -> Snapshot | None:
+        from handlers.homeassistant.snapshots import archive, schema
+
+        try:
+            return Snapshot(path, schema.validate(archive.read_json(path)))
+        except (archive.ArchiveError, ValueError) as err:
+            log.error("Can't read snapshot %s: %s", path.name, err)
+            return None
+
+    def reload(self) -> None:
+        """Read every *.tar of the backup folder; unreadable ones are left out. The first time,
+        parts left by an agent that was killed mid-way are removed."""
+        with self._files:
+            first = self._snapshots is None
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            if first and not self.busy():
+                for stale in self.backup_dir.glob(f".*{PART}"):
+                    log.warning("removing %s, left by an interrupted snapshot or upload", stale.name)
+                    stale.unlink(missing_ok=True)
+            found: dict[str, Snapshot] = {}
+            files = sorted(self.backup_dir.glob("*.tar"))
+            for path in files:
+                snapshot = self._load(path)
+                if snapshot is not None:
+                    found[snapshot.slug] = snapshot
+            log.info("Found %d snapshot files", len(files))
+            self._snapshots = found
+
+    def listing(self) -> list[Snapshot]:
+        if self._snapshots is None:
+            self.reload()
+        return list((self._snapshots or {}).values())
+
+    def get(self, slug: str) -> Snapshot | None:
+        if self._snapshots is None:
+            self.reload()
+        return (self._snapshots or {}).get(slug)
+
+    def remove(self, slug: str) -> bool:
+        """Delete the file; False on an IO error (400 with message null)."""
+        snapshot = self.get(slug)
+        if snapshot is None:
+            return False
+        with self._files:
+            try:
+                snapshot.path.unlink()
+            except OSError as err:
+                log.error("Can't remove snapshot %s: %s", slug, err)
+                return False
+            assert self._snapshots is not None
+            self._snapshots.pop(slug, None)
+        log.info("Removed snapshot file %s", slug)
+        return True
+
+    # uploads
+    def new_part(self) -> Path:
+        """A new empty file in the backup folder for an upload (import_part or discard it)."""
+        self.listing()
+        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=PART, dir=self.backup_dir)
+        os.close(fd)
+        return Path(name)
+
+    def import_part(self, path: Path) -> str | None:
+        """The uploaded file as `<slug>.tar` when it is a complete snapshot whose slug is new;
+        None otherwise, and the file is gone."""
+        try:
+            snapshot = self._load(path)
+            if snapshot is None or not self._complete(snapshot):
+                return None
+            with self._files:
+                final = self.backup_dir / f"{snapshot.slug}.tar"
+                if snapshot.slug in (self._snapshots or {}) or final.exists():
+                    log.error("Snapshot %s already exists!", snapshot.slug)
+                    return None
+                os.replace(path, final)
+                assert self._snapshots is not None
+                self._snapshots[snapshot.slug] = Snapshot(final, snapshot.data)
+        except OSError as err:
+            log.error("Can't move snapshot file to storage: %s", err)
+            return None
+        finally:
+            path.unlink(missing_ok=True)
+        log.info("Success import %s", snapshot.slug)
+        return snapshot.slug
+
+    @staticmethod
+    def _complete(snapshot: Snapshot) -> bool:
+        """Every folder and add-on snapshot.json lists has its archive in the file."""
+        import tarfile
+
+        from handlers.homeassistant.snapshots import archive
+
+        try:
+            with archive.Reader(snapshot.path, None) as reader:
+                missing = [name for name in [*snapshot.folders, *snapshot.addon_list] if not reader.has(name)]
+        except (OSError, tarfile.TarError) as err:
+            log.error("Can't read snapshot tarfile %s: %s", snapshot.path.name, err)
+            return False
+        if missing:
+            log.error("Snapshot %s lacks the archives of %s", snapshot.slug, ", ".join(missing))
+        return not missing
+
+    def discard(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    # making snapshots
+    def new_full(self, name: str = "", password: str | None = None) -> str | None:
+        """All installed add-ons and the four folders; the slug, None on failure or when busy."""
+        return self._new("full", name, password, None, None)
+
+    def new_partial(self, name: str = "", addons: list[str] | None = None, folders: list[str] | None = None,
+                    password: str | None = None) -> str | None:
+        """Only these add-ons (not installed ones are skipped with a warning) and folders."""
+        return self._new("partial", name, password, addons or [], folders or [])
+
+    def _new(self, kind: str, name: str, password: str | None, addons: list[str] | None,
+             folders: list[str] | None) -> str | None:
+        from handlers.homeassistant.snapshots import schema
+
+        self.listing()
+        if not self._operation.acquire(blocking=False):
+            log.error("It is already a snapshot/restore process running")
+            return None
+        try:
+            date = schema.new_date()
+            slug = schema.create_slug(name, date)
+            label = "Full-Snapshot" if kind == "full" else "Partial-Snapshot"
+            log.info("%s %s start", label, slug)
+            try:
+                path = self._write(slug, kind, name, date, password, addons, folders)
+            except Exception:  # a full disk, an unreadable folder: nothing is kept
+                log.exception("Snapshot %s error", slug)
+                return None
+            with self._files:
+                assert self._snapshots is not None
+                self._snapshots[slug] = Snapshot(path, self._load_data(path))
+            log.info("%s %s done", label, slug)
+            return slug
+        finally:
+            self._operation.release()
+
+    def _load_data(self, path: Path) -> dict[str, Any]:
+        snapshot = self._load(path)
+        if snapshot is None:
+            raise RuntimeError(f"{path.name} cannot be read back")
+        return snapshot.data
+
+    def _write(self, slug: str, kind: str, name: str, date: str, password: str | None,
+               addons: list[str] | None, folders: list[str] | None) -> Path:
+        from handlers.homeassistant.snapshots import archive, crypto, schema
+
+        data: dict[str, Any] = {"slug": slug, "name": name, "date": date, "type": kind}
+        key = None
+        if password:
+            key = crypto.password_to_key(password)
+            data.update(protected=crypto.password_marker(password), crypto=schema.CRYPTO_AES128)
+        data["homeassistant"] = self._store_homeassistant(key)
+        data["repositories"] = list(self.settings.get().addons_repositories)
+        data["folders"], data["addons"] = [], []
+        part = self.backup_dir / f".{slug}.tar{PART}"
+        final = self.backup_dir / f"{slug}.tar"
+        try:
+            with archive.Writer(part, key) as writer:
+                wanted = self._installed() if addons is None else addons
+                if wanted:
+                    log.info("Snapshot %s store Add-ons", slug)
+                for addon in wanted:
+                    entry = self._store_addon(writer, addon)
+                    if entry:
+                        data["addons"].append(entry)
+                wanted_folders = [f for f in schema.ALL_FOLDERS if folders is None or f in folders]
+                if wanted_folders:
+                    log.info("Snapshot %s store folders", slug)
+                for folder in wanted_folders:
+                    origin = self.folder / folder
+                    if not origin.is_dir():
+                        log.warning("Can't find snapshot folder %s", folder)
+                        continue
+                    log.info("Snapshot folder %s", folder)
+                    writer.add_folder(folder, origin)
+                    data["folders"].append(folder)
+                    log.info("Snapshot folder %s done", folder)
+                writer.add_json(schema.validate(data))
+            os.replace(part, final)
+        finally:
+            part.unlink(missing_ok=True)
+        return final
+
+    def _installed(self) -> list[str]:
+        if self.addons is None:
+            return []
+        return list(self.addons.installed_slugs())
+
+    def _store_addon(self, writer: Any, slug: str) -> dict[str, Any] | None:
+        """The add-on's archive; None (and a warning) when it is not installed or cannot be saved.
+        Only a failure to write the snapshot file itself is raised."""
+        if self.addons is None or slug not in self.addons.installed_slugs():
+            log.warning("Add-on %s not found/installed", slug)
+            return None
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.tmp_dir) as temp:
+            try:
+                meta = self.addons.backup(slug, Path(temp))
+            except Exception as err:  # noqa: BLE001 - 138 logged any failure and left the add-on out
+                log.error("Can't make snapshot from %s: %s", slug, err)
+                return None
+            log.info("Snapshot add-on %s", slug)
+            size = writer.add_addon(slug, Path(temp))
+        return {"slug": slug, "name": meta.get("name", slug), "version": meta.get("version"),
+                "size": round(size / 1048576, 2)}
+
+    def _store_homeassistant(self, key: bytes | None) -> dict[str, Any]:
+        """Home Assistant's settings as 138's store_homeassistant took them; the refresh token and
+        the password encrypted when there is a key."""
+        from handlers.homeassistant.snapshots import crypto
+
+        core = self.core
+        settings = core.settings()
+        found: dict[str, Any] = {"version": core.version(), "watchdog": settings["watchdog"],
+                                 "boot": settings["boot"], "wait_boot": settings["wait_boot"]}
+        if found["version"] is None:
+            del found["version"]  # 138 wrote "None" (Coerce(str) of null); nothing is installed
+        if core.is_custom():
+            found.update(image=core.image, last_version=core.last_version())
+        found.update(port=settings["port"], ssl=settings["ssl"])
+        secrets = {"refresh_token": settings.get("refresh_token"), "password": settings.get("password")}
+        found.update(crypto.encrypt_fields(secrets, key) if key else secrets)
+        return found
+
+    # restoring
+    def restore_full(self, slug: str, password: str | None = None) -> bool:
+        """Everything in the snapshot; installed add-ons that it lacks are uninstalled."""
+        return self._restore(slug, password, full=True)
+
+    def restore_partial(self, slug: str, homeassistant: bool = False, addons: list[str] | None = None,
+                        folders: list[str] | None = None, password: str | None = None) -> bool:
+        """Only these parts (138: Home Assistant's settings only with its folder)."""
+        return self._restore(slug, password, full=False, homeassistant=homeassistant, addons=addons or [],
+                             folders=folders or [])
+
+    def _restore(self, slug: str, password: str | None, *, full: bool, homeassistant: bool = False,
+                 addons: list[str] | None = None, folders: list[str] | None = None) -> bool:
+        snapshot = self.get(slug)
+        if snapshot is None:
+            return False
+        if not self._operation.acquire(blocking=False):
+            log.error("It is already a snapshot/restore process running")
+            return False
+        try:
+            if full and snapshot.type != "full":
+                log.error("Restore %s is only a partial snapshot!", slug)
+                return False
+            key = self._key(snapshot, password)
+            if snapshot.protected and key is None:
+                log.error("Invalid password for snapshot %s", slug)
+                return False
+            label = "Full-Restore" if full else "Partial-Restore"
+            log.info("%s %s start", label, slug)
+            try:
+                if full:
+                    self._restore_full(snapshot, key)
+                else:
+                    self._restore_partial(snapshot, key, homeassistant, addons or [], folders or [])
+            except RestoreRefused as err:
+                log.error("Restore %s refused, nothing changed: %s", slug, err)
+                return False
+            except Exception:
+                log.exception("Restore %s error", slug)
+                return False
+            log.info("%s %s done", label, slug)
+            return True
+        finally:
+            self._operation.release()
+
+    @staticmethod
+    def _key(snapshot: Snapshot, password: str | None) -> bytes | None:
+        """The key when the password matches the snapshot's marker (None for unprotected ones)."""
+        from handlers.homeassistant.snapshots import crypto
+
+        if not snapshot.protected or not password:
+            return None
+        if crypto.password_marker(password) != snapshot.data["protected"]:
+            return None
+        return crypto.password_to_key(password)
+
+    def _homeassistant_settings(self, snapshot: Snapshot, key: bytes | None) -> dict[str, Any]:
+        """What restore_homeassistant wrote into Home Assistant's settings, the secrets decrypted."""
+        from handlers.homeassistant.snapshots import crypto
+
+        data = snapshot.homeassistant
+        secrets = {"refresh_token": data.get("refresh_token"), "password": data.get("password")}
+        if key:
+            try:
+                secrets = crypto.decrypt_fields(secrets, key)
+            except crypto.WrongPassword as err:
+                raise RestoreRefused(f"wrong password ({err})") from None
+        changes = {name: data[name] for name in ("watchdog", "boot", "wait_boot", "port", "ssl")}
+        changes.update(secrets)
+        if data.get("image"):
+            changes.update(image=data["image"], last_version=data["last_version"])
+        return changes
+
+    def _stage(self, snapshot: Snapshot, key: bytes | None, stage: Path, folders: list[str],
+               addons: list[str]) -> tuple[list[str], list[str]]:
+        """Extract these folders' and add-ons' archives under `stage`; what was found of each.
+        Nothing outside `stage` changes; any unreadable or refused archive refuses the restore."""
+        from handlers.homeassistant.snapshots import archive
+
+        staged_folders, staged_addons = [], []
+        try:
+            with archive.Reader(snapshot.path, key) as reader:
+                for folder in folders:
+                    if not reader.has(folder):
+                        log.warning("Can't find restore folder %s", folder)
+                        continue
+                    log.info("Restore %s extract folder %s", snapshot.slug, folder)
+                    reader.extract(folder, stage / "folders" / folder.replace("/", "_"))
+                    staged_folders.append(folder)
+                for addon in addons:
+                    if not reader.has(addon):
+                        log.error("Can't find snapshot for %s", addon)
+                        continue
+                    log.info("Restore %s extract add-on %s", snapshot.slug, addon)
+                    reader.extract(addon, stage / "addons" / addon)
+                    staged_addons.append(addon)
+        except Exception as err:  # noqa: BLE001 - tarfile, gzip, zlib, securetar, OSError: nothing changed yet
+            raise RestoreRefused(f"{type(err).__name__}: {err}") from None
+        return staged_folders, staged_addons
+
+    def _restore_full(self, snapshot: Snapshot, key: bytes | None) -> None:
+        settings = self._homeassistant_settings(snapshot, key)
+        with self._staging() as stage:
+            wanted_addons = snapshot.addon_list if self.addons is not None else []
+            folders, addons = self._stage(snapshot, key, stage, snapshot.folders, wanted_addons)
+            self._shutdown()
+            log.info("Restore %s run folders", snapshot.slug)
+            for folder in folders:
+                self._replace_folder(stage / "folders" / folder.replace("/", "_"), self.folder / folder)
+            log.info("Restore %s run Home-Assistant", snapshot.slug)
+            self.core.save(settings)
+            update = self._update_homeassistant(snapshot)
+            log.info("Restore %s run Repositories", snapshot.slug)
+            self._restore_repositories(list(snapshot.data["repositories"]))
+            if self.addons is not None:
+                extra = [slug for slug in self.addons.installed_slugs() if slug not in snapshot.addon_list]
+                if extra:
+                    log.info("Restore %s remove add-ons", snapshot.slug)
+                for slug in extra:
+                    self._quietly(self.addons.uninstall, slug, what=f"uninstall {slug}")
+                log.info("Restore %s old add-ons", snapshot.slug)
+                self._restore_addons(stage, addons)
+            log.info("Restore %s wait until homeassistant ready", snapshot.slug)
+            update.join()
+            self._start_homeassistant()
+
+    def _restore_partial(self, snapshot: Snapshot, key: bytes | None, homeassistant: bool, addons: list[str],
+                         folders: list[str]) -> None:
+        settings = self._homeassistant_settings(snapshot, key)
+        with self._staging() as stage:
+            if self.addons is None:
+                for slug in addons:
+                    log.warning("Can't restore addon %s", slug)
+                addons = []
+            folders, staged = self._stage(snapshot, key, stage, folders, addons)
+            if homeassistant and "homeassistant" in folders:
+                self._quietly(self.core.stop, what="stop Home Assistant")
+                self.core.save(settings)
+            if folders:
+                log.info("Restore %s run folders", snapshot.slug)
+            for folder in folders:
+                self._replace_folder(stage / "folders" / folder.replace("/", "_"), self.folder / folder)
+            update = self._update_homeassistant(snapshot) if homeassistant else None
+            if staged:
+                log.info("Restore %s old add-ons", snapshot.slug)
+                self._restore_addons(stage, staged)
+            if update is not None:
+                log.info("Restore %s wait for Home-Assistant", snapshot.slug)
+                update.join()
+            self._start_homeassistant()
+
+    @contextlib.contextmanager
+    def _staging(self) -> Any:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="restore-", dir=self.tmp_dir) as temp:
+            yield Path(temp)
+
+    def _shutdown(self) -> None:
+        """Running add-ons, then Home Assistant (138's core shutdown, errors logged)."""
+        if self.addons is not None:
+            for slug in self.addons.installed_slugs():
+                if self.addons.is_running(slug):
+                    self._quietly(self.addons.stop, slug, what=f"stop {slug}")
+        self._quietly(self.core.stop, what="stop Home Assistant")
+
+    def _restore_addons(self, stage: Path, slugs: list[str]) -> None:
+        for slug in slugs:
+            log.info("Restore add-on %s", slug)
+            self._quietly(self.addons.restore, slug, stage / "addons" / slug, what=f"restore {slug}")
+
+    def _restore_repositories(self, urls: list[str]) -> None:
+        """138's load_repositories: through the add-ons when there are some (they clone and drop
+        repositories), else only the supervisor's list."""
+        if self.addons is not None:
+            self._quietly(self.addons.set_repositories, urls, what="restore repositories")
+        else:
+            self.settings.update(addons_repositories=urls)
+
+    def _update_homeassistant(self, snapshot: Snapshot) -> threading.Thread:
+        """Home Assistant updated to the snapshot's version, in the background (138's task_hass)."""
+        version = snapshot.homeassistant.get("version")
+
+        def update() -> None:
+            if version:
+                self._quietly(self.core.update, version, what=f"install Home Assistant {version}")
+        thread = threading.Thread(target=update, name="hassio-restore-homeassistant", daemon=True)
+        thread.start()
+        return thread
+
+    def _start_homeassistant(self) -> None:
+        """Start Home Assistant when one is installed and not running."""
+        core = self.core
+        if core.version() is None:
+            return
+        if not core.container.is_running(core.image):
+            self._quietly(core.start, what="start Home Assistant")
+
+    @staticmethod
+    def _quietly(function: Any, *args: Any, what: str) -> None:
+        """One step whose failure 138 logged and went on from (its calls returned False)."""
+        try:
+            function(*args)
+        except Exception as err:  # noqa: BLE001 - 138 went on after any of these steps failed
+            log.error("Restore: cannot %s: %s", what, err)
+
+    @staticmethod
+    def _replace_folder(staged: Path, target: Path) -> None:
+        """The target folder emptied (not removed: it is bind-mounted into containers), then the
+        staged contents moved in, with the archived folder's own mode and owner."""
+        target.mkdir(parents=True, exist_ok=True)
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        for child in staged.iterdir():
+            try:
+                os.rename(child, target / child.name)
+            except OSError:  # another file system (a mount on the target)
+                shutil.move(str(child), str(target / child.name))
+        status = staged.lstat()
+        with contextlib.suppress(OSError):
+            os.chown(target, status.st_uid, status.st_gid)
+            os.chmod(target, status.st_mode & 0o7777)
