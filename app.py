@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -89,7 +90,12 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
       "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "
       "unprivileged, for engines that cannot start privileged containers")),
+    ("hassio-addons-core-url", ("POLYVISOR_HASSIO_ADDONS_CORE_URL",), "https://github.com/home-assistant/hassio-addons",
+     ("git URL (URL#BRANCH for a branch) of the add-on core repository, cloned into <hassio data>/addons/core "
+      "(the supervisor's official add-ons); an empty value (flag or variable) means none")),
 )
+# Options whose environment variable counts even when empty (it then switches the thing off).
+EMPTY_MEANS_NONE = ("hassio-addons-core-url",)
 # The resin image's run.sh: the Go helper listened on $GOSUPER_SOCKET.
 GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 # Commands that run instead of the agent, on the same settings: name -> help.
@@ -135,6 +141,7 @@ class Settings:
     hassio_version_url: str | None = None
     release_url: str | None = None
     hassos_ota_url: str | None = None
+    hassio_addons_core_url: str | None = "https://github.com/home-assistant/hassio-addons"
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -156,6 +163,8 @@ class Settings:
         values: dict[str, Any] = {}
         for flag, envs, default, _ in OPTIONS:
             given = getattr(args, flag.replace("-", "_"))
+            if given is None and flag in EMPTY_MEANS_NONE:
+                given = next((environ[e] for e in envs if e in environ), default)
             if given is None:
                 given = next((environ[e] for e in envs if environ.get(e)), default)
             values[flag.replace("-", "_")] = given
@@ -185,6 +194,8 @@ class Settings:
         for name in ("hassio_version_url", "hassio_core_url", "release_url"):
             if values[name] and not str(values[name]).startswith(("http://", "https://")):
                 parser.error(f"--{name.replace('_', '-')} must be an http:// or https:// URL")
+        if values["hassio_addons_core_url"] and not re.match(r"^[^#]+(?:#[\w\-]+)?$", values["hassio_addons_core_url"]):
+            parser.error("--hassio-addons-core-url must be a git URL, optionally with #BRANCH")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         for address in [values["listen"], *own.values()]:
@@ -208,7 +219,7 @@ class Settings:
             hassio_token=values["hassio_token"], command=args.command,
             hassio_version_url=values["hassio_version_url"], release_url=values["release_url"],
             hassos_ota_url=values["hassos_ota_url"], hassio_core_url=values["hassio_core_url"],
-            hassio_data=values["hassio_data"],
+            hassio_data=values["hassio_data"], hassio_addons_core_url=values["hassio_addons_core_url"] or None,
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers import VERSION
 from handlers.docker import Engine
@@ -36,6 +36,9 @@ from handlers.host.selfupdate import SelfUpdate
 from handlers.host.systemd import Systemd
 from handlers.platform import Platform
 from handlers.store import Store
+
+if TYPE_CHECKING:
+    from handlers.homeassistant.addons.manager import Addons as HassioAddons
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Services:
     hassio_discovery: HassioDiscovery | None = None
     hassio_services: HassioServices | None = None
     hassio_auth: HassioAuth | None = None
+    hassio_addons: HassioAddons | None = None  # the add-on store and the installed add-ons (hassio part 2)
     hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
 
     @classmethod
@@ -165,6 +169,8 @@ class Services:
             self.blink.stop()
             if self.hassio_discovery is not None:
                 self.hassio_discovery.close()  # pushes to Home Assistant not sent yet are dropped
+            if self.hassio_addons is not None:
+                self.hassio_addons.close()  # a boot pausing wait_boot between stages ends now
             self.hassio_core.watchdog.stop()
             if self.state_engine:
                 self.supervisor.close()
@@ -198,6 +204,9 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
 
     core = CoreAPI(access)
     data_dir = Path(settings.data_dir)
+    discovery = HassioDiscovery(store, core)
+    addons = hassio_addons(settings, store, engine, tokens, supervisor, container, discovery)
+    container.watchdog.addons = addons  # loaded and booted by stage around Home Assistant's start
     return {
         "hassio_tokens": tokens,
         "hassio_supervisor": supervisor,
@@ -206,9 +215,35 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_system": system,
         "hassio_coreapi": core,
         "hassio_core": container,
-        "hassio_discovery": HassioDiscovery(store, core),
+        "hassio_discovery": discovery,
+        "hassio_addons": addons,
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),
-        # the add-ons (Services field hassio_addons) are handed over as Snapshots(..., addons=)
-        "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings),
+        "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
     }
+
+
+# platform.machine() -> the supervisor's arch names (hassio's arch.json)
+ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "aarch64", "armv7l": "armhf",
+          "armv6l": "armhf", "i686": "i386", "i386": "i386"}
+
+
+def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTokens, supervisor: HassioSupervisor,
+                  core: HassioCore, discovery: HassioDiscovery) -> HassioAddons:
+    """The add-on store at <hassio data>/addons (core repository from --hassio-addons-core-url) and the
+    manager of the installed add-ons. Nothing is read, cloned or asked of the engine here."""
+    import platform
+
+    from handlers.homeassistant.addons.installed import Installed
+    from handlers.homeassistant.addons.manager import Addons
+    from handlers.homeassistant.addons.store import AddonStore
+
+    arch = ARCHES.get(platform.machine(), "amd64")
+    folder = core.options.data_folder
+    core_url = getattr(settings, "hassio_addons_core_url", None)
+    addon_store = AddonStore(folder / "addons", core_url or None, arch, core.machine)
+    return Addons(addon_store, Installed(store), engine, tokens, folder, arch, core.machine,
+                  timezone=lambda: supervisor.settings.get().timezone,
+                  wait_boot=lambda: supervisor.settings.get().wait_boot,
+                  on_uninstall=discovery.remove_addon,
+                  repositories=lambda: supervisor.settings.get().addons_repositories)

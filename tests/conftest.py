@@ -31,8 +31,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(TESTS))  # for integration.components
 
 from integration.components import (  # after the sys.path lines above
+    NO_ADDONS_CORE,
     NO_BUS,
     NO_ENGINE,
+    OFFLINE_GIT,
     TIMINGS,
     Agent,
     Dockerd,
@@ -46,6 +48,8 @@ from integration.components import (  # after the sys.path lines above
 # bus) finds addresses where nothing listens, never the host's own engine or logind.
 os.environ["DOCKER_HOST"] = NO_ENGINE
 os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = NO_BUS
+# git here and in the in-process agents reaches only file:// and git:// URLs (the tests' own).
+os.environ.update(OFFLINE_GIT)
 
 API_KEY = "testkey_0123456789"
 BUSYBOX_IMAGE = "polyvisor-test/busybox:latest"
@@ -195,7 +199,7 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path, host_root: Pat
                 continue
             flag = {"docker_host": "docker-host", "dbus_address": "dbus-address"}.get(name, name)
             argv.append(f"--{flag.replace('_', '-')}={value}")
-        return app.Settings.from_sources(argv, {})
+        return app.Settings.from_sources(argv, dict(NO_ADDONS_CORE))
 
     return make
 

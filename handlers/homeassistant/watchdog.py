@@ -28,6 +28,7 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._api_misses = 0
+        self.addons: Any = None  # hassio part 2's Addons: loaded and booted by stage in boot()
 
     def start(self) -> None:
         """Start the thread (once)."""
@@ -50,14 +51,31 @@ class Watchdog:
                 self.check_api()
 
     def boot(self) -> None:
-        """Start Home Assistant when `boot` is set and its image is installed (138 installed the
-        landing page first on a new device; here nothing is pulled unasked)."""
+        """The add-ons' boot stages around Home Assistant's start as 138's core.start ran them
+        (initialize, system, services, Home Assistant, application); Home Assistant started when
+        `boot` is set and its image is installed (138 installed the landing page first on a new
+        device; here nothing is pulled unasked)."""
         core = self.core
+        self._addons_boot("initialize", "system", "services")
         try:
             if core.settings()["boot"] and core.container.has_image(core.image):
                 core.start()
         except PolyvisorError as err:
             log.warning("Home Assistant did not start at boot: %s", err)
+        self._addons_boot("application")
+
+    def _addons_boot(self, *stages: str) -> None:
+        if self.addons is None:
+            return
+        try:
+            if stages[0] == "initialize":
+                self.addons.load()  # the repositories' folders, read once at start
+            for stage in stages:
+                if self._stop.is_set():
+                    return
+                self.addons.boot(stage)
+        except Exception:  # the add-ons must not keep Home Assistant from starting
+            log.exception("add-ons did not boot")
 
     def _watched(self) -> bool:
         core = self.core

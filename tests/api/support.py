@@ -28,6 +28,7 @@ PRETTY_NAME = "balenaOS 2.38.0+rev1"
 ENV = {
     "DOCKER_HOST": "unix:///nonexistent/docker.sock",
     "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/system_bus_socket",
+    "POLYVISOR_HASSIO_ADDONS_CORE_URL": "",  # no add-on core repository (GitHub)
 }
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from integration.components import NO_ADDONS_CORE, OFFLINE_GIT
 
 REPO = Path(__file__).resolve().parents[2]
 BINARY = REPO / os.environ.get("POLYVISOR_BINARY", "dist/polyvisor")  # relative to the repository
@@ -186,6 +187,7 @@ def start(binary: Path, base: Path, env: dict[str, str] | None = None, args: Seq
         "TMPDIR": str(base / "tmp"), "LANG": "C.UTF-8",
         "DOCKER_HOST": ENGINE or f"unix://{base}/no-engine/docker.sock",
         "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={base}/no-bus/system_bus_socket",
+        **OFFLINE_GIT, **NO_ADDONS_CORE,
         **(env or {}),
     }
     listener = None

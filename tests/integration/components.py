@@ -259,6 +259,15 @@ class Agent:
         _started.pop(self.pid, None)
 
 
+# git in the tests and in every agent they start: file:// and git:// only (the tests' own
+# repositories and git daemon on 127.0.0.1). git itself refuses https before any connection, so
+# neither the add-on core repository nor the supervisor's default custom one (both on GitHub) is
+# ever cloned; http.proxy on a closed loopback port is a second fence.
+OFFLINE_GIT = {"GIT_ALLOW_PROTOCOL": "file:git", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1",
+               "GIT_CONFIG_KEY_0": "http.proxy", "GIT_CONFIG_VALUE_0": "http://127.0.0.1:9"}
+# Every agent the tests start runs without the add-on core repository.
+NO_ADDONS_CORE = {"POLYVISOR_HASSIO_ADDONS_CORE_URL": ""}
+
 # Variables of the agent that a test's environment must not leak into the agent under test.
 AGENT_ENV = ("DOCKER_HOST", "DBUS_SYSTEM_BUS_ADDRESS", "BALENA_SUPERVISOR_API_KEY", "RESIN_SUPERVISOR_API_KEY",
              "NOTIFY_SOCKET", "WATCHDOG_USEC", "GOSUPER_SOCKET", "RESIN_DATA_PATH")
@@ -278,6 +287,7 @@ def run_agent(*, log: Path, command: Sequence[str], api_key: str | None, data_di
     environ = {k: v for k, v in os.environ.items()
                if k not in AGENT_ENV and not k.startswith("POLYVISOR_")}
     environ.update(DOCKER_HOST=docker_host or NO_ENGINE, DBUS_SYSTEM_BUS_ADDRESS=dbus_address or NO_BUS)
+    environ.update(OFFLINE_GIT, **NO_ADDONS_CORE)
     environ.update(env or {})
     proc = spawn(argv, log, environ)
     socket = Path(listen[5:]) if listen.startswith("unix:") else None

@@ -502,15 +502,15 @@ class Snapshots:
     def _restore_addons(self, stage: Path, slugs: list[str]) -> None:
         for slug in slugs:
             log.info("Restore add-on %s", slug)
-            self._quietly(self.addons.restore, slug, stage / "addons" / slug, what=f"restore {slug}")
+            if self._quietly(self.addons.restore, slug, stage / "addons" / slug, what=f"restore {slug}") is False:
+                log.error("Can't restore snapshot for %s", slug)
 
     def _restore_repositories(self, urls: list[str]) -> None:
-        """138's load_repositories: through the add-ons when there are some (they clone and drop
-        repositories), else only the supervisor's list."""
+        """138's load_repositories: the supervisor's list, and the add-on store clones and drops
+        repositories to match."""
+        self.settings.update(addons_repositories=urls)
         if self.addons is not None:
             self._quietly(self.addons.set_repositories, urls, what="restore repositories")
-        else:
-            self.settings.update(addons_repositories=urls)
 
     def _update_homeassistant(self, snapshot: Snapshot) -> threading.Thread:
         """Home Assistant updated to the snapshot's version, in the background (138's task_hass)."""
@@ -532,12 +532,14 @@ class Snapshots:
             self._quietly(core.start, what="start Home Assistant")
 
     @staticmethod
-    def _quietly(function: Any, *args: Any, what: str) -> None:
-        """One step whose failure 138 logged and went on from (its calls returned False)."""
+    def _quietly(function: Any, *args: Any, what: str) -> Any:
+        """One step whose failure 138 logged and went on from (its calls returned False): what it
+        returned, False when it raised."""
         try:
-            function(*args)
+            return function(*args)
         except Exception as err:  # noqa: BLE001 - 138 went on after any of these steps failed
             log.error("Restore: cannot %s: %s", what, err)
+            return False
 
     @staticmethod
     def _replace_folder(staged: Path, target: Path) -> None:
