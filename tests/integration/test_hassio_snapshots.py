@@ -33,6 +33,7 @@ from handlers.homeassistant.tokens import Tokens
 from handlers.store import Store
 from integration.addon_repos import addon_config, image_addon, write_addon
 from integration.engine_support import wait_for
+from tests.openapi import check_response
 
 ARCH, MACHINE = "amd64", "qemux86-64"  # what the agent picks on this x86_64 machine without a device type
 REPOSITORY = "pvtest/{arch}-addon-snap"
@@ -47,6 +48,7 @@ def call(agent: Any, method: str, path: str, body: Any = None, content: bytes | 
         response = client.request(method, path, headers={"X-HASSIO-KEY": agent.key},
                                   content=content if content is not None else
                                   (None if body is None else json.dumps(body)))
+    check_response("hassio", response, method, path)
     found = response.json()
     return response.status_code, found["data"] if found["result"] == "ok" else found["message"]
 
@@ -208,6 +210,7 @@ def test_download_upload_remove_and_the_legacy_format(hassio: Any, tmp_path: Pat
     with hassio.client() as client:
         download = client.get(f"/snapshots/{slug}/download", headers={"X-HASSIO-KEY": hassio.key})
         missing = client.get("/snapshots/nope/download", headers={"X-HASSIO-KEY": hassio.key})
+    check_response("hassio", missing, "GET", "/snapshots/nope/download")
     assert download.status_code == 200 and download.headers["content-type"] == "application/tar"
     assert download.content == (folder / "backup" / f"{slug}.tar").read_bytes()
     assert missing.status_code == 500  # 138: no api_process around download
