@@ -29,6 +29,8 @@ from handlers.services import Services
 
 log = logging.getLogger("polyvisor")
 
+# The supervisor's official add-on repository (tag 138's URL_HASSIO_ADDONS).
+ADDONS_CORE_URL = "https://github.com/home-assistant/hassio-addons"
 # (flag, environment variables in order of precedence, default, help)
 OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("listen", ("POLYVISOR_LISTEN",), "0.0.0.0:48484",
@@ -90,9 +92,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      ("host folder whose homeassistant/, ssl/ and share/ the homeassistant container mounts as /config, "
       "/ssl and /share (default: <data-dir>/hassio); 'privileged=false' after a comma runs it "
       "unprivileged, for engines that cannot start privileged containers")),
-    ("hassio-addons-core-url", ("POLYVISOR_HASSIO_ADDONS_CORE_URL",), "https://github.com/home-assistant/hassio-addons",
-     ("git URL (URL#BRANCH for a branch) of the add-on core repository, cloned into <hassio data>/addons/core "
-      "(the supervisor's official add-ons); an empty value (flag or variable) means none")),
+    ("hassio-addons-core-url", ("POLYVISOR_HASSIO_ADDONS_CORE_URL",), ADDONS_CORE_URL,
+     ("git URL (URL#BRANCH for a branch) of the add-on core repository, cloned into <hassio "
+      "data>/addons/core (the supervisor's official add-ons); an empty value (flag or variable) means none")),
 )
 # Options whose environment variable counts even when empty (it then switches the thing off).
 EMPTY_MEANS_NONE = ("hassio-addons-core-url",)
@@ -141,7 +143,7 @@ class Settings:
     hassio_version_url: str | None = None
     release_url: str | None = None
     hassos_ota_url: str | None = None
-    hassio_addons_core_url: str | None = "https://github.com/home-assistant/hassio-addons"
+    hassio_addons_core_url: str | None = ADDONS_CORE_URL
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -194,7 +196,8 @@ class Settings:
         for name in ("hassio_version_url", "hassio_core_url", "release_url"):
             if values[name] and not str(values[name]).startswith(("http://", "https://")):
                 parser.error(f"--{name.replace('_', '-')} must be an http:// or https:// URL")
-        if values["hassio_addons_core_url"] and not re.match(r"^[^#]+(?:#[\w\-]+)?$", values["hassio_addons_core_url"]):
+        if values["hassio_addons_core_url"] and not re.match(r"^[^#]+(?:#[\w\-]+)?$",
+                                                             values["hassio_addons_core_url"]):
             parser.error("--hassio-addons-core-url must be a git URL, optionally with #BRANCH")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
@@ -219,7 +222,8 @@ class Settings:
             hassio_token=values["hassio_token"], command=args.command,
             hassio_version_url=values["hassio_version_url"], release_url=values["release_url"],
             hassos_ota_url=values["hassos_ota_url"], hassio_core_url=values["hassio_core_url"],
-            hassio_data=values["hassio_data"], hassio_addons_core_url=values["hassio_addons_core_url"] or None,
+            hassio_data=values["hassio_data"],
+            hassio_addons_core_url=values["hassio_addons_core_url"] or None,
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:

@@ -38,6 +38,7 @@ from handlers.platform import Platform
 from handlers.store import Store
 
 if TYPE_CHECKING:
+    from handlers.homeassistant.addons.deferred import DeferredAddons
     from handlers.homeassistant.addons.manager import Addons as HassioAddons
 
 
@@ -77,7 +78,8 @@ class Services:
     hassio_discovery: HassioDiscovery | None = None
     hassio_services: HassioServices | None = None
     hassio_auth: HassioAuth | None = None
-    hassio_addons: HassioAddons | None = None  # the add-on store and the installed add-ons (hassio part 2)
+    # the add-on store and the installed add-ons (hassio part 2): an Addons, made on first use
+    hassio_addons: HassioAddons | DeferredAddons | None = None
     hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
 
     @classmethod
@@ -229,20 +231,38 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "aarch64", "arm64": "a
 
 
 def hassio_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTokens, supervisor: HassioSupervisor,
-                  core: HassioCore, discovery: HassioDiscovery) -> HassioAddons:
+                  core: HassioCore, discovery: HassioDiscovery) -> DeferredAddons:
     """The add-on store at <hassio data>/addons (core repository from --hassio-addons-core-url) and the
-    manager of the installed add-ons. Nothing is read, cloned or asked of the engine here."""
+    manager of the installed add-ons, made on first use. Nothing is read, cloned or asked of the
+    engine here."""
+    from handlers.homeassistant.addons.deferred import DeferredAddons
+
+    return DeferredAddons(lambda: make_addons(settings, store, engine, tokens, supervisor, core, discovery),
+                          store.get)
+
+
+def make_addons(settings: Any, store: Store, engine: Engine, tokens: HassioTokens, supervisor: HassioSupervisor,
+                core: HassioCore, discovery: HassioDiscovery) -> HassioAddons:
+    """The Addons manager (its store and installed entries made on their first use in turn)."""
     import platform
 
-    from handlers.homeassistant.addons.installed import Installed
     from handlers.homeassistant.addons.manager import Addons
-    from handlers.homeassistant.addons.store import AddonStore
 
     arch = ARCHES.get(platform.machine(), "amd64")
     folder = core.options.data_folder
     core_url = getattr(settings, "hassio_addons_core_url", None)
-    addon_store = AddonStore(folder / "addons", core_url or None, arch, core.machine)
-    return Addons(addon_store, Installed(store), engine, tokens, folder, arch, core.machine,
+
+    def addon_store() -> Any:  # made on first use: its modules (git, the schemas) stay unloaded until then
+        from handlers.homeassistant.addons.store import AddonStore
+
+        return AddonStore(folder / "addons", core_url or None, arch, core.machine)
+
+    def installed() -> Any:
+        from handlers.homeassistant.addons.installed import Installed
+
+        return Installed(store)
+
+    return Addons(addon_store, installed, engine, tokens, folder, arch, core.machine,
                   timezone=lambda: supervisor.settings.get().timezone,
                   wait_boot=lambda: supervisor.settings.get().wait_boot,
                   on_uninstall=discovery.remove_addon,

@@ -67,9 +67,7 @@ class Watchdog:
     def _addons_boot(self, *stages: str) -> None:
         if self.addons is None:
             return
-        try:
-            if stages[0] == "initialize":
-                self.addons.load()  # the repositories' folders, read once at start
+        try:  # the installed add-ons' entries: the store itself is read on first use
             for stage in stages:
                 if self._stop.is_set():
                     return

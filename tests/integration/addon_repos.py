@@ -13,9 +13,9 @@ real `git daemon` on 127.0.0.1 or reached as file:// URLs, holding add-ons of bo
 The add-ons' program (run.sh) prints /data/options.json and `started <version>`, echoes every
 stdin line as `stdin: <line>`, then sleeps: logs, options and stdin can all be seen from outside.
 
-- An image add-on's config.json names `image`; image_addon() makes that image locally with
-  `docker import` of the busybox root file system (no registry: an installer that pulls needs
-  tests/integration/registry.py's Registry.push, or must use the local image).
+- An image add-on's config.json names `image`; image_addon() makes that image with `docker
+  import` of the busybox root file system, on the test engine or pushed to the tests' registry
+  (tests/integration/registry.py) so that an install really pulls it.
 - A local-build add-on has no `image`: its folder holds a Dockerfile FROM the busybox image given
   (build it with pull=False: the image exists only on the test engine) and build.json.
 
@@ -94,13 +94,24 @@ def dockerfile(base: str) -> str:
             'COPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n')
 
 
-def image_addon(client: Any, repository: str, version: str, arch: str = "amd64") -> str:
-    """Make `repository` ({arch} filled in) :version locally: busybox (docker import) running
-    run.sh, ENV ADDON_VERSION=<version>. Returns `repository` as config.json's `image` names it."""
+def image_addon(client: Any, repository: str, version: str, arch: str = "amd64", registry: Any = None) -> str:
+    """Make `repository` ({arch} filled in) :version: busybox (docker import) running run.sh, ENV
+    ADDON_VERSION=<version>. Returns the name config.json's `image` should hold.
+
+    With `registry` (tests/integration/registry.py's Registry) the image is pushed there as
+    <registry address>/<repository> and the local copy removed, so an install really pulls it;
+    without, it exists only on the test engine."""
+    if registry is not None:
+        repository = f"{registry.address}/{repository}"
     name = repository.replace("{arch}", arch)
     client.api.import_image_from_data(
         busybox_rootfs(), repository=name, tag=version,
         changes=["ENV PATH=/bin", f"ENV ADDON_VERSION={version}", f"CMD {json.dumps(IMAGE_COMMAND)}"])
+    if registry is not None:
+        for event in client.api.push(name, tag=version, stream=True, decode=True):
+            if "error" in event:
+                raise RuntimeError(event["error"])
+        client.api.remove_image(f"{name}:{version}")
     return repository
 
 

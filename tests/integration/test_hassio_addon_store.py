@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from conftest import free_port
 
+from handlers.homeassistant.addons.config import validate_config
 from handlers.homeassistant.addons.store import AddonStore
 from integration.addon_repos import AddonRepo, GitDaemon, addon_config, git, git_daemon, image_addon
 from integration.engine_support import wait_for
+from integration.registry import Registry, registry
 
-__all__ = ["git_daemon"]  # the fixture, used by name
+__all__ = ["git_daemon", "registry"]  # the fixtures, used by name
 
 IMAGE = "pvtest/{arch}-addon-echo"
 
@@ -51,7 +53,8 @@ def test_clone_over_git_daemon(git_daemon: GitDaemon, tmp_path: Path) -> None:
     assert (listed[ident].name, listed[ident].source, listed[ident].maintainer) == (
         "Test add-ons", url, "polyvisor tests")
     assert listed[ident].url == "https://example.invalid/addons"
-    assert (listed["local"].name, listed["local"].source, listed["local"].maintainer) == ("Local add-ons", None, "you")
+    local = listed["local"]
+    assert (local.name, local.source, local.maintainer) == ("Local add-ons", None, "you")
     echo, builder = store.get(f"{ident}_echo"), store.get(f"{ident}_builder")
     assert echo is not None and builder is not None
     assert (echo.build, echo.image("amd64"), echo.version) == (False, "pvtest/amd64-addon-echo", "1.0")
@@ -134,15 +137,16 @@ def test_an_unreachable_url_is_left_out(git_daemon: GitDaemon, tmp_path: Path,
     repo.add_image_addon("echo", image=IMAGE)
     repo.commit()
     good = git_daemon.url(repo)
-    closed = f"git://127.0.0.1:{free_port()}/nothing"
+    port = free_port()
+    closed = f"git://user:secret@127.0.0.1:{port}/nothing"  # the password is never logged
     missing = git_daemon.url(git_daemon.base / "no-such-repository")
     github = "https://github.com/hassio-addons/repository"  # refused by git here: OFFLINE_GIT
     store = make_store(tmp_path)
     with caplog.at_level(logging.ERROR, "polyvisor.hassio.addons"):
         assert store.set_repositories([closed, good, missing, github, "not a url#bad branch"]) == [good]
-    for url in (closed, missing, github):
+    for url in (f"git://***@127.0.0.1:{port}/nothing", missing, github):
         assert f"Can't load from repository {url}" in caplog.text
-    assert "Traceback" not in caplog.text
+    assert "Traceback" not in caplog.text and "secret" not in caplog.text
     # nothing half-made: only the good clone, no temporary folder
     assert sorted(p.name for p in (tmp_path / "addons" / "git").iterdir()) == [rid(good)]
     assert [r.slug for r in store.repositories()] == ["local", rid(good)]
@@ -171,7 +175,10 @@ def test_invalid_config_json_is_skipped(git_daemon: GitDaemon, tmp_path: Path,
 
 
 def test_local_repository_add_ons(tmp_path: Path) -> None:
+    (tmp_path / "addons" / "git" / ".a0d7b954.clone-0123abcd" / ".git").mkdir(parents=True)  # a kill -9
+    (tmp_path / "addons" / ".core.clone-0123abcd").mkdir()
     store = make_store(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "addons").rglob("*")) == ["git", "local"]
     local = tmp_path / "addons" / "local"
     assert local.is_dir() and (tmp_path / "addons" / "git").is_dir()
     assert store.addons() == []
@@ -217,20 +224,29 @@ def test_dropped_repositories_are_removed_and_core_comes_from_its_url(git_daemon
     assert [r.slug for r in off.repositories()] == ["local"] and off.addons() == []
 
 
-def test_the_test_add_ons_build_and_run(docker_client: Any, busybox_image: str, tmp_path: Path) -> None:
-    """addon_repos' two kinds on the private engine: the imported image and the Dockerfile build."""
+def test_the_test_add_ons_build_and_run(docker_client: Any, busybox_image: str, tmp_path: Path,
+                                        registry: Registry) -> None:
+    """addon_repos' two kinds on the private engine: the imported image and the Dockerfile build;
+    and the image pushed to the tests' registry and pulled back."""
     repo = AddonRepo.create(tmp_path / "repo")
     image_addon(docker_client, IMAGE, "1.0")
+    pushed = image_addon(docker_client, IMAGE, "2.0", registry=registry)
+    assert pushed == f"{registry.address}/{IMAGE}"
+    assert validate_config(addon_config("echo", image=pushed))["image"] == pushed  # 138's image pattern
+    docker_client.images.pull(pushed.replace("{arch}", "amd64"), tag="2.0")
     folder = repo.add_build_addon("builder", base=busybox_image)
     repo.commit()
+    args = {"BUILD_VERSION": "1.0", "BUILD_ARCH": "amd64"}
     built, _ = docker_client.images.build(path=str(folder), tag="local/amd64-addon-builder:1.0", pull=False,
-                                          forcerm=True, buildargs={"BUILD_VERSION": "1.0", "BUILD_ARCH": "amd64"})
+                                          forcerm=True, buildargs=args)
     try:
-        for image in ("pvtest/amd64-addon-echo:1.0", built.id):
+        runs = [("pvtest/amd64-addon-echo:1.0", b"started 1.0"), (built.id, b"started 1.0"),
+                (f"{registry.address}/pvtest/amd64-addon-echo:2.0", b"started 2.0")]
+        for image, line in runs:
             container = docker_client.containers.run(image, detach=True, network_mode="none")
 
-            def started(c: Any = container) -> bool:
-                return b"started 1.0" in c.logs()
+            def started(c: Any = container, expected: bytes = line) -> bool:
+                return expected in c.logs()
 
             try:
                 wait_for(started, timeout=30, what=f"{image} started")
@@ -239,3 +255,31 @@ def test_the_test_add_ons_build_and_run(docker_client: Any, busybox_image: str, 
     finally:
         docker_client.images.remove("local/amd64-addon-builder:1.0", force=True)
         docker_client.images.remove("pvtest/amd64-addon-echo:1.0", force=True)
+        docker_client.images.remove(f"{registry.address}/pvtest/amd64-addon-echo:2.0", force=True)
+
+
+def test_git_failures_are_domain_errors_with_gits_message_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.homeassistant.addons import git as git_module
+
+    target = tmp_path / "clone"
+    repo = git_module.GitRepository(target, (tmp_path / "nowhere").as_uri())
+    with caplog.at_level(logging.ERROR, "polyvisor.hassio.addons"), pytest.raises(git_module.GitError):
+        repo.clone()
+    assert "git clone failed (exit 128)" in caplog.text
+    assert "does not appear to be a git repository" in caplog.text  # git's own message
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # no temporary folder left
+    # a server that accepts and never answers: the timeout kills git and its helpers
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setattr(git_module, "CLONE_TIMEOUT", 1.0)
+        hanging = git_module.GitRepository(target, f"git://127.0.0.1:{silent.getsockname()[1]}/x")
+        with pytest.raises(git_module.GitError, match="timed out"):
+            hanging.clone()
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git binary
+    with pytest.raises(git_module.GitError, match="cannot run"):
+        git_module.GitRepository(target, "git://127.0.0.1:9/x").clone()

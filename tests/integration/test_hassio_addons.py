@@ -28,8 +28,9 @@ from handlers.store import Store
 from integration.addon_repos import AddonRepo, GitDaemon, git_daemon, image_addon
 from integration.components import busybox_rootfs
 from integration.engine_support import wait_for
+from integration.registry import Registry, registry
 
-__all__ = ["git_daemon"]  # addon_repos' fixture, taken by name
+__all__ = ["git_daemon", "registry"]  # fixtures of addon_repos and registry, taken by name
 
 ARCH, MACHINE = "amd64", "qemux86-64"
 IMAGE = "pvtest/amd64-addon-echo"
@@ -296,6 +297,23 @@ def test_bad_input(rig: Rig, docker_client: Any) -> None:
     addons.load()
 
 
+def test_host_network_addon(rig: Rig, docker_client: Any) -> None:
+    """host_network: the machine's network (this engine's only one besides none), `hassio` and
+    `homeassistant` resolving to the host itself, no ports published."""
+    write_addon(rig.local, "hostnet", {**ECHO, "slug": "hostnet", "host_network": True})
+    addons = rig.addons
+    addons.load()
+    assert addons.install("local_hostnet") is True and addons.start("local_hostnet") is True
+    found = container(docker_client, "local_hostnet")
+    assert found.attrs["HostConfig"]["NetworkMode"] == "host"
+    hosts = found.exec_run(["cat", "/etc/hosts"]).output.decode()
+    assert "127.0.0.1\thassio" in hosts and "127.0.0.1\thomeassistant" in hosts
+    assert addons.info("local_hostnet")["network"] is None
+    assert addons.uninstall("local_hostnet") is True
+    shutil.rmtree(rig.local / "hostnet")
+    addons.load()
+
+
 def test_boot_auto(rig: Rig, docker_client: Any) -> None:
     addons = rig.addons
     assert addons.install("local_echo") is True and addons.install("local_builder") is True
@@ -328,6 +346,13 @@ def test_backup_restore(rig: Rig, docker_client: Any, tmp_path: Path) -> None:
     assert (data / "state.txt").read_text() == "kept" and addons.state("local_builder") == "started"
     assert docker_client.images.get("local/amd64-addon-builder:0.1")
     assert addons.uninstall("local_builder") is True
+    # a broken addon.json or a slug naming a path: refused, nothing installed or written
+    (tmp_path / "snap" / "addon.json").write_text(json.dumps({**saved, "state": "paused"}))
+    with pytest.raises(InvalidInput, match="^cannot restore add-on local_builder: state 'paused'$"):
+        addons.restore("local_builder", tmp_path / "snap")
+    with pytest.raises(InvalidInput, match="^invalid add-on slug"):
+        addons.restore("local_../../x", tmp_path / "snap")
+    assert addons.installed_slugs() == [] and not data.exists()
 
 
 def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:
@@ -341,7 +366,8 @@ def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRe
     url = daemon.url(repo)
     addons = Addons(AddonStore(rig.folder / "addons", None, ARCH, MACHINE), Installed(rig.db), rig.engine,
                     rig.tokens, rig.folder, ARCH, MACHINE, repositories=lambda: [url])
-    addons.load()  # clones the configured repository
+    addons.load()
+    addons.load_repositories()  # clones the configured repository
     ident = next(r["slug"] for r in addons.listing()["repositories"] if r["source"] == url)
     for slug, version in ((f"{ident}_gitimage", "2.0"), (f"{ident}_gitbuild", "3.0")):
         assert addons.install(slug) is True and addons.start(slug) is True
@@ -355,9 +381,9 @@ def test_addons_from_git(rig: Rig, docker_client: Any, request: pytest.FixtureRe
     addons.set_repositories([])
 
 
-def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, tmp_path: Path) -> None:
+def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, docker_host: str, tmp_path: Path) -> None:
     """The agent's start: the store loaded, boot: auto add-ons started by stage, each with a token
-    the hassio API takes with the add-on's role."""
+    the hassio API takes with the add-on's role, and refuses once the add-on is uninstalled."""
     data_dir, folder = tmp_path / "data", tmp_path / "hassio"
     write_addon(folder / "addons" / "local", "echo", ECHO)
     db = Store(data_dir)
@@ -384,8 +410,42 @@ def test_agent_boots_auto_addons(start_agent: Any, docker_client: Any, tmp_path:
             assert answer.status_code == 200, answer.text  # manager role: /supervisor/.+
             assert client.get("/supervisor/info", headers={"X-HASSIO-KEY": "e" * 64}).status_code == 403
         assert json.loads((folder / "addons" / "data" / "local_echo" / "options.json").read_text()) == ECHO["options"]
+        # uninstalled (by a manager on the same data, as the route would): the token is refused
+        db = Store(data_dir)
+        db.open()
+        try:
+            engine = Engine(docker_host)
+            addons = Addons(AddonStore(folder / "addons", None, ARCH, MACHINE), Installed(db), engine,
+                            Tokens(db, lambda: None, lambda key: False), folder, ARCH, MACHINE)
+            addons.load()
+            assert addons.uninstall("local_echo") is True
+            engine.close()
+        finally:
+            db.close()
+        with agent.client() as client:
+            assert client.get("/supervisor/info", headers={"X-HASSIO-KEY": env["HASSIO_TOKEN"]}).status_code == 403
     finally:
         agent.stop()
         running = container(docker_client, "local_echo")
         if running is not None:
             running.remove(force=True)
+
+
+def test_image_pulled_from_a_registry(rig: Rig, docker_client: Any, request: pytest.FixtureRequest) -> None:
+    """An image the engine lacks is pulled as `<image>:<version>` (the tests' registry on
+    127.0.0.1), tagged latest, and both tags go with the uninstall."""
+    hub: Registry = request.getfixturevalue("registry")
+    image = image_addon(docker_client, "pvtest/{arch}-addon-pulled", "4.0", registry=hub)
+    write_addon(rig.local, "pulled", {**ECHO, "slug": "pulled", "version": "4.0", "image": image})
+    addons = rig.addons
+    addons.load()
+    name = image.replace("{arch}", ARCH)
+    assert docker_client.images.list(name=name) == []
+    assert addons.install("local_pulled") is True
+    assert {f"{name}:4.0", f"{name}:latest"} <= set(docker_client.images.get(f"{name}:latest").tags)
+    assert addons.start("local_pulled") is True
+    wait_for(lambda: logs_contain(rig, "local_pulled", b"started 4.0\n"), 20, "the pulled image's output")
+    assert addons.uninstall("local_pulled") is True
+    assert docker_client.images.list(name=name) == []
+    shutil.rmtree(rig.local / "pulled")
+    addons.load()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from handlers.homeassistant.addons import params
-from handlers.homeassistant.addons.config import MACHINE_ALL
 
 RE_WEBUI = re.compile(r"^(?:(?P<s_prefix>https?)|\[PROTO:(?P<t_proto>\w+)\]):\/\/\[HOST\]:\[PORT:(?P<t_port>\d+)\]"
                       r"(?P<s_suffix>.*)$")
@@ -68,11 +67,18 @@ class Addon:
 
     @property
     def supported_machine(self) -> list[str]:
+        from handlers.homeassistant.addons.config import MACHINE_ALL  # voluptuous schemas: on first use
+
         return list(self.mesh.get("machine") or MACHINE_ALL)
 
     @property
     def available(self) -> bool:
-        return self.arch in (self.mesh.get("arch") or ()) and self.machine in self.supported_machine
+        """The arch is listed, and the machine when the add-on names machines. (138: the machine
+        must be in the list, every machine by default; its machines were all in that default,
+        while a device type of today may not be: such a device still takes unrestricted add-ons.)"""
+        if self.arch not in (self.mesh.get("arch") or ()):
+            return False
+        return not self.mesh.get("machine") or self.machine in self.supported_machine
 
     @property
     def protected(self) -> bool:

@@ -18,7 +18,14 @@ from typing import Any
 
 from handlers.docker import Engine
 from handlers.errors import EngineUnavailable
-from handlers.homeassistant.addons.params import GATEWAY, NETWORK, NETWORK_MASK, NETWORK_RANGE, container_name
+from handlers.homeassistant.addons.params import (
+    GATEWAY,
+    NETWORK,
+    NETWORK_MASK,
+    NETWORK_RANGE,
+    Host,
+    container_name,
+)
 from handlers.homeassistant.container import Stats
 
 log = logging.getLogger("polyvisor.hassio.addons")
@@ -35,9 +42,20 @@ def engine_network(engine: Engine) -> str:
         try:
             client.networks.get("bridge")
         except docker.errors.NotFound:
+            log.warning("the engine runs without bridge networking: add-ons without host_network "
+                        "run with no network")
             return "none"
         return NETWORK
     return engine.call(probe)
+
+
+def host_facts(engine: Engine, data_folder: Path, network: str) -> Host:
+    """What this machine offers add-ons (the engine's socket, sound, GPIO, serial devices)."""
+    address = engine.address
+    socket = address.removeprefix("unix://") if address.startswith("unix://") else "/var/run/docker.sock"
+    serial = tuple(sorted(str(p) for glob in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(glob)))
+    return Host(data_folder, network, apparmor=False, audio=Path("/dev/snd").is_dir(),
+                gpio=Path("/sys/class/gpio").is_dir(), serial=serial, docker_socket=socket)
 
 
 def ensure_network(client: Any) -> Any:
@@ -321,6 +339,25 @@ class AddonContainer:
                     sock.close()
             return True
         return self.engine.call(write)
+
+
+def write_json_atomic(path: Path, document: Any) -> None:
+    """path replaced whole by the JSON document (tempfile in the same folder, fsync, os.replace)."""
+    import json
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def remove_folder(folder: Path) -> None:

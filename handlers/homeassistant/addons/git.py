@@ -22,8 +22,10 @@ import subprocess
 import threading
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from handlers.errors import PolyvisorError
+from handlers.redact import MASK, redact_url
 
 log = logging.getLogger("polyvisor.hassio.addons")
 
@@ -32,6 +34,7 @@ CLONE_TIMEOUT = 600.0  # seconds; a big repository over a slow link
 PULL_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0  # commands that touch only the working copy
 STDERR_LIMIT = 4000  # characters of git's message kept in the log
+RE_URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]+@")
 
 
 class GitError(PolyvisorError):
@@ -54,8 +57,26 @@ def _environment() -> dict[str, str]:
     return environ
 
 
-def run_git(args: list[str], cwd: Path | None = None, timeout: float = LOCAL_TIMEOUT) -> str:
-    """`git <args>`; its stdout. GitError when it fails, times out or git is missing."""
+def userinfo(url: str) -> str | None:
+    """The `user[:password]` part of a URL, None when it has none."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
+    return netloc.rpartition("@")[0] or None
+
+
+def _masked(text: str, secrets: tuple[str, ...]) -> str:
+    """git's message without credentials: any URL's userinfo and the given strings masked."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return RE_URL_USERINFO.sub(rf"\1{MASK}@", text)
+
+
+def run_git(args: list[str], cwd: Path | None = None, timeout: float = LOCAL_TIMEOUT,
+            secrets: tuple[str, ...] = ()) -> str:
+    """`git <args>`; its stdout. GitError when it fails, times out or git is missing; git's
+    message is logged with `secrets` (and any URL's userinfo) masked."""
     command = ["git", *args]
     shown = " ".join(args[:1])
     try:
@@ -71,7 +92,7 @@ def run_git(args: list[str], cwd: Path | None = None, timeout: float = LOCAL_TIM
         log.error("git %s did not finish within %.0f s", shown, timeout)
         raise GitError(f"git {shown} timed out") from None
     if proc.returncode != 0:
-        message = err_out.decode(errors="replace").strip()[-STDERR_LIMIT:]
+        message = _masked(err_out.decode(errors="replace").strip(), secrets)[-STDERR_LIMIT:]
         log.error("git %s failed (exit %s): %s", shown, proc.returncode, message)
         raise GitError(f"git {shown} failed (exit {proc.returncode})")
     return out.decode(errors="replace")
@@ -106,6 +127,8 @@ class GitRepository:
         self.path = Path(path)
         self.source = url
         self.url, self.branch = split_url(url)
+        secret = userinfo(self.url)
+        self._secrets = (secret,) if secret else ()
         self.lock = threading.Lock()
 
     def exists(self) -> bool:
@@ -127,15 +150,15 @@ class GitRepository:
             if self.branch:
                 args += ["--branch", self.branch]
             args += ["--shallow-submodules", "--", self.url, str(temporary)]
-            log.info("Clone add-on %s repository", self.url)
+            log.info("Clone add-on %s repository", redact_url(self.url))
             try:
-                run_git(args, timeout=CLONE_TIMEOUT)
+                run_git(args, timeout=CLONE_TIMEOUT, secrets=self._secrets)
                 if self.path.exists() or self.path.is_symlink():
                     remove_tree(self.path)
                 os.rename(temporary, self.path)
             except OSError as err:
-                log.error("Can't clone %s repository: %s", self.url, err)
-                raise GitError(f"cannot put the clone of {self.url} in place: {err}") from None
+                log.error("Can't clone %s repository: %s", redact_url(self.url), err)
+                raise GitError(f"cannot put the clone in place: {err}") from None
             finally:
                 remove_tree(temporary)
 
@@ -146,9 +169,10 @@ class GitRepository:
             log.warning("It is already a task in progress")
             return False
         try:
-            log.info("Update add-on %s repository", self.url)
+            log.info("Update add-on %s repository", redact_url(self.url))
             branch = run_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd=self.path).strip()
-            run_git(["fetch", "--update-shallow", "--depth", "1", "origin"], cwd=self.path, timeout=PULL_TIMEOUT)
+            run_git(["fetch", "--update-shallow", "--depth", "1", "origin"], cwd=self.path,
+                    timeout=PULL_TIMEOUT, secrets=self._secrets)
             run_git(["reset", "--hard", f"origin/{branch}"], cwd=self.path)
             run_git(["clean", "-xdf"], cwd=self.path)
             return True
@@ -162,5 +186,5 @@ class GitRepository:
     def remove(self) -> None:
         """Remove the working copy."""
         with self.lock:
-            log.info("Remove add-on repository %s", self.url)
+            log.info("Remove add-on repository %s", redact_url(self.url))
             remove_tree(self.path)

@@ -9,12 +9,10 @@ Operations on one add-on are serialised (138's process_lock); different add-ons 
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
-import os
-import shutil
-import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -23,37 +21,18 @@ from handlers.docker import Engine
 from handlers.errors import InvalidInput
 from handlers.homeassistant.addons import params
 from handlers.homeassistant.addons.addon import ASSETS, Addon
-from handlers.homeassistant.addons.container import AddonContainer, engine_network, remove_folder
+from handlers.homeassistant.addons.checks import check_stored, humanized, user_changes
+from handlers.homeassistant.addons.container import (
+    AddonContainer,
+    engine_network,
+    host_facts,
+    remove_folder,
+    write_json_atomic,
+)
 from handlers.homeassistant.container import Stats
 from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 
 log = logging.getLogger("polyvisor.hassio.addons")
-
-STAGES = ("initialize", "system", "services", "application")  # "once" add-ons never boot
-
-
-def humanized(data: Any, err: Exception) -> str:
-    from voluptuous.humanize import humanize_error
-
-    return str(humanize_error(data, err))  # type: ignore[arg-type]
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    """path replaced whole by the JSON document (tempfile in the same folder + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        try:
-            os.unlink(partial)
-        except OSError:
-            pass
-        raise
 
 
 class Addons:
@@ -64,8 +43,9 @@ class Addons:
                  wait_boot: Callable[[], float] = lambda: 0, network: str | None = None,
                  on_uninstall: Callable[[str], None] | None = None,
                  repositories: Callable[[], Iterable[str]] | None = None) -> None:
-        self.store = store  # handlers.homeassistant.addons.store.AddonStore
-        self.installed = installed  # handlers.homeassistant.addons.installed.Installed
+        # handlers.homeassistant.addons.store.AddonStore and .installed.Installed, or functions
+        # making them on first use (the agent's start then loads none of their modules)
+        self._parts: dict[str, Any] = {"store": store, "installed": installed}
         self.engine = engine
         self.tokens = tokens
         self.data_folder = data_folder
@@ -75,10 +55,42 @@ class Addons:
         self._wait_boot = wait_boot
         self._network = network  # None: decided on the first run from the engine (params.py)
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
-        self._repositories = repositories  # the supervisor's addons_repositories, cloned at load()
+        self._repositories = repositories  # the supervisor's addons_repositories (cloned on first use)
         self._locks: dict[str, threading.RLock] = {}
         self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
+        self._repo_lock = threading.Lock()  # one set_repositories at a time
+        self._repo_epoch = 0  # counts them: a background load yields to a later explicit one
+
+    def _part(self, name: str) -> Any:
+        part = self._parts[name]
+        if isinstance(part, (types.FunctionType, functools.partial)):
+            with self._guard:
+                part = self._parts[name]
+                if isinstance(part, (types.FunctionType, functools.partial)):
+                    part = part()
+                    if name == "store":
+                        self._first_load(part)
+                    self._parts[name] = part
+        return part
+
+    def _first_load(self, store: Any) -> None:
+        """A store made on first use: its folders read now, the configured repositories that are
+        missing cloned in the background (138 did both at the supervisor's start; here at the first
+        use, so an agent whose add-ons nobody uses never runs git, and no clone holds up a request)."""
+        store.load()
+        if self._repositories is not None:
+            epoch = self._repo_epoch
+            threading.Thread(target=self.load_repositories, args=(epoch,), name="hassio-addon-repositories",
+                             daemon=True).start()
+
+    @property
+    def store(self) -> Any:
+        return self._part("store")
+
+    @property
+    def installed(self) -> Any:
+        return self._part("installed")
 
     # lookups
     def _lock(self, slug: str) -> threading.RLock:
@@ -105,16 +117,10 @@ class Addons:
         return AddonContainer(self.engine, addon.slug, addon.image, int(addon.mesh.get("timeout", 10)))
 
     def host(self) -> params.Host:
+        """What this host offers add-ons; the network decided from the engine on first use."""
         if self._network is None:
             self._network = engine_network(self.engine)
-            if self._network == "none":
-                log.warning("the engine runs without bridge networking: add-ons without host_network "
-                            "run with no network")
-        address = self.engine._address()
-        socket = address.removeprefix("unix://") if address.startswith("unix://") else "/var/run/docker.sock"
-        serial = tuple(sorted(str(p) for pattern in ("ttyUSB*", "ttyACM*", "ttyAMA*") for p in Path("/dev").glob(pattern)))
-        return params.Host(self.data_folder, self._network, apparmor=False, audio=Path("/dev/snd").is_dir(),
-                           gpio=Path("/sys/class/gpio").is_dir(), serial=serial, docker_socket=socket)
+        return host_facts(self.engine, self.data_folder, self._network)
 
     def installed_slugs(self) -> list[str]:
         return list(self.installed.slugs())
@@ -159,17 +165,30 @@ class Addons:
 
     # store
     def load(self) -> None:
-        """Read the repositories' folders, then clone the configured custom repositories that are
-        missing (138's AddonManager.load at the supervisor's start; done in the boot thread)."""
+        """Read the repositories' folders (quick: no git)."""
         self.store.load()
-        if self._repositories is not None:
-            self.store.set_repositories(list(self._repositories()))
+
+    def load_repositories(self, epoch: int | None = None) -> None:
+        """Clone the configured repositories that are missing; skipped when `epoch` is given and
+        the repositories were set since (a POST /supervisor/options meanwhile has the last word)."""
+        if self._repositories is None:
+            return
+        with self._repo_lock:
+            if epoch is not None and epoch != self._repo_epoch:
+                return
+            self._repo_epoch += 1
+            try:
+                self.store.set_repositories(list(self._repositories()))
+            except Exception:  # a background job: logged, never raised into nothing
+                log.exception("add-on repositories did not load")
 
     def reload(self) -> None:
         self.store.reload()
 
     def set_repositories(self, urls: list[str]) -> Any:
-        return self.store.set_repositories(urls)
+        with self._repo_lock:
+            self._repo_epoch += 1
+            return self.store.set_repositories(urls)
 
     # lifecycle
     def _install_image(self, addon: Addon, version: str) -> bool:
@@ -223,25 +242,12 @@ class Addons:
             self.installed.uninstall(slug)
             return True
 
-    def check_options(self, addon: Addon) -> None:
-        """The stored options against the add-on's schema (the API's start did this): InvalidInput
-        with humanize_error's text."""
-        import voluptuous as vol
-
-        from handlers.homeassistant.addons.options import validate_options
-
-        options = addon.options
-        try:
-            validate_options(addon.mesh.get("schema", False), options)
-        except vol.Invalid as err:
-            raise InvalidInput(humanized(options, err)) from None
-
     def start(self, slug: str) -> bool | None:
         """A new access token (saved as the add-on's grant), /data/options.json, then the container.
         None when it runs already (138: a warning and ok)."""
         with self._lock(slug):
             addon = self._addon(slug)
-            self.check_options(addon)
+            check_stored(addon)
             return self._start(addon)
 
     def _start(self, addon: Addon) -> bool | None:
@@ -256,16 +262,13 @@ class Addons:
         token = new_token()
         user = self.installed.set_user(addon.slug, access_token=token)
         mesh = addon.mesh
-        self.tokens.save_grant(AddonGrant(
-            addon.slug, token, hassio_api=bool(mesh.get("hassio_api")),
-            hassio_role=str(mesh.get("hassio_role") or "default"),
-            homeassistant_api=bool(mesh.get("homeassistant_api")), auth_api=bool(mesh.get("auth_api")),
-            discovery=tuple(mesh.get("discovery") or ()), services=tuple(mesh.get("services") or ())))
+        self.save_grant(addon, token)
         host = self.host()
         options = addon.options
         try:
-            write_json_atomic(host.addon_data(addon.slug) / "options.json",
-                              validate_options(mesh.get("schema", False), options))
+            validate_options(mesh.get("schema", False), options)
+            # 138's write_options wrote the merged options as stored, once they validated
+            write_json_atomic(host.addon_data(addon.slug) / "options.json", options)
         except vol.Invalid as err:
             log.error("Add-on %s have wrong options: %s", addon.slug, humanized(options, err))
             return False
@@ -285,14 +288,25 @@ class Addons:
         run = params.run_parameters(addon.slug, mesh, user, host, self._timezone(), token, audio)
         return container.run(run)
 
+    def save_grant(self, addon: Addon, token: str) -> None:
+        """The add-on's token and what its config allows, for part 1's role table (138 looked the
+        token up in addons.json: valid from the start that made it until the next or uninstall)."""
+        mesh = addon.mesh
+        self.tokens.save_grant(AddonGrant(
+            addon.slug, token, hassio_api=bool(mesh.get("hassio_api")),
+            hassio_role=str(mesh.get("hassio_role") or "default"),
+            homeassistant_api=bool(mesh.get("homeassistant_api")), auth_api=bool(mesh.get("auth_api")),
+            discovery=tuple(mesh.get("discovery") or ()), services=tuple(mesh.get("services") or ())))
+
     def stop(self, slug: str) -> bool:
         with self._lock(slug):
             return self._container(self._addon(slug)).stop()
 
     def restart(self, slug: str) -> bool | None:
+        """Stop and start; bad stored options are start's False here (138's API checked them only
+        on start)."""
         with self._lock(slug):
             addon = self._addon(slug)
-            self.check_options(addon)
             self._container(addon).stop()
             return self._start(addon)
 
@@ -332,28 +346,10 @@ class Addons:
 
     # settings
     def set_options(self, slug: str, changes: dict[str, Any]) -> bool:
-        """POST /addons/{slug}/options after SCHEMA_OPTIONS: `options` checked against the add-on's
-        own schema (138's message, as the API's extended schema gave it), network entries for ports
-        the add-on does not declare dropped, None resets network/audio/options."""
-        import voluptuous as vol
-
-        from handlers.homeassistant.addons.options import options_schema
-
+        """POST /addons/{slug}/options after SCHEMA_OPTIONS (checks.py); None resets network,
+        audio and options."""
         with self._lock(slug):
-            addon = self._addon(slug)
-            changes = dict(changes)
-            if "options" in changes:
-                body = {"options": changes["options"]}
-                schema = vol.Schema({vol.Optional("options"): vol.Any(None, options_schema(addon.mesh.get("schema", False)))})
-                try:
-                    changes["options"] = schema(body)["options"]
-                except vol.Invalid as err:
-                    raise InvalidInput(humanized(body, err)) from None
-            if changes.get("network") is not None:
-                declared = addon.mesh.get("ports") or {}
-                changes["network"] = {k: v for k, v in changes["network"].items() if k in declared}
-            known = ("options", "boot", "auto_update", "network", "audio_input", "audio_output")
-            self.installed.set_user(slug, **{k: v for k, v in changes.items() if k in known})
+            self.installed.set_user(slug, **user_changes(self._addon(slug), changes))
             return True
 
     def set_security(self, slug: str, protected: bool | None) -> bool:
@@ -394,7 +390,7 @@ class Addons:
                     continue
                 started += 1
                 with self._lock(slug):
-                    self.check_options(addon)
+                    check_stored(addon)
                     self._start(addon)
             except InvalidInput as err:
                 log.error("Add-on %s did not start at boot: %s", slug, err)
@@ -408,53 +404,17 @@ class Addons:
         """The agent stops: a boot waiting wait_boot returns at once."""
         self._closing.set()
 
-    # snapshots
+    # snapshots (backup.py)
     def backup(self, slug: str, folder: Path) -> dict[str, Any]:
         """addon.json {user, system, version, state}, image.tar for a local build, data/ into folder."""
+        from handlers.homeassistant.addons.backup import backup
+
         with self._lock(slug):
-            addon = self._addon(slug)
-            folder.mkdir(parents=True, exist_ok=True)
-            if addon.need_build and not self._container(addon).export_image(folder / "image.tar"):
-                raise InvalidInput(f"cannot export the image of {slug}")
-            write_json_atomic(folder / "addon.json", {"user": addon.user or {}, "system": addon.system or {},
-                                                      "version": addon.version_installed, "state": self.state(slug)})
-            data = self.host().addon_data(slug)
-            if data.is_dir():
-                shutil.copytree(data, folder / "data", symlinks=True)
-            else:
-                (folder / "data").mkdir()
-            return {"slug": slug, "name": addon.mesh.get("name"), "version": addon.version_installed}
+            return backup(self, self._addon(slug), folder)
 
     def restore(self, slug: str, folder: Path) -> bool | None:
         """The add-on as backup() left it in folder: entries, image, data; started when it was."""
-        import voluptuous as vol
+        from handlers.homeassistant.addons.backup import restore
 
         with self._lock(slug):
-            try:
-                data = json.loads((folder / "addon.json").read_text(encoding="utf-8"))
-                state, version = data["state"], str(data["version"])
-                if state not in ("started", "stopped"):
-                    raise ValueError(f"state {state!r}")
-                self.installed.restore(slug, data["user"], data["system"])
-            except (OSError, ValueError, KeyError, TypeError, vol.Invalid) as err:
-                raise InvalidInput(f"cannot restore add-on {slug}: {err}") from None
-            addon = self._addon(slug)
-            container = self._container(addon)
-            if not container.has_image(version):
-                log.info("Restore image for addon %s", slug)
-                if (folder / "image.tar").is_file():
-                    container.import_image(folder / "image.tar", version)
-                elif self._install_image(addon, version):
-                    container.cleanup()
-            else:
-                container.stop()
-            log.info("Restore data for addon %s", slug)
-            target = self.host().addon_data(slug)
-            remove_folder(target)
-            if (folder / "data").is_dir():
-                shutil.copytree(folder / "data", target, symlinks=True)
-            else:
-                target.mkdir(parents=True)
-            if state == "started":
-                return self._start(self._addon(slug))
-            return True
+            return restore(self, slug, folder)

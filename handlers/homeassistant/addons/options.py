@@ -21,6 +21,7 @@ raises LegacyCrash, a TypeError, which the hassio dialect answers as the legacy 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import voluptuous as vol
@@ -94,7 +95,11 @@ def _single(typ: str, value: Any, key: str) -> Any:
     if typ.startswith("port"):
         return NETWORK_PORT(value)
     if typ.startswith("match"):
-        return vol.Match(match.group("match"))(str(value))
+        try:
+            pattern = re.compile(match.group("match"))
+        except re.error as err:  # 138 crashed compiling it
+            raise LegacyCrash(f"match() of {key} is no regular expression: {err}") from None
+        return vol.Match(pattern)(str(value))
     raise vol.Invalid(f"Fatal error for {key} type {typ}")  # the empty element "" (or "?")
 
 

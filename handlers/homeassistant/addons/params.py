@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handlers.errors import InvalidInput
+
 NETWORK = "hassio"  # DOCKER_NETWORK
 NETWORK_MASK = "172.30.32.0/23"
 NETWORK_RANGE = "172.30.33.0/24"
@@ -40,11 +42,19 @@ class Host:
 
     def addon_data(self, slug: str) -> Path:
         """An add-on's /data on the host."""
-        return self.data_folder / "addons" / "data" / slug
+        return self.data_folder / "addons" / "data" / folder_name(slug)
 
     def asound(self, slug: str) -> Path:
         """The generated ALSA config of an add-on (138: <tmp>/<slug>_asound)."""
-        return self.data_folder / "tmp" / f"{slug}_asound"
+        return self.data_folder / "tmp" / f"{folder_name(slug)}_asound"
+
+
+def folder_name(slug: str) -> str:
+    """slug as one folder name; InvalidInput for one that would leave its folder (a config.json's
+    slug or a snapshot's add-on entry naming `..` or a path)."""
+    if not slug or slug in (".", "..") or "/" in slug or "\\" in slug or "\0" in slug:
+        raise InvalidInput(f"invalid add-on slug {slug!r}")
+    return slug
 
 
 def image_name(config: dict[str, Any], arch: str) -> str:
@@ -173,7 +183,9 @@ def run_parameters(slug: str, config: dict[str, Any], user: dict[str, Any], host
     }
     bindings = port_bindings(ports(config, user))
     if config.get("host_network"):
-        params["network_mode"] = "host"  # 138 also set dns to the supervisor: dockerd refuses dns here
+        # 138 also set dns to the supervisor (dockerd refuses dns here); on the host's network this
+        # agent and Home Assistant are the host itself
+        params.update(network_mode="host", extra_hosts={"homeassistant": "127.0.0.1", "hassio": "127.0.0.1"})
     elif host.network == NETWORK:
         params.update(network=NETWORK, aliases=[hostname(slug)], ports=bindings, dns_search=["."],
                       extra_hosts={"homeassistant": GATEWAY, "hassio": GATEWAY})

@@ -31,6 +31,7 @@ from voluptuous.humanize import humanize_error
 
 from handlers.homeassistant.addons.config import MACHINE_ALL, read_json, validate_config, validate_repository
 from handlers.homeassistant.addons.git import GitError, GitRepository, remove_tree, run_git, split_url
+from handlers.redact import redact_url
 
 log = logging.getLogger("polyvisor.hassio.addons")
 
@@ -39,7 +40,8 @@ LOCAL = "local"
 # 138's built-in.json: what the built-in repositories are called.
 BUILTIN = {
     LOCAL: {"name": "Local add-ons", "url": "https://home-assistant.io/hassio", "maintainer": "you"},
-    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons", "maintainer": "Home Assistant"},
+    CORE: {"name": "Official add-ons", "url": "https://home-assistant.io/addons",
+           "maintainer": "Home Assistant"},
 }
 UNKNOWN = "unknown"
 RE_REPOSITORY_ID = re.compile(r"[a-f0-9]{8}")
@@ -54,6 +56,16 @@ def repository_id(url: str) -> str:
 def id_from_folder(name: str) -> str:
     """138's extract_hash_from_path: a folder name starting with 8 hex digits is the id."""
     return name if RE_REPOSITORY_ID.match(name) else repository_id(name)
+
+
+def kept_repositories(configured: Iterable[str], before: Iterable[str], after: Iterable[str]) -> list[str]:
+    """The addons_repositories setting after set_repositories(), as tag 138 kept it: `configured`
+    (the setting before the call) without the repositories the call removed (loaded `before`, not
+    `after`), plus the ones it loaded anew, appended. A URL that failed to load is not added, but
+    one already in the setting stays there (138 only dropped repositories it had loaded)."""
+    before_set, after_set = set(before), set(after)
+    kept = [url for url in configured if not (url in before_set and url not in after_set)]
+    return kept + [url for url in after if url not in kept]
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,12 @@ class AddonStore:
     def __init__(self, root: Path, core_url: str | None, arch: str | None, machine: str | None) -> None:
         self.root = Path(root)
         self.core_url = core_url or None
+        if self.core_url:
+            try:
+                split_url(self.core_url)
+            except ValueError:
+                log.error("No core add-on repository: %s is no repository URL", redact_url(self.core_url))
+                self.core_url = None
         self.arch = arch
         self.machine = machine
         self.local_path = self.root / LOCAL
@@ -147,13 +165,18 @@ class AddonStore:
 
     # writers
     def load(self) -> None:
-        """Make the folders and read what they hold (no git: quick, for the agent's start)."""
+        """Make the folders, remove what an interrupted clone left, read what they hold (no git:
+        quick, for the agent's start)."""
         with self._lock:
             for folder in (self.local_path, self.git_path):
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as err:
                     log.error("Can't create %s: %s", folder, err)
+            for folder in (self.root, self.git_path):
+                for leftover in folder.glob(".*.clone-*"):  # GitRepository.clone's temporary folders
+                    log.info("Remove %s, left by an interrupted clone", leftover)
+                    remove_tree(leftover)
             self._scan()
 
     def set_repositories(self, urls: Iterable[str]) -> list[str]:
@@ -168,7 +191,7 @@ class AddonStore:
             try:
                 split_url(url)
             except ValueError:
-                log.error("Can't load from repository %s", url)
+                log.error("Can't load from repository %s", redact_url(url))
                 continue
             wanted.setdefault(repository_id(url), url)
         with self._lock:
@@ -184,7 +207,8 @@ class AddonStore:
             failed = {ident for ident, ok in self._each(jobs, self._clone) if not ok}
             for folder in self._git_folders():
                 if id_from_folder(folder.name) not in wanted:
-                    log.info("Remove custom add-on repository %s", self._sources.get(folder.name, folder))
+                    shown = redact_url(self._sources.get(folder.name, str(folder)))
+                    log.info("Remove custom add-on repository %s", shown)
                     remove_tree(folder)
             self._sources = {ident: url for ident, url in wanted.items() if ident not in failed}
             self._scan()
@@ -220,7 +244,7 @@ class AddonStore:
             repo.clone()
             return True
         except GitError:
-            log.error("Can't load from repository %s", repo.source)
+            log.error("Can't load from repository %s", redact_url(repo.source))
             remove_tree(repo.path)  # 138 removed what was there when a clone failed
             return False
 
@@ -229,7 +253,7 @@ class AddonStore:
         try:
             return repo.pull()
         except GitError:
-            log.error("Can't update %s repo", repo.source)
+            log.error("Can't update %s repo", redact_url(repo.source))
             return False
 
     @staticmethod

@@ -4,7 +4,7 @@ each of 138's rules in hassio/docker/addon.py and hassio/api/addons.py."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -103,6 +103,7 @@ def test_network_bridge_host_and_none() -> None:
     assert user["ports"] == {"22/tcp": 2200}  # the user's mapping replaces the config's
     host = run({"ports": ports, "host_network": True})
     assert host["network_mode"] == "host" and "ports" not in host and "network" not in host
+    assert host["extra_hosts"] == {"homeassistant": "127.0.0.1", "hassio": "127.0.0.1"}
     none = run({"ports": ports}, host=NO_BRIDGE)
     assert none["network_mode"] == "none" and "ports" not in none and "extra_hosts" not in none
 
@@ -148,3 +149,49 @@ def test_info_quirks() -> None:
     assert addon({**BASE, "host_network": True, "ports": {"22/tcp": 22}}).info("none")["network"] is None
     assert addon({**BASE, "arch": ["armhf"]}).available is False
     assert addon({**BASE, "machine": ["raspberrypi3"]}).available is False
+    newer = Addon("core_ssh", BASE, None, None, "amd64", "genericx86-64-ext")  # a machine 138 did not know
+    assert newer.available is True
+    assert Addon("core_ssh", {**BASE, "machine": ["intel-nuc"]}, None, None, "amd64", "genericx86-64-ext").available is False
+
+
+@pytest.mark.parametrize("slug", ["..", ".", "", "local_../../etc", "a/b", "a\\b", "a\0b"])
+def test_a_slug_never_leaves_the_data_folder(slug: str) -> None:
+    from handlers.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        BRIDGE.addon_data(slug)
+    with pytest.raises(InvalidInput):
+        BRIDGE.asound(slug)
+    assert BRIDGE.addon_data("local_ok.1") == DATA / "addons" / "data" / "local_ok.1"
+
+
+def test_deferred_addons_made_on_first_use() -> None:
+    from handlers.homeassistant.addons import installed
+    from handlers.homeassistant.addons.deferred import INSTALLED_KEY, DeferredAddons
+
+    assert INSTALLED_KEY == installed.STORE_KEY
+    made: list[Any] = []
+    stored: dict[str, str] = {}
+
+    class Manager:
+        booted: ClassVar[list[str]] = []
+
+        def boot(self, stage: str) -> None:
+            self.booted.append(stage)
+
+        def installed_slugs(self) -> list[str]:
+            return ["local_x"]
+
+        def close(self) -> None:
+            made.append("closed")
+
+    deferred = DeferredAddons(lambda: made.append(Manager()) or made[-1], stored.get)
+    deferred.boot("services")  # nothing installed: nothing made
+    deferred.close()
+    assert made == []
+    stored[INSTALLED_KEY] = '{"user": {}, "system": {}}'
+    deferred.boot("services")
+    assert len(made) == 1 and Manager.booted == ["services"]
+    assert deferred.installed_slugs() == ["local_x"] and len(made) == 1  # the same manager
+    deferred.close()
+    assert made[-1] == "closed"
