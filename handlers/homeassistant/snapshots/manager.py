@@ -495,7 +495,7 @@ class Snapshots:
         """Running add-ons, then Home Assistant (138's core shutdown, errors logged)."""
         if self.addons is not None:
             for slug in self.addons.installed_slugs():
-                if self.addons.is_running(slug):
+                if self._quietly(self.addons.is_running, slug, what=f"ask whether {slug} runs"):
                     self._quietly(self.addons.stop, slug, what=f"stop {slug}")
         self._quietly(self.core.stop, what="stop Home Assistant")
 
@@ -526,10 +526,11 @@ class Snapshots:
     def _start_homeassistant(self) -> None:
         """Start Home Assistant when one is installed and not running."""
         core = self.core
-        if core.version() is None:
-            return
-        if not core.container.is_running(core.image):
-            self._quietly(core.start, what="start Home Assistant")
+
+        def start() -> None:
+            if core.version() is not None and not core.container.is_running(core.image):
+                core.start()
+        self._quietly(start, what="start Home Assistant")
 
     @staticmethod
     def _quietly(function: Any, *args: Any, what: str) -> Any:
