@@ -27,6 +27,19 @@ log = logging.getLogger("polyvisor.hassio.snapshots")
 PART = ".part"  # never *.tar: reload and the listing skip it
 
 
+def durable_replace(part: Path, final: Path) -> None:
+    """`part` renamed to `final` once its bytes are on disk, the rename itself synced too: after a
+    power cut there is the whole snapshot or none."""
+    with part.open("rb") as file:
+        os.fsync(file.fileno())
+    os.replace(part, final)
+    folder = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 @dataclass
 class Snapshot:
     """One snapshot file and its validated snapshot.json."""
@@ -124,6 +137,9 @@ class Snapshots:
                 for stale in self.backup_dir.glob(f".*{PART}"):
                     log.warning("removing %s, left by an interrupted snapshot or upload", stale.name)
                     stale.unlink(missing_ok=True)
+                for stale in [*self.tmp_dir.glob("restore-*"), *self.tmp_dir.glob("snapshot-*")]:
+                    log.warning("removing %s, left by an interrupted snapshot or restore", stale.name)
+                    shutil.rmtree(stale, ignore_errors=True)
             found: dict[str, Snapshot] = {}
             files = sorted(self.backup_dir.glob("*.tar"))
             for path in files:
@@ -179,7 +195,7 @@ class Snapshots:
                 if snapshot.slug in (self._snapshots or {}) or final.exists():
                     log.error("Snapshot %s already exists!", snapshot.slug)
                     return None
-                os.replace(path, final)
+                durable_replace(path, final)
                 assert self._snapshots is not None
                 self._snapshots[snapshot.slug] = Snapshot(final, snapshot.data)
         except OSError as err:
@@ -288,7 +304,7 @@ class Snapshots:
                     data["folders"].append(folder)
                     log.info("Snapshot folder %s done", folder)
                 writer.add_json(schema.validate(data))
-            os.replace(part, final)
+            durable_replace(part, final)
         finally:
             part.unlink(missing_ok=True)
         return final
@@ -305,7 +321,7 @@ class Snapshots:
             log.warning("Add-on %s not found/installed", slug)
             return None
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.tmp_dir) as temp:
+        with tempfile.TemporaryDirectory(prefix="snapshot-", dir=self.tmp_dir) as temp:
             try:
                 meta = self.addons.backup(slug, Path(temp))
             except Exception as err:  # noqa: BLE001 - 138 logged any failure and left the add-on out

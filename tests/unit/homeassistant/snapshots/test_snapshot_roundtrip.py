@@ -229,6 +229,8 @@ def test_remove_and_reload(world: World) -> None:
     assert world.snapshots.remove(slug) is False
     (world.folder / "backup" / "junk.tar").write_bytes(b"not a tar")
     (world.folder / "backup" / ".old.tar.part").write_bytes(b"left by a crash")
+    (world.folder / "tmp" / "restore-abc" / "folders").mkdir(parents=True)
     world.snapshots._snapshots = None  # a fresh agent
     assert world.snapshots.listing() == []
     assert not (world.folder / "backup" / ".old.tar.part").exists()
+    assert list((world.folder / "tmp").iterdir()) == []
