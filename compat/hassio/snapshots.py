@@ -16,7 +16,8 @@ from starlette.responses import FileResponse, Response
 
 from compat.base import Router
 from compat.hassio.common import APIError, Call, Crash
-from handlers.homeassistant.snapshots.manager import Snapshot, Snapshots
+from handlers.homeassistant.snapshots.manager import Snapshots
+from handlers.homeassistant.snapshots.snapshot import Snapshot
 
 log = logging.getLogger("polyvisor.hassio.snapshots")
 routes = Router()  # compat.hassio.dialect serves it

@@ -7,8 +7,10 @@ one (optionally encrypted) `.tar.gz` per add-on and folder.
 - archive.py: `Writer` and `Reader` of the snapshot file (inner archives through securetar),
   `read_json` (and the completeness check of an upload).
 - extract.py: `extract(tar, folder)`, which never writes outside `folder`.
+- snapshot.py: `Snapshot`, one file and its snapshot.json.
 - manager.py: `Snapshots` (Services field `hassio_snapshots`): listing, reload, remove, upload,
   full and partial snapshots and restores, one at a time.
+- restore.py: `Restore`, the steps of a restore once it is allowed (staging, then the swap).
 
 securetar and cryptography are imported on first use: the agent starts without them.
 """
