@@ -156,11 +156,21 @@ class Restore:
                 log.error("Can't restore snapshot for %s", slug)
 
     def _restore_repositories(self, urls: list[str]) -> None:
-        """138's load_repositories: the supervisor's list, and the add-on store clones and drops
-        repositories to match."""
-        self.settings.update(addons_repositories=urls)
-        if self.addons is not None:
-            self._quietly(self.addons.set_repositories, urls, what="restore repositories")
+        """138's load_repositories: the add-on store clones new repositories and drops the others;
+        the supervisor's list keeps what 138 kept (POST /supervisor/options does the same: a URL
+        that cannot be cloned is not added, one already listed stays)."""
+        if self.addons is None:
+            self.settings.update(addons_repositories=urls)
+            return
+
+        def load() -> None:
+            from handlers.homeassistant.addons.store import kept_repositories
+
+            before = self.addons.store.sources()
+            after = self.addons.set_repositories(urls)
+            configured = self.settings.get().addons_repositories
+            self.settings.update(addons_repositories=kept_repositories(configured, before, after))
+        self._quietly(load, what="restore repositories")
 
     def _update_homeassistant(self, snapshot: Snapshot) -> threading.Thread:
         """Home Assistant updated to the snapshot's version, in the background (138's task_hass)."""

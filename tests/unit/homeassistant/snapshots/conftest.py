@@ -81,6 +81,14 @@ class FakeSettings:
         self.value = replace(self.value, addons_repositories=tuple(changes["addons_repositories"]))
 
 
+class FakeStore:
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+
+    def sources(self) -> list[str]:
+        return list(self.loaded)
+
+
 class FakeAddons:
     """The Addons contract's snapshot side: data in <folder>/addons/data/<slug>."""
 
@@ -89,6 +97,7 @@ class FakeAddons:
         self.installed: dict[str, dict[str, Any]] = {}
         self.running: set[str] = set()
         self.calls: list[str] = []
+        self.store = FakeStore()
 
     def data(self, slug: str) -> Path:
         return self.folder / "addons" / "data" / slug
@@ -113,8 +122,10 @@ class FakeAddons:
         self.installed.pop(slug)
         shutil.rmtree(self.data(slug))
 
-    def set_repositories(self, urls: list[str]) -> None:
+    def set_repositories(self, urls: list[str]) -> list[str]:
         self.calls.append(f"repositories {urls}")
+        self.store.loaded = list(urls)
+        return list(urls)
 
     def backup(self, slug: str, folder: Path) -> dict[str, Any]:
         meta = {"slug": slug, **self.installed[slug]}
