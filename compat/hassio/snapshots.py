@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import voluptuous as vol
+from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, Response
 
 from compat.base import Router
@@ -114,7 +115,11 @@ async def upload(call: Call) -> dict[str, Any] | bool:
         await call.run(snapshots.discard, part)
         log.error("Can't write new snapshot file: %s", err)
         return False
-    except BaseException:  # the client went away (138: CancelledError -> False)
+    except ClientDisconnect:  # 138: CancelledError -> False
+        await call.run(snapshots.discard, part)
+        log.warning("upload of a snapshot: the client went away")
+        return False
+    except BaseException:
         await call.run(snapshots.discard, part)
         raise
     slug = await call.run(snapshots.import_part, part)

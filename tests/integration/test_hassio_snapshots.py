@@ -322,3 +322,18 @@ def test_a_full_disk_leaves_no_partial_snapshot(hassio: Any, small_backup: Path)
     assert "Snapshot" in hassio.log.read_text() and "No space left on device" in hassio.log.read_text()
     status, data = call(hassio, "POST", "/snapshots/new/partial", {"folders": ["ssl"]})  # what fits still works
     assert status == 200 and os.listdir(small_backup) == [f"{data['slug']}.tar"]
+
+
+def test_an_upload_cut_off_by_the_client_leaves_nothing(hassio: Any) -> None:
+    import socket
+
+    host, port = hassio.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /snapshots/new/upload HTTP/1.1\r\nHost: hassio\r\nX-HASSIO-KEY: "
+                     + hassio.key.encode() + b"\r\nContent-Length: 1000000\r\n\r\n" + os.urandom(200_000))
+        backup = hassio.folder / "backup"
+        wait_for(lambda: backup.is_dir() and any(p.name.endswith(".part") for p in backup.iterdir()), 10,
+                 "the upload's part file")
+    wait_for(lambda: "the client went away" in hassio.log.read_text(), 10, "the disconnect in the log")
+    assert os.listdir(hassio.folder / "backup") == []
+    assert call(hassio, "GET", "/snapshots") == (200, {"snapshots": []})
