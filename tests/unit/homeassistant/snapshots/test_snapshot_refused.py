@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import World, tree
 from legacy_snapshot import marker_of, write_snapshot
+from snapshot_world import World, tree, world
 
 from handlers.homeassistant.snapshots import archive
+
+__all__ = ["world"]  # snapshot_world's fixture, taken by name
 
 Member = Callable[[tarfile.TarFile], None]
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOME, World, tree
 from legacy_snapshot import read_snapshot, write_snapshot
+from snapshot_world import HOME, World, tree, world
 
 from handlers.homeassistant.snapshots import schema
+
+__all__ = ["world"]  # snapshot_world's fixture, taken by name
 
 
 def fill(folder: Path) -> None:
