@@ -21,6 +21,7 @@ from handlers.homeassistant.core import run_options as hassio_run_options
 from handlers.homeassistant.coreapi import CoreAccess, CoreAPI
 from handlers.homeassistant.discovery import Discovery as HassioDiscovery
 from handlers.homeassistant.services import ServiceRecords as HassioServices
+from handlers.homeassistant.snapshots.manager import Snapshots as HassioSnapshots
 from handlers.homeassistant.supervisor import HassioSupervisor
 from handlers.homeassistant.system import HassioSystem
 from handlers.homeassistant.tokens import Tokens as HassioTokens
@@ -79,6 +80,7 @@ class Services:
     hassio_auth: HassioAuth | None = None
     # the add-on store and the installed add-ons (hassio part 2): an Addons, made on first use
     hassio_addons: HassioAddons | DeferredAddons | None = None
+    hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -219,6 +221,7 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_addons": addons,
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),
+        "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
     }
 
 

@@ -24,6 +24,7 @@ from compat.hassio import (
     info,
     proxy,
     security,
+    snapshots,
     supervisor,
 )
 from compat.hassio import auth as auth_routes
@@ -56,6 +57,7 @@ ROUTES = Router()
 ROUTES.include(supervisor.routes, host.routes, hardware.routes, hassos.routes, homeassistant.routes,
                proxy.routes, discovery.routes, info.routes, auth_routes.routes, addons.routes)
 ROUTES.include(selfupdate.routes)  # POST /supervisor/update
+ROUTES.include(snapshots.routes)
 
 
 class HassioApp(DialectApp):
