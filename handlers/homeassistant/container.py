@@ -45,6 +45,22 @@ class RunOptions:
             (self.data_folder / name).mkdir(parents=True, exist_ok=True)
 
 
+def find(client: Any, kind: str, name: str) -> Any:
+    """`client.<kind>.get(name)` (kind: images or containers) through the docker SDK; None when the
+    engine has no such object or refuses the reference (an image option like `-1`)."""
+    import docker.errors
+
+    try:
+        return getattr(client, kind).get(name)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as err:
+        if err.status_code == 400:
+            log.warning("the engine refuses %s %r: %s", kind, name, err.explanation)
+            return None
+        raise
+
+
 @dataclass(frozen=True)
 class Stats:
     """DockerStats of 138: cpu_percent and byte counters of one `docker stats` sample."""
@@ -88,24 +104,11 @@ class Container:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _get(self, client: Any, kind: str, name: str) -> Any:
-        import docker.errors
-
-        try:
-            return getattr(client, kind).get(name)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.APIError as err:
-            if err.status_code == 400:  # not a reference the engine takes (an image option like `-1`)
-                log.warning("the engine refuses %s %r: %s", kind, name, err.explanation)
-                return None
-            raise
-
     def image_labels(self, image: str) -> dict[str, str]:
         """The labels of `image` (its latest tag), {} when absent or the engine is away (138's
         info then had no version either: attach had failed)."""
         try:
-            found = self.engine.call(lambda c: self._get(c, "images", image))
+            found = self.engine.call(lambda c: find(c, "images", image))
         except EngineUnavailable:
             return {}
         return dict((found.attrs.get("Config") or {}).get("Labels") or {}) if found else {}
@@ -134,7 +137,7 @@ class Container:
 
         def install(client: Any) -> bool:
             try:  # a tag the engine refuses (`../`) is a 400 on the lookup already
-                found = self._get(client, "images", f"{image}:{tag}")
+                found = find(client, "images", f"{image}:{tag}")
                 if found is None:
                     log.info("pull %s:%s", image, tag)
                     found = client.images.pull(image, tag=tag)
@@ -169,7 +172,7 @@ class Container:
         import docker.errors
 
         def stop(client: Any) -> bool:
-            container = self._get(client, "containers", NAME)
+            container = find(client, "containers", NAME)
             if container is None:
                 return False
             if container.status == "running":
@@ -185,7 +188,7 @@ class Container:
         import docker.errors
 
         def cleanup(client: Any) -> None:
-            latest = self._get(client, "images", image)
+            latest = find(client, "images", image)
             if latest is None:
                 return
             for other in client.images.list(name=image):
@@ -199,7 +202,7 @@ class Container:
         import docker.errors
 
         def logs(client: Any) -> bytes:
-            container = self._get(client, "containers", NAME)
+            container = find(client, "containers", NAME)
             if container is None:
                 return b""
             try:
@@ -214,7 +217,7 @@ class Container:
         import docker.errors
 
         def stats(client: Any) -> Stats | None:
-            container = self._get(client, "containers", NAME)
+            container = find(client, "containers", NAME)
             if container is None or container.status != "running":
                 return None
             try:

@@ -26,7 +26,7 @@ from handlers.homeassistant.addons.params import (
     Host,
     container_name,
 )
-from handlers.homeassistant.container import Stats
+from handlers.homeassistant.container import Stats, find
 
 log = logging.getLogger("polyvisor.hassio.addons")
 
@@ -82,19 +82,6 @@ class AddonContainer:
         self.name = container_name(slug)
         self.timeout = timeout  # the add-on's `timeout`: docker stop's grace period
 
-    def _get(self, client: Any, kind: str, name: str) -> Any:
-        import docker.errors
-
-        try:
-            return getattr(client, kind).get(name)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.APIError as err:
-            if err.status_code == 400:
-                log.warning("the engine refuses %s %r: %s", kind, name, err.explanation)
-                return None
-            raise
-
     # image
     def has_image(self, tag: str = "latest") -> bool:
         return self.engine.inspect("images", f"{self.image}:{tag}") is not None
@@ -110,7 +97,7 @@ class AddonContainer:
 
         def pull(client: Any) -> bool:
             try:
-                found = self._get(client, "images", f"{self.image}:{tag}")
+                found = find(client, "images", f"{self.image}:{tag}")
                 if found is None:
                     log.info("Pull image %s tag %s.", self.image, tag)
                     found = client.images.pull(self.image, tag=tag)
@@ -168,7 +155,7 @@ class AddonContainer:
         import docker.errors
 
         def cleanup(client: Any) -> None:
-            latest = self._get(client, "images", f"{self.image}:latest")
+            latest = find(client, "images", f"{self.image}:latest")
             if latest is None:
                 return
             for other in client.images.list(name=self.image):
@@ -268,7 +255,7 @@ class AddonContainer:
         import docker.errors
 
         def stop(client: Any) -> bool:
-            container = self._get(client, "containers", self.name)
+            container = find(client, "containers", self.name)
             if container is None:
                 return False
             if container.status == "running":
@@ -285,7 +272,7 @@ class AddonContainer:
         import docker.errors
 
         def logs(client: Any) -> bytes:
-            container = self._get(client, "containers", self.name)
+            container = find(client, "containers", self.name)
             if container is None:
                 return b""
             try:
@@ -303,7 +290,7 @@ class AddonContainer:
             return None
 
         def stats(client: Any) -> Stats | None:
-            container = self._get(client, "containers", self.name)
+            container = find(client, "containers", self.name)
             if container is None:
                 return None
             try:
