@@ -170,7 +170,11 @@ def test_full_snapshot_and_restore_with_password(hassio: Any, docker_client: Any
     assert status == 200
     assert set(info) == {"slug", "type", "name", "date", "size", "protected", "homeassistant", "addons",
                          "repositories", "folders"}
-    assert info["folders"] == list(FOLDERS) and info["repositories"] == [] and info["homeassistant"] is None
+    # the setting as 138 kept it: `addons_repositories: []` drops only repositories that loaded,
+    # so the default one, never cloned here, stays in it and in the snapshot
+    settings = call(hassio, "GET", "/supervisor/info")[1]["addons_repositories"]
+    assert settings == ["https://github.com/hassio-addons/repository"]
+    assert info["folders"] == list(FOLDERS) and info["repositories"] == settings and info["homeassistant"] is None
     assert [a["slug"] for a in info["addons"]] == [SLUG] and set(info["addons"][0]) == {"slug", "name", "version", "size"}
     assert info["size"] >= 40 and isinstance(info["size"], float)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,6 +34,8 @@ from handlers.homeassistant.container import Stats
 from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 
 log = logging.getLogger("polyvisor.hassio.addons")
+
+INITIAL_WAIT = 60.0  # seconds the first calls wait for the first clone of the repositories
 
 
 class Addons:
@@ -61,6 +64,8 @@ class Addons:
         self._guard = threading.Lock()
         self._repo_lock = threading.Lock()  # one set_repositories at a time
         self._repo_epoch = 0  # counts them: a background load yields to a later explicit one
+        self._initial: threading.Thread | None = None  # the first clone of the configured repositories
+        self._initial_until = 0.0  # until when calls wait for it (time.monotonic())
 
     def _part(self, name: str) -> Any:
         part = self._parts[name]
@@ -76,17 +81,30 @@ class Addons:
 
     def _first_load(self, store: Any) -> None:
         """A store made on first use: its folders read now, the configured repositories that are
-        missing cloned in the background (138 did both at the supervisor's start; here at the first
-        use, so an agent whose add-ons nobody uses never runs git, and no clone holds up a request)."""
+        missing cloned in a thread (138 did both at the supervisor's start, before its API
+        answered; here at the first use, so an agent whose add-ons nobody uses never runs git).
+        Calls wait for that clone up to INITIAL_WAIT seconds, then answer with what is on disk."""
         store.load()
         if self._repositories is not None:
             epoch = self._repo_epoch
-            threading.Thread(target=self.load_repositories, args=(epoch,), name="hassio-addon-repositories",
-                             daemon=True).start()
+            self._initial = threading.Thread(target=self.load_repositories, args=(epoch,),
+                                             name="hassio-addon-repositories", daemon=True)
+            self._initial_until = time.monotonic() + INITIAL_WAIT
+            self._initial.start()
+
+    def _settle(self) -> None:
+        initial = self._initial
+        if initial is None or initial is threading.current_thread():
+            return
+        initial.join(max(0.0, self._initial_until - time.monotonic()))
+        if not initial.is_alive():
+            self._initial = None
 
     @property
     def store(self) -> Any:
-        return self._part("store")
+        store = self._part("store")
+        self._settle()
+        return store
 
     @property
     def installed(self) -> Any:
