@@ -132,9 +132,30 @@ class Dockerd:
             self.proc = None
         unmount_all(self.dir)
 
+    def bridge_devices(self) -> list[str]:
+        """The host interfaces of this daemon's bridge networks (br-<id>, or the name an option set)."""
+        import docker
+
+        try:
+            client = docker.DockerClient(base_url=self.host, timeout=5)
+            try:
+                networks = [n.attrs for n in client.networks.list() if n.attrs.get("Driver") == "bridge"]
+            finally:
+                client.close()
+        except (docker.errors.DockerException, OSError):
+            return []
+        return [(n.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{n['Id'][:12]}"
+                for n in networks]
+
     def stop(self) -> None:
-        """Stop dockerd (it stops its containers and containerd), clean up after it."""
+        """Stop dockerd (it stops its containers and containerd), clean up after it: dockerd leaves
+        its networks' bridge devices on the host when it stops (it makes them again at its next
+        start), so they are deleted here."""
+        bridges = self.bridge_devices() if self.proc is not None else []
         self._halt()
+        for name in bridges:
+            if Path("/sys/class/net", name).exists():
+                subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
         Dockerd._running = max(0, Dockerd._running - 1)
         cgroups = Path("/sys/fs/cgroup")
         for group in [cgroups / self.cgroup, *cgroups.glob(f"*/{self.cgroup}")]:
