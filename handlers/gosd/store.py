@@ -109,8 +109,10 @@ class Job:
 
 
 def rfc3339(moment: datetime | None = None) -> str:
-    """Go's time.RFC3339Nano of a local time: fraction without trailing zeros, "Z" for UTC."""
-    moment = (moment or datetime.now()).astimezone()
+    """Go's time.RFC3339Nano (default: now, in the local zone; an aware time keeps its zone):
+    fraction without trailing zeros, "Z" for UTC."""
+    if moment is None or moment.tzinfo is None:
+        moment = (moment or datetime.now()).astimezone()
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
