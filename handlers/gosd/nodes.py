@@ -9,14 +9,18 @@ The values live in memory: the broker's retained topics are what outlives a rest
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from handlers.errors import InvalidInput
 from handlers.gosd.waits import Mailbox
 
 if TYPE_CHECKING:
     from handlers.gosd.mqtt import Mqtt
+
+log = logging.getLogger(__name__)
 
 # gosd's error when a key is missing (redigo's ErrNil, what GetMsg/GetStatus returned to Lua)
 NIL = "redigo: nil returned"
@@ -34,7 +38,10 @@ class Nodes:
         if mqtt_url:
             from handlers.gosd.mqtt import Mqtt
 
-            self.mqtt = Mqtt(mqtt_url, self.received, client_id)
+            try:
+                self.mqtt = Mqtt(mqtt_url, self.received, client_id)
+            except InvalidInput as err:  # the agent serves on; jobs then cannot reach nodes
+                log.error("gosd: %s", err)
 
     def start(self) -> None:
         """Connect to the broker, if one is configured (paho is loaded here, not before)."""

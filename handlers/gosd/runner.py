@@ -17,7 +17,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,10 @@ from handlers.gosd import lualib
 from handlers.gosd.luavm import LuaJob, ScriptError, go_json
 from handlers.gosd.nodes import Nodes
 from handlers.gosd.rpc import Rpc
+from handlers.gosd.store import rfc3339
 from handlers.gosd.waits import KILLED, Control, Halted
 
 log = logging.getLogger(__name__)
-
-
-def timestamp() -> str:
-    """Now, RFC 3339 with microseconds and the local offset (as gosd's created_at)."""
-    return datetime.now().astimezone().isoformat()
 
 
 @dataclass
@@ -75,12 +70,13 @@ class Runner:
             self._changed.notify_all()
 
     def running(self, plan_id: int) -> dict[str, Any]:
-        """The running document of the plan's job running now, {} when none runs."""
+        """The running document of the plan's job running now, {} when none runs; our `outcome`
+        (null while it runs) last, since `job.job_id` there is gosd's row id, not the plan's number."""
         with self._changed:
             current = self._current
             if current is None or current.plan_id != int(plan_id):
                 return {}
-            return copy.deepcopy(current.job.task)
+            return {**copy.deepcopy(current.job.task), "outcome": None}
 
     def cancel(self, plan_id: int) -> None:
         """Cancel the plan's running job (gosd's Kill); queued jobs stay queued; no-op when idle."""
@@ -138,7 +134,7 @@ class Runner:
                 self._changed.notify_all()
 
     def _run(self, plan: Any, job: Any) -> None:
-        started = timestamp()
+        started = rfc3339()
         # gosd's task document; job_id there is the job's row id, as gosd's NewTask(log.ID, ...) had it
         task = {"id": job.id, "plan_id": plan.id, "files": plan.files, "extra": plan.extra,
                 "job": {"job_id": job.id, "files": job.files, "extra": job.extra}}
@@ -167,7 +163,7 @@ class Runner:
         log.info("gosd: job %s of plan %s %s%s", job.job_id, plan.id, status, f": {error}" if error else "")
         self._save_log(plan.id, job.job_id, lua_job.lines, status, error)
         self.store.set_outcome(plan.id, job.job_id, {"status": status, "error": error, "started_at": started,
-                                                    "finished_at": timestamp()})
+                                                    "finished_at": rfc3339()})
 
     def _publish_running(self, plan_id: int) -> Any:
         def publish(task: dict[str, Any]) -> None:
