@@ -77,7 +77,7 @@ def test_ok_needs_no_token_and_ignores_a_bad_one(api: Agent) -> None:
 
 
 @pytest.mark.parametrize("path", ["/gosd/nope", "/gosd/api/v2/ok/", "/gosd/api/v2/OK", "/gosd/api/v2/plans",
-                                  "/gosd/api/v1/nodes/", "/gosd/api/v2/ok%0A"])
+                                  "/gosd/api/v1/nodes", "/gosd/api/v2/ok%0A"])
 def test_unknown_path_is_the_empty_405_never_401(api: Agent, path: str) -> None:
     """gosd's catch-all `router.Methods(OPTIONS)` route makes every other unmatched request a
     method mismatch for gorilla/mux: 405, empty (never its 404 page)."""
