@@ -15,6 +15,7 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.gosd.store import GosdStore
 from handlers.homeassistant.auth import Auth as HassioAuth
 from handlers.homeassistant.core import Core as HassioCore
 from handlers.homeassistant.core import run_options as hassio_run_options
@@ -81,6 +82,8 @@ class Services:
     # the add-on store and the installed add-ons (hassio part 2): an Addons, made on first use
     hassio_addons: HassioAddons | DeferredAddons | None = None
     hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
+    # gosd: users, tokens, blobs, plans, jobs (its database is opened on first use)
+    gosd_store: GosdStore | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -130,6 +133,7 @@ class Services:
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
+            **gosd_parts(settings),
         )
 
     def __post_init__(self) -> None:
@@ -177,6 +181,8 @@ class Services:
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
+            if self.gosd_store is not None:
+                self.gosd_store.close()
             self.engine.close()
             self.bus.close()
             self.store.close()
@@ -222,6 +228,15 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_services": HassioServices(store, tokens),
         "hassio_auth": HassioAuth(store, core),
         "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
+    }
+
+
+def gosd_parts(settings: Any) -> dict[str, Any]:
+    """The gosd dialect's domain objects (Services fields by name); nothing is opened or imported
+    beyond the standard library until gosd is first called."""
+    return {
+        "gosd_store": GosdStore(getattr(settings, "gosd_database_url", None), Path(settings.data_dir),
+                                getattr(settings, "gosd_expire_token", None) or 7200),
     }
 
 
