@@ -103,7 +103,7 @@ class GosdApp(DialectApp):
         if store is None:
             return None
         if getattr(self.context.settings, "gosd_noauth", False):
-            return next((u for u in await call.run(store.users) if u.id == 1), None)
+            return await call.run(store.user, 1)
         token = bearer(request.headers.get("authorization"))
         if token is None:
             return None
