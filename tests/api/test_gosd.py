@@ -11,6 +11,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from tests.api.gosd_support import Gosd, GosdAgents, gosd_agents_fixture, gosd_fixture  # noqa: F401 (fixtures)
 from tests.api.support import Agent, Agents, header_items
 
 STEM = "gosd"
@@ -132,10 +133,6 @@ def test_alone_gosd_answers_every_path(agents: Agents) -> None:
 
 
 # -- the routes, on the real store (SQLite in the data folder) ----------------------------------
-
-from tests.api.gosd_support import Gosd, GosdAgents  # noqa: E402
-from tests.api.gosd_support import gosd_agents_fixture as gosd_agents_fixture  # noqa: E402,F401
-from tests.api.gosd_support import gosd_fixture as gosd_fixture  # noqa: E402,F401
 
 UNAUTHORIZED = {"error_message": "Access Unauthorized"}
 NOT_FOUND = {"error_message": "Resource Not Found"}
