@@ -55,6 +55,7 @@ async def post_jobs(call: Call) -> Response:
     gosd inserted the job, then crashed on an unknown plan: here that is 404 and nothing is stored.
     """
     plan_id = call.int_param("id")
+    queue = runner(call)  # before anything is stored
     plan = await call.run(call.store.plan, plan_id)
     if plan is None:
         raise NotFound(f"plan {plan_id}")
@@ -69,7 +70,7 @@ async def post_jobs(call: Call) -> Response:
         assert form is not None
         files, extra = await store_form_files(call, form), dict(form.fields)
     job = await call.run(call.store.create_job, plan_id, files, extra)
-    await call.run(runner(call).submit, plan, job)
+    await call.run(queue.submit, plan, job)
     return answer(call.request, job_json(job), 201)
 
 
