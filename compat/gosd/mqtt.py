@@ -27,7 +27,7 @@ def nodes(call: Call) -> object:
     return found
 
 
-@routes.add("GET", "/gosd/api/v2/mqtt/:key", where={"key": ".*"})
+@routes.add("GET", "/gosd/api/v2/mqtt/:key", where={"key": r"[\s\S]*"})
 async def get_mqtt(call: Call) -> Response:
     """mqttGet: the key's value verbatim as application/json; a missing key is 500 `redigo: nil returned`."""
     value = await call.run(nodes(call).get, key_of(call))  # type: ignore[attr-defined]
@@ -36,7 +36,7 @@ async def get_mqtt(call: Call) -> Response:
     return raw_json(value.encode("utf-8") if isinstance(value, str) else bytes(value))
 
 
-@routes.add("POST", "/gosd/api/v2/mqtt/:key", where={"key": ".*"})
+@routes.add("POST", "/gosd/api/v2/mqtt/:key", where={"key": r"[\s\S]*"})
 async def post_mqtt(call: Call) -> Response:
     """mqttPut: sets the key to the body (its first 4096 bytes) and answers the previous value;
     a key that had none is 500 `redigo: nil returned` (the value is set all the same)."""

@@ -165,3 +165,9 @@ def test_mqtt_keys_with_slashes_and_a_long_body(jobs: Any) -> None:
     assert nodes.values["plans/1/term"] == "x" * 4096  # one Read into 4096 bytes
     split = gosd.agent.client.get("/gosd/api/v2/mqtt/plans/1/term/mqtt/other", headers=headers)
     assert split.content == b"x" * 4096  # what follows the first /mqtt/, up to a second one
+
+
+def test_mqtt_key_may_hold_any_character(jobs: Any) -> None:
+    gosd, _, nodes = jobs
+    nodes.values["a\nb"] = "1"
+    assert gosd.call("GET", "/gosd/api/v2/mqtt/a%0Ab").content == b"1"  # mux's PathPrefix takes any path
