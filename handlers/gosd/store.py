@@ -134,6 +134,11 @@ def _load(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _fits(*ids: int) -> bool:
+    """True when every id is a 64-bit integer: larger ones name nothing stored (and no database takes them)."""
+    return all(-(2**63) <= int(n) < 2**63 for n in ids)
+
+
 def _digest(token: str) -> str:
     """Tokens are kept as their SHA-256: a copy of the database hands out no live token."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -205,7 +210,8 @@ class GosdStore:
                 self._db = None
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self.database().transaction() as cur:
+        """One statement in its own transaction (a read-only one for a SELECT)."""
+        with self.database().transaction(write=not sql.startswith("SELECT")) as cur:
             return cur.execute(sql, params)
 
     # users -------------------------------------------------------------------------------
@@ -238,6 +244,8 @@ class GosdStore:
 
     def user(self, user_id: int) -> User | None:
         """The user of that id, or None (`--gosd-noauth` acts as user 1)."""
+        if not _fits(user_id):
+            return None
         rows = self._rows(f"SELECT {USER_COLUMNS} WHERE u.id=?", (int(user_id),))
         return _user(rows[0]) if rows else None
 
@@ -294,9 +302,9 @@ class GosdStore:
         """The user a live token was issued to; None for unknown or expired tokens."""
         if not token:
             return None
-        rows = self._rows("SELECT user_id FROM tokens WHERE digest=? AND expires_at > ?",
-                          (_digest(token), time.time()))
-        return self.user(rows[0][0]) if rows else None
+        rows = self._rows(f"SELECT {USER_COLUMNS} JOIN tokens t ON t.user_id = u.id "
+                          "WHERE t.digest=? AND t.expires_at > ?", (_digest(token), time.time()))
+        return _user(rows[0]) if rows else None
 
     # blobs -------------------------------------------------------------------------------
 
@@ -310,7 +318,8 @@ class GosdStore:
 
     def blob(self, blob_id: int) -> Blob:
         """The blob of that id; BlobNotFound."""
-        rows = self._rows("SELECT id, filename, content, checksum FROM blobs WHERE id=?", (int(blob_id),))
+        rows = self._rows("SELECT id, filename, content, checksum FROM blobs WHERE id=?",
+                          (int(blob_id),)) if _fits(blob_id) else []
         if not rows:
             raise BlobNotFound(f"no blob {blob_id}")
         row = rows[0]
@@ -318,6 +327,8 @@ class GosdStore:
 
     def replace_blob(self, blob_id: int, filename: str, content: bytes) -> Blob:
         """Replace name, content and checksum in one statement; BlobNotFound."""
+        if not _fits(blob_id):
+            raise BlobNotFound(f"no blob {blob_id}")
         checksum = hashlib.sha1(content).hexdigest()
         rows = self._rows("UPDATE blobs SET filename=?, content=?, checksum=?, update_at=? WHERE id=? RETURNING id",
                           (filename, bytes(content), checksum, rfc3339(), int(blob_id)))
@@ -329,6 +340,8 @@ class GosdStore:
 
     def plans(self, group_id: int) -> list[Plan]:
         """The group's plans by id."""
+        if not _fits(group_id):
+            return []
         return [_plan(row) for row in self._rows(f"SELECT {PLAN_COLUMNS} WHERE group_id=? ORDER BY id ASC",
                                                  (int(group_id),))]
 
@@ -345,6 +358,8 @@ class GosdStore:
 
     def plan(self, plan_id: int) -> Plan | None:
         """The plan of that id (any group), or None."""
+        if not _fits(plan_id):
+            return None
         rows = self._rows(f"SELECT {PLAN_COLUMNS} WHERE id=?", (int(plan_id),))
         return _plan(rows[0]) if rows else None
 
@@ -353,6 +368,8 @@ class GosdStore:
         with the id (gosd's PUT echoed even for an unknown id, changing nothing: call plan() first
         to answer 404 instead)."""
         plan = _fields(int(plan_id), fields)
+        if not _fits(plan_id):
+            return plan
         self._rows("UPDATE plans SET name=?, description=?, node_id=?, attachments=?, extra=?, update_at=? "
                    "WHERE id=?", (plan.name, plan.description, plan.node_id, _dump(plan.files),
                                   _dump(plan.extra), rfc3339(), plan.id))
@@ -360,6 +377,8 @@ class GosdStore:
 
     def delete_plan(self, plan_id: int) -> Plan | None:
         """Delete the plan and answer it as it was; None when there was none. Its jobs and blobs stay (as gosd)."""
+        if not _fits(plan_id):
+            return None
         with self.database().transaction() as cur:
             rows = cur.execute(f"SELECT {PLAN_COLUMNS} WHERE id=?", (int(plan_id),))
             if not rows:
@@ -372,6 +391,8 @@ class GosdStore:
     def create_job(self, plan_id: int, files: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Job:
         """A new job of the plan: job_id is the plan's largest plus one, from 1; PlanNotFound."""
+        if not _fits(plan_id):
+            raise PlanNotFound(f"no plan {plan_id}")
         now = rfc3339()
         with self.database().transaction(lock=(int(plan_id),)) as cur:
             if not cur.execute("SELECT id FROM plans WHERE id=?", (int(plan_id),)):
@@ -385,17 +406,23 @@ class GosdStore:
 
     def jobs(self, plan_id: int) -> list[Job]:
         """The plan's jobs by job_id."""
+        if not _fits(plan_id):
+            return []
         return [_job(row) for row in self._rows(f"SELECT {JOB_COLUMNS} WHERE plan_id=? ORDER BY log_id ASC",
                                                 (int(plan_id),))]
 
     def job(self, plan_id: int, job_id: int) -> Job | None:
         """One job of the plan, or None."""
+        if not _fits(plan_id, job_id):
+            return None
         rows = self._rows(f"SELECT {JOB_COLUMNS} WHERE plan_id=? AND log_id=?", (int(plan_id), int(job_id)))
         return _job(rows[0]) if rows else None
 
     def update_job(self, plan_id: int, job_id: int, files: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Job:
         """Replace the job's files and/or extra (None keeps one as it is); JobNotFound."""
+        if not _fits(plan_id, job_id):
+            raise JobNotFound(f"no job {job_id} in plan {plan_id}")
         sets, params = ["update_at=?"], [rfc3339()]
         for column, value in (("attachments", files), ("extra", extra)):
             if value is not None:
@@ -410,6 +437,8 @@ class GosdStore:
 
     def set_outcome(self, plan_id: int, job_id: int, outcome: Mapping[str, Any]) -> None:
         """Record how the job's run ended (beyond gosd, which kept nothing); JobNotFound."""
+        if not _fits(plan_id, job_id):
+            raise JobNotFound(f"no job {job_id} in plan {plan_id}")
         rows = self._rows("UPDATE plan_logs SET outcome=?, update_at=? WHERE plan_id=? AND log_id=? RETURNING id",
                           (json.dumps(dict(outcome), ensure_ascii=False), rfc3339(), int(plan_id), int(job_id)))
         if not rows:
@@ -421,6 +450,8 @@ def _fields(plan_id: int, fields: Mapping[str, Any]) -> Plan:
     files, extra = fields.get("files"), fields.get("extra")
     try:
         node_id = int(fields.get("node_id") or 0)
+        if not _fits(node_id):
+            raise ValueError(node_id)
     except (TypeError, ValueError) as err:
         raise InvalidInput(f"node_id must be a number: {fields.get('node_id')!r}") from err
     return Plan(plan_id, str(fields.get("name") or ""), str(fields.get("description") or ""), node_id,
