@@ -110,6 +110,7 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("gosd-job-timeout", ("POLYVISOR_GOSD_JOB_TIMEOUT",), "86400",
      "seconds a gosd job may run before it is cancelled (0: no limit)"),
 )
+GOSD_DATABASE_SCHEMES = ("postgres://", "postgresql://", "sqlite:///")
 # Switches: (flag, environment variables; a value of 1, true or yes turns them on, help)
 SWITCHES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("gosd-noauth", ("POLYVISOR_GOSD_NOAUTH",), "gosd without tokens: every request acts as user 1 (gosd --noauth)"),
@@ -236,7 +237,10 @@ class Settings:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         switches: dict[str, Any] = {flag.replace("-", "_"): bool(getattr(args, flag.replace("-", "_"))) or any(
             environ.get(e, "").lower() in ("1", "true", "yes") for e in envs) for flag, envs, _ in SWITCHES}
-        if "gosd" in dialects or args.command == "gosd":  # DATABASE_URL may be another program's elsewhere
+        if (args.gosd_database_url is None and not environ.get("POLYVISOR_GOSD_DATABASE_URL")
+                and not str(values["gosd_database_url"] or "").startswith(GOSD_DATABASE_SCHEMES)):
+            values["gosd_database_url"] = None  # a plain DATABASE_URL of another kind is another program's
+        if "gosd" in dialects or args.command == "gosd":
             check_gosd(values, parser)
         for address in [values["listen"], *own.values()]:
             try:
@@ -325,7 +329,7 @@ def _agent_flags_first(head: list[str], tail: list[str], valued: set[str]) -> tu
 def check_gosd(values: Mapping[str, Any], parser: argparse.ArgumentParser) -> None:
     """The gosd options' values, checked only when gosd is served or run (parser.error on a bad one)."""
     url = values["gosd_database_url"]
-    if url and not str(url).startswith(("postgres://", "postgresql://", "sqlite:///")):
+    if url and not str(url).startswith(GOSD_DATABASE_SCHEMES):
         parser.error("--gosd-database-url must be a postgres://, postgresql:// or sqlite:///path URL")
     if values["gosd_mqtt_url"] and "://" not in str(values["gosd_mqtt_url"]):
         parser.error("--gosd-mqtt-url must be a URL such as mqtt://user:password@127.0.0.1:1883")

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from integration.processes import (  # re-exported: other test modules import th
 )
 from integration.sysbus import MOCK_IFACE, MOCKS, MockCalls, SystemBus, bus_call
 
-__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls",
+__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls", "PostgreSQL",
            "SystemBus", "bus_call", "busybox_rootfs", "import_busybox", "ip", "remove_tree", "run_agent",
            "spawn", "stop_process", "tail", "unmount_all", "wait_until"]
 
@@ -149,6 +150,86 @@ class Dockerd:
                         os.rmdir(folder)
                     except OSError:
                         pass
+        remove_tree(self.dir)
+
+
+class PostgreSQL:
+    """A private PostgreSQL (Debian's package): a cluster made by initdb in a temporary folder,
+    listening on a unix socket in that folder only (no TCP), run as the `postgres` account when
+    the tests run as root (the server refuses root), stopped by its PID.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="polyvisor-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "postgres.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.user = "postgres"
+
+    @staticmethod
+    def binary(name: str) -> str:
+        """Debian keeps the server's programs in /usr/lib/postgresql/<major>/bin, off PATH."""
+        found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+        if found:
+            return str(found[-1])
+        if shutil.which(name):
+            return str(shutil.which(name))
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (scripts/test installs postgresql)")
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups", *argv]
+
+    def start(self, timeout: float = 60.0) -> None:
+        """initdb (trust on the socket: only its owner and root can reach the folder), then the server."""
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, self.user, self.user)
+        os.chmod(self.dir, 0o700)
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        done = subprocess.run(self._as_owner([self.binary("initdb"), "-D", str(self.data), "-U", "postgres",
+                                              "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8"]),
+                              capture_output=True, text=True, env=env, check=False)
+        if done.returncode:
+            raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+        self.proc = spawn(self._as_owner([self.binary("postgres"), "-D", str(self.data), "-k", str(self.dir),
+                                          "-c", "listen_addresses=", "-c", "fsync=off",
+                                          "-c", "max_connections=40", "-c", "shared_buffers=16MB"]),
+                          self.log, env=env)
+        seconds = wait_until(self.ready, timeout, "postgres", self.proc, self.log)
+        TIMINGS[f"postgres {self.dir}"] = f"{seconds:.2f} s"
+
+    def url(self, database: str = "postgres") -> str:
+        """A libpq URL of one database on the private socket."""
+        return f"postgresql://postgres@/{database}?host={self.dir}"
+
+    def ready(self) -> bool:
+        """True when the server accepts a connection on its socket."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.url(), connect_timeout=2).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def create_database(self) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        name = f"gosd_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: sessions are ended), then the folder goes."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+            stop_process(self.proc, grace=30)
+            self.proc = None
         remove_tree(self.dir)
 
 

@@ -1,0 +1,71 @@
+"""The gosd store on a real PostgreSQL (Debian's server on a private unix socket, no TCP): the
+same cases as on SQLite (tests/gosd_store_cases.py), plus what only PostgreSQL has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from gosd_store_cases import *  # the shared cases, collected here
+
+from handlers.errors import StorageUnavailable
+from handlers.gosd import db as backends
+from handlers.gosd.store import GosdStore
+from integration.components import PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[PostgreSQL]:
+    server = PostgreSQL()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_store(postgresql: PostgreSQL, tmp_path: Path) -> Iterator[Callable[..., GosdStore]]:
+    """New stores on this test's own database."""
+    url = postgresql.create_database()
+    made: list[GosdStore] = []
+
+    def make(**kwargs: int) -> GosdStore:
+        made.append(GosdStore.open(url, tmp_path, **kwargs))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def test_the_schema_is_migrated_once_by_concurrent_agents(postgresql: PostgreSQL, tmp_path: Path) -> None:
+    url = postgresql.create_database()
+    with ThreadPoolExecutor(4) as pool:
+        stores = [done.result(60) for done in [pool.submit(GosdStore.open, url, tmp_path) for _ in range(4)]]
+    with stores[0].database().transaction() as cur:
+        assert cur.execute(f"SELECT version FROM {backends.VERSION_TABLE}") == [(len(backends.MIGRATIONS),)]
+    for store in stores:
+        store.close()
+
+
+def test_a_store_reconnects_after_the_server_ends_its_session(make_store: Callable[..., GosdStore],
+                                                              postgresql: PostgreSQL) -> None:
+    import psycopg
+
+    store = make_store()
+    store.add_user("alice", "secret1")
+    with psycopg.connect(postgresql.url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE 'gosd_%%'")
+    with pytest.raises(StorageUnavailable):
+        store.users()  # the broken session answers once with the domain's error, not psycopg's
+    assert [u.username for u in store.users()] == ["alice"]  # then a new session
+
+
+def test_an_unreachable_server_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageUnavailable, match=r"postgres:\*\*\*@"):
+        GosdStore.open("postgresql://postgres:secret@/gosd?host=/nonexistent", tmp_path)
