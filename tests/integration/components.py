@@ -34,7 +34,7 @@ from integration.processes import (  # re-exported: other test modules import th
 )
 from integration.sysbus import MOCK_IFACE, MOCKS, MockCalls, SystemBus, bus_call
 
-__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls", "PostgreSQL",
+__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls", "Mosquitto", "PostgreSQL",
            "SystemBus", "bus_call", "busybox_rootfs", "import_busybox", "ip", "remove_tree", "run_agent",
            "spawn", "stop_process", "tail", "unmount_all", "wait_until"]
 
@@ -229,6 +229,72 @@ class PostgreSQL:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGINT)
             stop_process(self.proc, grace=30)
+            self.proc = None
+        remove_tree(self.dir)
+
+
+class Mosquitto:
+    """A private MQTT v5 broker (Debian's mosquitto): its config, password file and log in a
+    temporary folder, one listener on 127.0.0.1 at a free port, no persistence, stopped by PID.
+    With `users` ({name: password}) only those may connect; without, anyone may.
+    """
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="polyvisor-mqtt-"))
+        self.log = self.dir / "mosquitto.log"
+        self.users = dict(users or {})
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Write the config (password file made by mosquitto_passwd) and start the broker."""
+        if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+            raise RuntimeError("mosquitto is not installed (scripts/test installs it)")
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        os.chmod(self.dir, 0o755)  # run as root, mosquitto reads its files as its own account
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
+                 "log_type error", "log_type warning", "log_type notice"]
+        if self.users:
+            passwords = self.dir / "passwords"
+            passwords.touch()
+            for name, password in self.users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords), name, password], check=True,
+                               capture_output=True)
+            os.chmod(passwords, 0o644)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        config = self.dir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        os.chmod(config, 0o644)
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = spawn([binary, "-c", str(config)], self.log)
+        seconds = wait_until(self.listening, timeout, "mosquitto", self.proc, self.log)
+        TIMINGS[f"mosquitto {self.port}"] = f"{seconds:.2f} s"
+
+    def listening(self) -> bool:
+        """True when the port takes a TCP connection."""
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def url(self, user: str | None = None) -> str:
+        """MQTT_URL of the broker (as `user`, with that user's password)."""
+        auth = f"{user}:{self.users[user]}@" if user else ""
+        return f"mqtt://{auth}127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the broker, remove its folder."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
             self.proc = None
         remove_tree(self.dir)
 
