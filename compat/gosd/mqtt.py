@@ -33,7 +33,7 @@ async def get_mqtt(call: Call) -> Response:
     value = await call.run(nodes(call).get, key_of(call))  # type: ignore[attr-defined]
     if value is None:
         return error(call.request, 500, NIL)
-    return raw_json(value.encode("utf-8") if isinstance(value, str) else bytes(value))
+    return raw_json(value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value))
 
 
 @routes.add("POST", "/gosd/api/v2/mqtt/:key", where={"key": r"[\s\S]*"})
@@ -41,7 +41,7 @@ async def post_mqtt(call: Call) -> Response:
     """mqttPut: sets the key to the body (its first 4096 bytes) and answers the previous value;
     a key that had none is 500 `redigo: nil returned` (the value is set all the same)."""
     body = (await call.body())[:READ_SIZE]
-    previous = await call.run(nodes(call).set, key_of(call), body.decode("utf-8", "replace"))  # type: ignore[attr-defined]
+    previous = await call.run(nodes(call).set, key_of(call), body.decode("utf-8", "surrogateescape"))  # type: ignore[attr-defined]
     if previous is None:
         return error(call.request, 500, NIL)
-    return raw_json(previous.encode("utf-8") if isinstance(previous, str) else bytes(previous))
+    return raw_json(previous.encode("utf-8", "surrogateescape") if isinstance(previous, str) else bytes(previous))

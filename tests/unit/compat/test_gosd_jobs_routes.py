@@ -53,8 +53,8 @@ class StandInNodes:
 @pytest.fixture(name="jobs")
 def jobs_fixture(gosd: Gosd) -> tuple[Gosd, StandInRunner, StandInNodes]:
     runner, nodes = StandInRunner(), StandInNodes()
-    gosd.services.gosd_runner = runner  # type: ignore[attr-defined]
-    gosd.services.gosd_nodes = nodes  # type: ignore[attr-defined]
+    gosd.services.gosd_runner = runner  # type: ignore[assignment]
+    gosd.services.gosd_nodes = nodes  # type: ignore[assignment]
     return gosd, runner, nodes
 
 
