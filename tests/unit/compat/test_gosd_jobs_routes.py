@@ -34,6 +34,9 @@ class StandInRunner:
     def cancel(self, plan_id: int) -> None:
         self.cancelled.append(plan_id)
 
+    def close(self) -> None:
+        """Services.close() stops the runner."""
+
 
 class StandInNodes:
     """The key/value state as a dict."""
@@ -48,6 +51,12 @@ class StandInNodes:
         previous = self.values.get(key)
         self.values[key] = value
         return previous
+
+    def start(self) -> None:
+        """Services.open() connects the broker when gosd is served."""
+
+    def close(self) -> None:
+        """Services.close() ends the connection."""
 
 
 @pytest.fixture(name="jobs")
