@@ -39,7 +39,7 @@ OPEN_PREFIXES = ("/gosd/api/v2/ok", "/gosd/api/v1/blobs/", "/gosd/api/v2/oauth/t
 ERRORS: dict[type[BaseException], tuple[int, str | None]] = {
     NotFound: (404, "Resource Not Found"),  # json.NotFound
     BadRequest: (400, None),  # json.BadRequest(err)
-    InvalidInput: (400, None),
+    InvalidInput: (500, None),  # a value the database cannot hold: gosd's store errors were ServerError
     ServerError: (500, None),  # json.ServerError(err): gosd's answer to most bad input
     PolyvisorError: (500, None),
     Exception: (500, None),

@@ -366,3 +366,22 @@ def test_large_json_is_compressed_when_asked(gosd: Gosd) -> None:
         assert response.headers["content-encoding"] == encoding and len(response.json()) == 20
     plain = gosd.call("GET", "/gosd/api/v2/plans/", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+
+
+def test_another_users_plans_are_not_listed_but_not_guarded(gosd: Gosd) -> None:
+    """GET plans filters by the caller's group; PUT, DELETE and jobs check no owner (as gosd)."""
+    mine = gosd.call("POST", "/gosd/api/v2/plans/", json=PLAN).json()
+    store = gosd.services.gosd_store
+    assert store is not None
+    store.add_user("other", "secret456")
+    other = gosd.login("other", "secret456")
+    assert gosd.call("GET", "/gosd/api/v2/plans/", token=other).content == b"null"
+    assert gosd.call("DELETE", f"/gosd/api/v2/plans/{mine['id']}", token=other).status_code == 200
+
+
+def test_blob_bytes_and_file_names_as_go_read_them(gosd: Gosd) -> None:
+    content = bytes(range(256))
+    ids = gosd.call("POST", "/gosd/api/v1/blobs/", token="", files={"b": ("dir/sub/raw.bin", content)}).json()
+    response = gosd.agent.client.get(f"/gosd/api/v1/blobs/{ids['b']}")  # binary: not a spec string
+    assert response.content == content
+    assert response.headers["content-disposition"] == "attachment; filename*=UTF-8''raw.bin"  # filepath.Base
