@@ -229,3 +229,26 @@ def test_unicode_and_odd_values_round_trip(store: GosdStore) -> None:
     assert store.plan(plan.id).extra == {"键": "值 \u2028 ?", "q": "%s"}  # type: ignore[union-attr]
     blob = store.create_blob("файл ?.txt", "€".encode())
     assert store.blob(blob).filename == "файл ?.txt"
+
+
+def test_text_the_database_cannot_hold_is_invalid_input(store: GosdStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.create_blob("\ud800.txt", b"x")  # a lone surrogate has no UTF-8
+    with pytest.raises(InvalidInput):
+        store.create_plan(1, {"name": "p", "node_id": 1, "extra": {"k": "\udfff"}})
+    try:  # SQLite keeps a NUL in text, PostgreSQL refuses it: either is fine, a crash is not
+        assert store.blob(store.create_blob("a\x00b", b"")).filename == "a\x00b"
+    except InvalidInput:
+        pass
+    huge = 2**70  # the routes' [0-9]+ lets any number through: it names nothing
+    with pytest.raises(NotFound):
+        store.blob(huge)
+    with pytest.raises(NotFound):
+        store.create_job(huge)
+    with pytest.raises(NotFound):
+        store.set_outcome(1, huge, {})
+    assert (store.plan(huge), store.delete_plan(huge), store.job(huge, 1), store.user(huge)) == (None,) * 4
+    assert store.jobs(huge) == [] and store.update_plan(huge, {"name": "x"}).id == huge
+    with pytest.raises(InvalidInput):
+        store.create_plan(1, {"name": "p", "node_id": huge})
+    assert store.plans(1) == [] and store.users() == []  # nothing of the refused writes landed

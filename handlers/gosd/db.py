@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from handlers.errors import StorageUnavailable
+from handlers.errors import InvalidInput, StorageUnavailable
 
 # Each entry moves the schema one version up; never edit a released entry, append a new one.
 # {id} is the backend's auto-increment primary key, {bytes} its byte-string type.
@@ -59,8 +59,9 @@ class Database(Protocol):
 
     kind: str
 
-    def transaction(self, lock: Sequence[int] = ()) -> contextlib.AbstractContextManager[Cursor]:
-        """One transaction, serialised with others holding any of `lock` (ints)."""
+    def transaction(self, lock: Sequence[int] = (), write: bool = True) -> contextlib.AbstractContextManager[Cursor]:
+        """One transaction, serialised with others holding any of `lock` (ints); `write=False` for
+        reads only (SQLite then lets writers of other processes go on)."""
         ...
 
     def close(self) -> None:
@@ -130,19 +131,24 @@ class Sqlite:
             os.chmod(path, 0o600)  # password hashes and tokens' digests live here
 
     @contextmanager
-    def transaction(self, lock: Sequence[int] = ()) -> Iterator[Cursor]:
-        """BEGIN IMMEDIATE: one writer at a time across threads and processes, so `lock` is implied."""
+    def transaction(self, lock: Sequence[int] = (), write: bool = True) -> Iterator[Cursor]:
+        """BEGIN IMMEDIATE for writes: one writer at a time across threads and processes, so `lock`
+        is implied; a plain (deferred) BEGIN for reads, which WAL serves beside a writer."""
         with self._lock:
             if self._conn is None:
                 raise StorageUnavailable("the gosd database is closed")
             conn = self._conn
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as err:
                 raise StorageUnavailable(f"the gosd database is busy: {err}") from err
             try:
                 yield _SqliteCursor(conn)
                 conn.execute("COMMIT")
+            except UnicodeEncodeError as err:  # a lone surrogate (no UTF-8 for it)
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise InvalidInput(f"text the database cannot hold: {err.reason}") from err
             except sqlite3.OperationalError as err:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -191,8 +197,8 @@ class Postgres:
         return self._conn
 
     @contextmanager
-    def transaction(self, lock: Sequence[int] = ()) -> Iterator[Cursor]:
-        """One transaction; `lock` keys take transaction-scoped advisory locks (other agents sharing
+    def transaction(self, lock: Sequence[int] = (), write: bool = True) -> Iterator[Cursor]:
+        """One transaction (`write` changes nothing here); `lock` keys take transaction-scoped advisory locks (other agents sharing
         the database wait for them too)."""
         import psycopg
 
@@ -201,10 +207,12 @@ class Postgres:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     for key in lock:
-                        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x905D, key))
+                        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x905D, key % 2**31))
                     yield _PgCursor(cur)
             except psycopg.OperationalError as err:
                 raise StorageUnavailable(f"the gosd database does not answer: {err}") from err
+            except (psycopg.DataError, UnicodeEncodeError) as err:  # NUL in text, a lone surrogate, a huge id
+                raise InvalidInput(f"a value the database cannot hold: {err}") from err
             except psycopg.errors.DuplicateTable as err:
                 raise StorageUnavailable(f"the gosd database holds other tables of these names: {err}") from err
 

@@ -2,8 +2,8 @@
 storage package, gosd-platform.md A.4-A.6), on SQLite in the data folder or on PostgreSQL.
 
 Made cheaply (Services builds one in every agent); the database is opened, and its schema
-brought up to date, on the first call. Values come back as the plain dataclasses below; the
-dialect renames nothing (their fields are gosd's JSON names).
+brought up to date, on the first call. Values come back as the plain records of records.py
+(re-exported here); their fields are gosd's JSON names.
 """
 
 from __future__ import annotations
@@ -14,13 +14,30 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from handlers.errors import InvalidInput, NotFound
+from handlers.errors import InvalidInput
 from handlers.gosd import db as backends
+from handlers.gosd.records import (
+    Blob,
+    BlobNotFound,
+    Group,
+    Job,
+    JobNotFound,
+    Plan,
+    PlanNotFound,
+    Token,
+    User,
+    UserNotFound,
+    dump,
+    fits,
+    job_record,
+    plan_fields,
+    plan_record,
+    rfc3339,
+    user_record,
+)
 from handlers.gosd.users import (
     Failures,
     UnknownUser,
@@ -31,107 +48,10 @@ from handlers.gosd.users import (
     hash_password,
 )
 
+__all__ = ["Blob", "BlobNotFound", "GosdStore", "Group", "Job", "JobNotFound", "Plan", "PlanNotFound", "Token",
+           "User", "UserNotFound", "rfc3339"]
+
 DEFAULT_EXPIRE = 7200  # EXPIRE_TOKEN's default (v2.1+)
-
-
-class BlobNotFound(NotFound):
-    """No blob has that id."""
-
-
-class PlanNotFound(NotFound):
-    """No plan has that id."""
-
-
-class JobNotFound(NotFound):
-    """The plan has no job of that job_id."""
-
-
-class UserNotFound(NotFound):
-    """No user of that name or id."""
-
-
-@dataclass(frozen=True)
-class Group:
-    id: int
-    name: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-    language: str
-    timezone: str
-    last_login_at: str | None
-    group: Group
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Token:
-    """POST /gosd/oauth/token's answer (model.Token)."""
-
-    access_token: str
-    token_type: str
-    expires_in: int
-    created_at: int
-
-
-@dataclass(frozen=True)
-class Blob:
-    id: int
-    filename: str
-    content: bytes
-    checksum: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    id: int
-    name: str
-    description: str
-    node_id: int
-    files: dict[str, Any] | None
-    extra: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    job_id: int
-    plan_id: int
-    files: dict[str, Any]
-    extra: dict[str, Any]
-    created_at: str
-    updated_at: str
-    outcome: dict[str, Any] | None = None
-
-
-def rfc3339(moment: datetime | None = None) -> str:
-    """Go's time.RFC3339Nano (default: now, in the local zone; an aware time keeps its zone):
-    fraction without trailing zeros, "Z" for UTC."""
-    if moment is None or moment.tzinfo is None:
-        moment = (moment or datetime.now()).astimezone()
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    offset = moment.utcoffset()
-    if not offset:
-        return text + "Z"
-    zone = moment.strftime("%z")
-    return f"{text}{zone[:3]}:{zone[3:]}"
-
-
-def _dump(value: Mapping[str, Any] | None) -> str:
-    return json.dumps(dict(value or {}), ensure_ascii=False, separators=(",", ":"))
-
-
-def _load(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    value = json.loads(text)
-    return value if isinstance(value, dict) else {}
 
 
 def _digest(token: str) -> str:
@@ -143,20 +63,6 @@ USER_COLUMNS = ("u.id, u.username, u.language, u.timezone, u.last_login_at, u.ex
                 "FROM users u LEFT JOIN groups g ON u.group_id = g.id")
 JOB_COLUMNS = "id, log_id, plan_id, attachments, extra, create_at, update_at, outcome FROM plan_logs"
 PLAN_COLUMNS = "id, name, description, node_id, attachments, extra FROM plans"
-
-
-def _user(row: tuple[Any, ...]) -> User:
-    group = Group(int(row[6] or 0), row[7], _load(row[8]))
-    return User(int(row[0]), row[1], row[2] or "en_US", row[3] or "UTC", row[4], group, _load(row[5]))
-
-
-def _plan(row: tuple[Any, ...]) -> Plan:
-    return Plan(int(row[0]), row[1], row[2] or "", int(row[3]), _load(row[4]), _load(row[5]))
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    outcome = json.loads(row[7]) if row[7] else None
-    return Job(int(row[0]), int(row[1]), int(row[2]), _load(row[3]), _load(row[4]), row[5], row[6], outcome)
 
 
 class GosdStore:
@@ -205,7 +111,8 @@ class GosdStore:
                 self._db = None
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self.database().transaction() as cur:
+        """One statement in its own transaction (a read-only one for a SELECT)."""
+        with self.database().transaction(write=not sql.startswith("SELECT")) as cur:
             return cur.execute(sql, params)
 
     # users -------------------------------------------------------------------------------
@@ -229,17 +136,19 @@ class GosdStore:
 
     def users(self) -> list[User]:
         """Every user, by username (storage.Users)."""
-        return [_user(row) for row in self._rows(f"SELECT {USER_COLUMNS} ORDER BY u.username ASC")]
+        return [user_record(row) for row in self._rows(f"SELECT {USER_COLUMNS} ORDER BY u.username ASC")]
 
     def find_user(self, username: str) -> User | None:
         """The user of that name (compared lower-cased), or None."""
         rows = self._rows(f"SELECT {USER_COLUMNS} WHERE u.username=?", (username.lower(),))
-        return _user(rows[0]) if rows else None
+        return user_record(rows[0]) if rows else None
 
     def user(self, user_id: int) -> User | None:
         """The user of that id, or None (`--gosd-noauth` acts as user 1)."""
+        if not fits(user_id):
+            return None
         rows = self._rows(f"SELECT {USER_COLUMNS} WHERE u.id=?", (int(user_id),))
-        return _user(rows[0]) if rows else None
+        return user_record(rows[0]) if rows else None
 
     def update_user(self, username: str, password: str | None = None, new_username: str | None = None,
                     language: str | None = None, timezone: str | None = None) -> User:
@@ -294,9 +203,9 @@ class GosdStore:
         """The user a live token was issued to; None for unknown or expired tokens."""
         if not token:
             return None
-        rows = self._rows("SELECT user_id FROM tokens WHERE digest=? AND expires_at > ?",
-                          (_digest(token), time.time()))
-        return self.user(rows[0][0]) if rows else None
+        rows = self._rows(f"SELECT {USER_COLUMNS} JOIN tokens t ON t.user_id = u.id "
+                          "WHERE t.digest=? AND t.expires_at > ?", (_digest(token), time.time()))
+        return user_record(rows[0]) if rows else None
 
     # blobs -------------------------------------------------------------------------------
 
@@ -310,7 +219,8 @@ class GosdStore:
 
     def blob(self, blob_id: int) -> Blob:
         """The blob of that id; BlobNotFound."""
-        rows = self._rows("SELECT id, filename, content, checksum FROM blobs WHERE id=?", (int(blob_id),))
+        rows = self._rows("SELECT id, filename, content, checksum FROM blobs WHERE id=?",
+                          (int(blob_id),)) if fits(blob_id) else []
         if not rows:
             raise BlobNotFound(f"no blob {blob_id}")
         row = rows[0]
@@ -318,6 +228,8 @@ class GosdStore:
 
     def replace_blob(self, blob_id: int, filename: str, content: bytes) -> Blob:
         """Replace name, content and checksum in one statement; BlobNotFound."""
+        if not fits(blob_id):
+            raise BlobNotFound(f"no blob {blob_id}")
         checksum = hashlib.sha1(content).hexdigest()
         rows = self._rows("UPDATE blobs SET filename=?, content=?, checksum=?, update_at=? WHERE id=? RETURNING id",
                           (filename, bytes(content), checksum, rfc3339(), int(blob_id)))
@@ -329,49 +241,59 @@ class GosdStore:
 
     def plans(self, group_id: int) -> list[Plan]:
         """The group's plans by id."""
-        return [_plan(row) for row in self._rows(f"SELECT {PLAN_COLUMNS} WHERE group_id=? ORDER BY id ASC",
+        if not fits(group_id):
+            return []
+        return [plan_record(row) for row in self._rows(f"SELECT {PLAN_COLUMNS} WHERE group_id=? ORDER BY id ASC",
                                                  (int(group_id),))]
 
     def create_plan(self, group_id: int, fields: Mapping[str, Any]) -> Plan:
         """A new plan from name, description, node_id, files, extra; the answer echoes `fields`
         (files/extra None when absent, as gosd's JSON path), the row keeps {} for them."""
-        plan = _fields(0, fields)
+        plan = plan_fields(0, fields)
         now = rfc3339()
         rows = self._rows("INSERT INTO plans (name, description, node_id, group_id, attachments, extra, "
                           "create_at, update_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                          (plan.name, plan.description, plan.node_id, int(group_id), _dump(plan.files),
-                           _dump(plan.extra), now, now))
+                          (plan.name, plan.description, plan.node_id, int(group_id), dump(plan.files),
+                           dump(plan.extra), now, now))
         return Plan(int(rows[0][0]), plan.name, plan.description, plan.node_id, plan.files, plan.extra)
 
     def plan(self, plan_id: int) -> Plan | None:
         """The plan of that id (any group), or None."""
+        if not fits(plan_id):
+            return None
         rows = self._rows(f"SELECT {PLAN_COLUMNS} WHERE id=?", (int(plan_id),))
-        return _plan(rows[0]) if rows else None
+        return plan_record(rows[0]) if rows else None
 
     def update_plan(self, plan_id: int, fields: Mapping[str, Any]) -> Plan:
         """Replace name, description, node_id, files and extra wholesale; the answer echoes `fields`
         with the id (gosd's PUT echoed even for an unknown id, changing nothing: call plan() first
         to answer 404 instead)."""
-        plan = _fields(int(plan_id), fields)
+        plan = plan_fields(int(plan_id), fields)
+        if not fits(plan_id):
+            return plan
         self._rows("UPDATE plans SET name=?, description=?, node_id=?, attachments=?, extra=?, update_at=? "
-                   "WHERE id=?", (plan.name, plan.description, plan.node_id, _dump(plan.files),
-                                  _dump(plan.extra), rfc3339(), plan.id))
+                   "WHERE id=?", (plan.name, plan.description, plan.node_id, dump(plan.files),
+                                  dump(plan.extra), rfc3339(), plan.id))
         return plan
 
     def delete_plan(self, plan_id: int) -> Plan | None:
         """Delete the plan and answer it as it was; None when there was none. Its jobs and blobs stay (as gosd)."""
+        if not fits(plan_id):
+            return None
         with self.database().transaction() as cur:
             rows = cur.execute(f"SELECT {PLAN_COLUMNS} WHERE id=?", (int(plan_id),))
             if not rows:
                 return None
             cur.execute("DELETE FROM plans WHERE id=?", (int(plan_id),))
-        return _plan(rows[0])
+        return plan_record(rows[0])
 
     # jobs (gosd's plan_logs) -------------------------------------------------------------
 
     def create_job(self, plan_id: int, files: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Job:
         """A new job of the plan: job_id is the plan's largest plus one, from 1; PlanNotFound."""
+        if not fits(plan_id):
+            raise PlanNotFound(f"no plan {plan_id}")
         now = rfc3339()
         with self.database().transaction(lock=(int(plan_id),)) as cur:
             if not cur.execute("SELECT id FROM plans WHERE id=?", (int(plan_id),)):
@@ -380,48 +302,46 @@ class GosdStore:
                 "INSERT INTO plan_logs (log_id, plan_id, attachments, extra, create_at, update_at) "
                 "VALUES ((SELECT COALESCE(MAX(log_id), 0) + 1 FROM plan_logs WHERE plan_id=?), ?, ?, ?, ?, ?) "
                 f"RETURNING {JOB_COLUMNS.removesuffix(' FROM plan_logs')}",
-                (int(plan_id), int(plan_id), _dump(files), _dump(extra), now, now))
-        return _job(rows[0])
+                (int(plan_id), int(plan_id), dump(files), dump(extra), now, now))
+        return job_record(rows[0])
 
     def jobs(self, plan_id: int) -> list[Job]:
         """The plan's jobs by job_id."""
-        return [_job(row) for row in self._rows(f"SELECT {JOB_COLUMNS} WHERE plan_id=? ORDER BY log_id ASC",
+        if not fits(plan_id):
+            return []
+        return [job_record(row) for row in self._rows(f"SELECT {JOB_COLUMNS} WHERE plan_id=? ORDER BY log_id ASC",
                                                 (int(plan_id),))]
 
     def job(self, plan_id: int, job_id: int) -> Job | None:
         """One job of the plan, or None."""
+        if not fits(plan_id, job_id):
+            return None
         rows = self._rows(f"SELECT {JOB_COLUMNS} WHERE plan_id=? AND log_id=?", (int(plan_id), int(job_id)))
-        return _job(rows[0]) if rows else None
+        return job_record(rows[0]) if rows else None
 
     def update_job(self, plan_id: int, job_id: int, files: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Job:
         """Replace the job's files and/or extra (None keeps one as it is); JobNotFound."""
+        if not fits(plan_id, job_id):
+            raise JobNotFound(f"no job {job_id} in plan {plan_id}")
         sets, params = ["update_at=?"], [rfc3339()]
         for column, value in (("attachments", files), ("extra", extra)):
             if value is not None:
                 sets.append(f"{column}=?")
-                params.append(_dump(value))
+                params.append(dump(value))
         rows = self._rows(f"UPDATE plan_logs SET {', '.join(sets)} WHERE plan_id=? AND log_id=? "
                           f"RETURNING {JOB_COLUMNS.removesuffix(' FROM plan_logs')}",
                           (*params, int(plan_id), int(job_id)))
         if not rows:
             raise JobNotFound(f"no job {job_id} in plan {plan_id}")
-        return _job(rows[0])
+        return job_record(rows[0])
 
     def set_outcome(self, plan_id: int, job_id: int, outcome: Mapping[str, Any]) -> None:
         """Record how the job's run ended (beyond gosd, which kept nothing); JobNotFound."""
+        if not fits(plan_id, job_id):
+            raise JobNotFound(f"no job {job_id} in plan {plan_id}")
         rows = self._rows("UPDATE plan_logs SET outcome=?, update_at=? WHERE plan_id=? AND log_id=? RETURNING id",
                           (json.dumps(dict(outcome), ensure_ascii=False), rfc3339(), int(plan_id), int(job_id)))
         if not rows:
             raise JobNotFound(f"no job {job_id} in plan {plan_id}")
 
-
-def _fields(plan_id: int, fields: Mapping[str, Any]) -> Plan:
-    """A plan from a request's fields, as Go decoded them into model.Plan (absent -> zero value)."""
-    files, extra = fields.get("files"), fields.get("extra")
-    try:
-        node_id = int(fields.get("node_id") or 0)
-    except (TypeError, ValueError) as err:
-        raise InvalidInput(f"node_id must be a number: {fields.get('node_id')!r}") from err
-    return Plan(plan_id, str(fields.get("name") or ""), str(fields.get("description") or ""), node_id,
-                dict(files) if files is not None else None, dict(extra) if extra is not None else None)
