@@ -54,6 +54,7 @@ class Runner:
         self._queue: deque[tuple[Any, Any]] = deque()
         self._changed = threading.Condition()
         self._current: _Current | None = None
+        self._busy = False  # a job is taken off the queue and not finished yet
         self._thread: threading.Thread | None = None
         self._closed = False
         self.finished = 0  # jobs run since start
@@ -90,13 +91,13 @@ class Runner:
     def idle(self) -> bool:
         """True when no job runs or waits."""
         with self._changed:
-            return self._current is None and not self._queue
+            return not self._busy and not self._queue
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until idle (tests, the benchmark)."""
         end = time.monotonic() + timeout
         with self._changed:
-            while self._current is not None or self._queue:
+            while self._busy or self._queue:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -125,12 +126,14 @@ class Runner:
                 if self._closed:
                     return
                 plan, job = self._queue.popleft()
+                self._busy = True
             try:
                 self._run(plan, job)
             except Exception:  # a store failure must not end the worker
                 log.exception("gosd: job %s of plan %s", getattr(job, "job_id", "?"), getattr(plan, "id", "?"))
             with self._changed:
                 self._current = None
+                self._busy = False
                 self.finished += 1
                 self._changed.notify_all()
 
