@@ -247,7 +247,8 @@ def gosd_parts(settings: Any) -> dict[str, Any]:
     beyond the standard library until gosd is first called."""
     store = GosdStore(getattr(settings, "gosd_database_url", None), Path(settings.data_dir),
                       getattr(settings, "gosd_expire_token", None) or 7200)
-    nodes = GosdNodes(getattr(settings, "gosd_mqtt_url", None))
+    nodes = GosdNodes(getattr(settings, "gosd_mqtt_url", None),
+                      getattr(settings, "gosd_mqtt_client_id", None) or "gosd-1")  # gosd's own id
     rpc = GosdRpc(nodes.mqtt.publish if nodes.mqtt is not None else None)
     nodes.listeners.append(rpc.received)
     runner = GosdRunner(store, nodes, rpc, lua_file=getattr(settings, "gosd_lua_file", None),
