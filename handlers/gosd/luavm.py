@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -162,7 +163,8 @@ class LuaJob:
         self.on_task = on_task
         self.max_memory = max_memory
         self.lines: list[str] = []
-        self.pending: dict[str, Pending] = {}
+        self.pending: dict[str, Pending] = {}  # sent, answer not taken yet (kill() reads it from another thread)
+        self._pending_lock = threading.Lock()
         self.lua: Any = None
         self.lua_type: Callable[[Any], str | None] = lambda value: None  # lupa's, once loaded
 
@@ -323,21 +325,27 @@ class LuaJob:
         except ValueError as err:
             return "", str(err)
         key = _key(pending.id)
-        self.pending[key] = pending
+        with self._pending_lock:
+            self.pending[key] = pending
         return key, None
 
     def rpc_recv(self, rpc_id: Any) -> tuple[str | None, str | None]:
         """SD:RpcRecv(id): wait for the answer ("Be killed" on cancel, "Not pending" if unknown)."""
-        pending = self.pending.get(_text(rpc_id))
+        with self._pending_lock:
+            pending = self.pending.get(_text(rpc_id))
         if pending is None:
             return "", "Not pending"
         try:
             _, answer = self.control.wait(pending.reply)
         except Killed:
             self.rpc.drop([pending], None)
-            self.pending.pop(_text(rpc_id), None)
             return "", KILLED
-        self.pending.pop(_text(rpc_id), None)
+        except Halted:
+            self.rpc.drop([pending], None)  # no more re-sends for a stopped job
+            raise
+        finally:
+            with self._pending_lock:
+                self.pending.pop(_text(rpc_id), None)
         if answer == KILLED_RESPONSE.decode():
             return "", KILLED
         return _text(answer), None
@@ -359,12 +367,15 @@ class LuaJob:
     def kill(self) -> None:
         """Cancel: every pending wait and every sent request still unanswered gets "Be killed"."""
         self.control.cancel()
-        self.rpc.drop(list(self.pending.values()))
+        with self._pending_lock:
+            sent = list(self.pending.values())
+        self.rpc.drop(sent)
 
     def close(self) -> None:
         """Forget the requests still tracked (the job is over)."""
-        self.rpc.drop(list(self.pending.values()), None)
-        self.pending.clear()
+        with self._pending_lock:
+            sent, self.pending = list(self.pending.values()), {}
+        self.rpc.drop(sent, None)
 
     def run(self, script: str | bytes, node_id: str) -> None:
         """Load the libraries and the script, call SD_main(node_id); ScriptError on failure,
