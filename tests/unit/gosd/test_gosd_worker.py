@@ -220,3 +220,11 @@ def test_a_closed_runner_takes_no_job(runner: Runner) -> None:
     runner.close()
     with pytest.raises(RuntimeError):
         submit(runner, "function main() end")
+
+
+def test_a_job_stopped_while_it_waits_on_a_node_leaves_no_request_behind(runner: Runner) -> None:
+    runner.timeout = 0.3
+    plan, job = submit(runner, 'function main(plan) local a = NewNode(1):AsyncCall("x") NewNode(1):SyncCall("y") end')
+    assert runner.wait_idle(5)
+    assert runner.store.job(plan.id, job.job_id).outcome["status"] == "timeout"
+    assert runner.rpc.pending() == 0
