@@ -140,12 +140,15 @@ class Rpc:
             return len(self._pending)
 
     def close(self) -> None:
-        """End the re-send thread."""
+        """End the re-send thread and forget every request."""
         with self._changed:
             self._closed = True
+            self._pending.clear()
             self._changed.notify_all()
         if self._thread is not None:
             self._thread.join(5)
+        with self._changed:  # the next send starts it again
+            self._closed, self._thread = False, None
 
     def _start(self) -> None:
         if self._thread is None and not self._closed:

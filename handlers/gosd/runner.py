@@ -105,7 +105,8 @@ class Runner:
         return True
 
     def close(self) -> None:
-        """Stop the worker: the running job is halted, queued ones are dropped."""
+        """Stop the worker: the running job is halted, queued ones are dropped; the next submit
+        starts it again."""
         with self._changed:
             self._closed = True
             self._queue.clear()
@@ -117,6 +118,8 @@ class Runner:
             self._thread.join(10)
         self.rpc.close()
         self.nodes.close()
+        with self._changed:  # a Services opened again starts anew with its next job
+            self._closed, self._thread = False, None
 
     def _work(self) -> None:
         while True:

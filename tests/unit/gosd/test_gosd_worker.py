@@ -216,10 +216,16 @@ def test_a_script_that_catches_the_kill_and_ends_is_cancelled_without_error(runn
     assert runner.store.blob(int(done.files["luavm"])).content == b"Be killed\n=== cancelled ===\n"
 
 
-def test_a_closed_runner_takes_no_job(runner: Runner) -> None:
+def test_a_closed_runner_runs_again_after_the_services_open_again(runner: Runner) -> None:
+    plan, job = submit(runner, "function main(plan) plan:Gets() end")
+    deadline = time.monotonic() + 5
+    while not runner.running(plan.id) and time.monotonic() < deadline:
+        time.sleep(0.01)
     runner.close()
-    with pytest.raises(RuntimeError):
-        submit(runner, "function main() end")
+    assert runner.store.job(plan.id, job.job_id).outcome["status"] == "cancelled"
+    plan, job = submit(runner, "function main(plan) end")
+    assert runner.wait_idle(5)
+    assert runner.store.job(plan.id, job.job_id).outcome["status"] == "succeeded"
 
 
 def test_a_job_stopped_while_it_waits_on_a_node_leaves_no_request_behind(runner: Runner) -> None:
@@ -228,3 +234,15 @@ def test_a_job_stopped_while_it_waits_on_a_node_leaves_no_request_behind(runner:
     assert runner.wait_idle(5)
     assert runner.store.job(plan.id, job.job_id).outcome["status"] == "timeout"
     assert runner.rpc.pending() == 0
+
+
+def test_mqtt_urls() -> None:
+    from handlers.errors import InvalidInput
+    from handlers.gosd.mqtt import parse_url
+
+    assert parse_url("mqtt://admin:public@localhost:1883") == ("localhost", 1883, "admin", "public")
+    assert parse_url("mqtt://127.0.0.1") == ("127.0.0.1", 1883, None, None)
+    assert parse_url("tcp://u%40x:p%3Aw@h:9") == ("h", 9, "u@x", "p:w")
+    for bad in ("http://h", "mqtt://", "localhost:1883"):
+        with pytest.raises(InvalidInput):
+            parse_url(bad)
