@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from handlers.errors import NotFound
 from handlers.gosd import lualib
+from handlers.gosd.luavalues import (
+    as_bytes,
+    dialog_document,
+    go_json,
+    parse_duration,
+    string_map,
+    text,
+    to_python,
+)
 from handlers.gosd.nodes import NIL, Nodes
-from handlers.gosd.rpc import KILLED_RESPONSE, Pending, Rpc, _key
+from handlers.gosd.rpc import KILLED_RESPONSE, Pending, Rpc, id_key
 from handlers.gosd.waits import KILLED, Control, Halted, Killed, Mailbox
 
 log = logging.getLogger(__name__)
@@ -30,121 +37,6 @@ MAX_MEMORY = 256 << 20  # bytes one job's Lua state may hold
 class ScriptError(Exception):
     """The script failed: its Lua error message (a table error as JSON)."""
 
-
-# --- Go's encoding/json and time.ParseDuration, as the scripts saw them -------------------------
-
-def go_json(value: Any) -> str:
-    """JSON as Go's json.Marshal wrote it: compact, UTF-8, <, > and & escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of a Go duration ("1ms", "1.5h", "2h45m"); ValueError with Go's message."""
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0.0
-    total, pos = 0.0, 0
-    while pos < len(body) or pos == 0:
-        match = _PART.match(body, pos)
-        if not match or match.group(1) in ("", "."):
-            raise ValueError(f'time: invalid duration "{text}"')
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return -total if text.startswith("-") else total
-
-
-# --- Lua values <-> Python values (gopher-json's rules) ----------------------------------------
-
-def _number(value: float) -> int | float:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    return value
-
-
-MAX_DEPTH = 200  # tables nested deeper count as nested in themselves (lupa's wrappers carry no identity)
-
-
-def to_python(value: Any, lua_type: Callable[[Any], str | None], depth: int = 0) -> Any:
-    """A Lua value as JSON-able Python data; ValueError with gopher-json's messages."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"json: unsupported value: {value}")
-        return _number(value)
-    kind = lua_type(value)
-    if kind != "table":
-        raise ValueError(f"cannot encode {kind or type(value).__name__} to JSON")
-    if depth >= MAX_DEPTH:
-        raise ValueError("cannot encode recursively nested tables to JSON")
-    items = list(value.items())
-    if not items:
-        return []  # gopher-json: an empty table is an array
-    if all(isinstance(k, int | float) and not isinstance(k, bool) for k, _ in items):
-        keys = sorted(items, key=lambda kv: kv[0])
-        if [k for k, _ in keys] != list(range(1, len(keys) + 1)):
-            raise ValueError("cannot encode sparse array")
-        return [to_python(v, lua_type, depth + 1) for _, v in keys]
-    if all(isinstance(k, str | bytes) for k, _ in items):
-        return {(k.decode() if isinstance(k, bytes) else k): to_python(v, lua_type, depth + 1)
-                for k, v in sorted(items, key=lambda kv: str(kv[0]))}
-    raise ValueError("cannot encode mixed or invalid key types")
-
-
-def string_map(value: Any) -> dict[str, str]:
-    """A files/extra map from decoded JSON: strings kept, numbers and booleans as text, an empty
-    array (how an empty Lua table encodes) or null as {}."""
-    if not isinstance(value, dict):
-        return {}
-    out = {}
-    for key, item in value.items():
-        if isinstance(item, str):
-            out[str(key)] = item
-        elif isinstance(item, bool):
-            out[str(key)] = "true" if item else "false"
-        elif isinstance(item, int | float):
-            out[str(key)] = str(_number(item))
-    return out
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, float):
-        return str(_number(value))
-    return "" if value is None else str(value)
-
-
-def _dialog_item(item: Any) -> dict[str, str]:
-    out = {"name": _text(item.get("name"))} if isinstance(item, dict) else {"name": ""}
-    for key in ("message", "level"):
-        if isinstance(item, dict) and item.get(key):
-            out[key] = _text(item[key])
-    return out
-
-
-def dialog_document(dialog: Any) -> dict[str, Any]:
-    """gosd's Dialog struct: name, message, level, items, buttons, each left out when empty."""
-    dialog = dialog if isinstance(dialog, dict) else {}
-    out: dict[str, Any] = {}
-    for key in ("name", "message", "level"):
-        if dialog.get(key):
-            out[key] = _text(dialog[key])
-    for key in ("items", "buttons"):
-        if isinstance(dialog.get(key), list) and dialog[key]:
-            out[key] = [_dialog_item(item) for item in dialog[key]]
-    return out
-
-
-# --- the job ------------------------------------------------------------------------------------
 
 class LuaJob:
     """One run of a script: its Lua state, its task document, its waits."""
@@ -184,9 +76,9 @@ class LuaJob:
 
     def print_line(self, line: Any) -> None:
         """print(): one line of the job's log."""
-        text = _text(line)
-        self.lines.append(text)
-        log.debug("plan %s job %s: %s", self.plan_id, self.job_id, text)
+        line = text(line)
+        self.lines.append(line)
+        log.debug("plan %s job %s: %s", self.plan_id, self.job_id, line)
 
     def json_encode(self, value: Any = None) -> str | tuple[None, str]:
         """json.encode (gopher-json): the text, or nil and the error."""
@@ -195,17 +87,17 @@ class LuaJob:
         except ValueError as err:
             return None, str(err)
 
-    def json_decode(self, text: Any = None) -> Any:
+    def json_decode(self, source: Any = None) -> Any:
         """json.decode: the value, or nil and the error."""
         try:
-            return self._to_lua(json.loads(_text(text) if not isinstance(text, bytes) else text))
+            return self._to_lua(json.loads(source if isinstance(source, bytes) else text(source)))
         except ValueError as err:
             return None, str(err)
 
     def sleep(self, duration: Any) -> str | None:
         """SD:Sleep(Go duration): ended by cancel with "Be killed"."""
         try:
-            seconds = parse_duration(_text(duration))
+            seconds = parse_duration(text(duration))
         except ValueError as err:
             return str(err)
         try:
@@ -237,11 +129,11 @@ class LuaJob:
             return "", KILLED
         finally:
             self.nodes.unwatch(key, box)
-        return _text(value), None
+        return text(value), None
 
-    def io_puts(self, text: Any) -> str | None:
+    def io_puts(self, line: Any) -> str | None:
         """SD:IOPuts: write plans/<id>/term."""
-        self.nodes.set(f"plans/{self.plan_id}/term", _text(text))
+        self.nodes.set(f"plans/{self.plan_id}/term", text(line))
         return None
 
     def notification(self, note: Any) -> str | None:
@@ -254,7 +146,7 @@ class LuaJob:
         level = data.get("level")
         document = {"time": int(data["time"]) if isinstance(data.get("time"), int | float) else 0,
                     "level": int(level) % 256 if isinstance(level, int | float) else 0,
-                    "msg": _text(data.get("msg"))}
+                    "msg": text(data.get("msg"))}
         self.nodes.set(f"plans/{self.plan_id}/notification", go_json(document))
         return None
 
@@ -273,7 +165,7 @@ class LuaJob:
     def set_attach(self, raw: Any) -> str | None:
         """SD:SetAttach: the plan's and the job's files/extra from the task document given."""
         try:
-            data = json.loads(_text(raw))
+            data = json.loads(text(raw))
         except ValueError:
             data = None  # gosd ignored a document it could not decode and stored what it had
         if isinstance(data, dict):
@@ -296,23 +188,23 @@ class LuaJob:
         try:
             blob = self.store.blob(int(blob_id))
         except (NotFound, TypeError, ValueError):
-            return None, f"blob {_text(blob_id) or 'nil'} not found"
+            return None, f"blob {text(blob_id) or 'nil'} not found"
         return blob.filename, blob.content
 
     def blob_update(self, blob_id: Any, filename: Any, content: Any) -> None:
         """SD:BlobUpdate(id, filename, content)."""
         try:
-            self.store.replace_blob(int(blob_id), _text(filename), _bytes(content))
+            self.store.replace_blob(int(blob_id), text(filename), as_bytes(content))
         except (NotFound, TypeError, ValueError):
             pass  # gosd ignored the error
 
     def blob_create(self, filename: Any, content: Any) -> int:
         """SD:BlobCreate(filename, content) -> the new blob's id."""
-        return int(self.store.create_blob(_text(filename), _bytes(content)))
+        return int(self.store.create_blob(text(filename), as_bytes(content)))
 
     def blob_url(self, blob_id: Any) -> str:
         """SD:BlobUrl(id): where a node downloads the blob (the v1 route needs no token)."""
-        return f"{self.base_url.rstrip('/')}/api/v1/blobs/{_text(blob_id)}"
+        return f"{self.base_url.rstrip('/')}/api/v1/blobs/{text(blob_id)}"
 
     def gen_rpc_id(self) -> str:
         """SD:GenRpcID."""
@@ -321,10 +213,10 @@ class LuaJob:
     def rpc_send(self, node_id: Any, raw: Any) -> tuple[str | None, str | None]:
         """SD:RpcSend(node, request) -> id (re-sent until answered or timed out)."""
         try:
-            pending = self.rpc.send(_text(node_id), _text(raw))
+            pending = self.rpc.send(text(node_id), text(raw))
         except ValueError as err:
             return "", str(err)
-        key = _key(pending.id)
+        key = id_key(pending.id)
         with self._pending_lock:
             self.pending[key] = pending
         return key, None
@@ -332,7 +224,7 @@ class LuaJob:
     def rpc_recv(self, rpc_id: Any) -> tuple[str | None, str | None]:
         """SD:RpcRecv(id): wait for the answer ("Be killed" on cancel, "Not pending" if unknown)."""
         with self._pending_lock:
-            pending = self.pending.get(_text(rpc_id))
+            pending = self.pending.get(text(rpc_id))
         if pending is None:
             return "", "Not pending"
         try:
@@ -345,22 +237,22 @@ class LuaJob:
             raise
         finally:
             with self._pending_lock:
-                self.pending.pop(_text(rpc_id), None)
+                self.pending.pop(text(rpc_id), None)
         if answer == KILLED_RESPONSE.decode():
             return "", KILLED
-        return _text(answer), None
+        return text(answer), None
 
     def get_msg(self, node_id: Any, name: Any) -> tuple[str, str | None]:
         """SD:GetMsg(node, name): nodes/<id>/msg/<name>."""
-        return _found(self.nodes.message(_text(node_id), _text(name)))
+        return _found(self.nodes.message(text(node_id), text(name)))
 
     def get_status(self, node_id: Any) -> tuple[str, str | None]:
         """SD:GetStatus(node)."""
-        return _found(self.nodes.status(_text(node_id)))
+        return _found(self.nodes.status(text(node_id)))
 
     def get_network(self, node_id: Any) -> tuple[str, str | None]:
         """SD:GetNetwork(node)."""
-        return _found(self.nodes.network(_text(node_id)))
+        return _found(self.nodes.network(text(node_id)))
 
     # the state and the run
 
@@ -424,7 +316,7 @@ class LuaJob:
     def _load(self, source: str | bytes, name: str) -> Any:
         loaded = self.lua.globals().loadstring(source, f"@{name}.lua")
         if isinstance(loaded, tuple):  # nil and the syntax error
-            raise ScriptError(_text(loaded[1]))
+            raise ScriptError(text(loaded[1]))
         return loaded
 
     def _to_lua(self, value: Any) -> Any:
@@ -433,12 +325,6 @@ class LuaJob:
         if isinstance(value, list):
             return self.lua.table_from([self._to_lua(v) for v in value])
         return value
-
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return _text(value).encode("utf-8")
 
 
 def _found(value: str | None) -> tuple[str, str | None]:

@@ -48,7 +48,7 @@ def _kind(message: Any) -> str:
     return "invalid"
 
 
-def _key(rpc_id: Any) -> str:
+def id_key(rpc_id: Any) -> str:
     """Pending table key: string and number ids apart, as jsonrpc-lite's ID."""
     return rpc_id if isinstance(rpc_id, str) else f"#{rpc_id}"
 
@@ -103,7 +103,7 @@ class Rpc:
         payload = json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
         pending = Pending(message["id"], str(node_id), payload, self.clock())
         with self._changed:
-            self._pending[_key(pending.id)] = pending
+            self._pending[id_key(pending.id)] = pending
             self._start()
             self._changed.notify_all()
         self.publish(f"nodes/{node_id}/rpc/send", payload, 2)
@@ -121,7 +121,7 @@ class Rpc:
         if _kind(message) not in ("success", "error"):
             return
         with self._changed:
-            pending = self._pending.pop(_key(message["id"]), None)
+            pending = self._pending.pop(id_key(message["id"]), None)
         if pending is not None:
             pending.reply.put(payload.decode("utf-8", "replace"))
 
@@ -129,7 +129,7 @@ class Rpc:
         """Stop tracking requests (a cancelled job's); each gets `reply` (gosd's "Be killed")."""
         with self._changed:
             for pending in pendings:
-                self._pending.pop(_key(pending.id), None)
+                self._pending.pop(id_key(pending.id), None)
         for pending in pendings:
             if reply is not None:
                 pending.reply.put(reply.decode())

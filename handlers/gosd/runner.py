@@ -22,7 +22,8 @@ from typing import Any
 
 from handlers.errors import NotFound
 from handlers.gosd import lualib
-from handlers.gosd.luavm import MAX_MEMORY, LuaJob, ScriptError, go_json
+from handlers.gosd.luavalues import go_json
+from handlers.gosd.luavm import MAX_MEMORY, LuaJob, ScriptError
 from handlers.gosd.nodes import Nodes
 from handlers.gosd.rpc import Rpc
 from handlers.gosd.store import rfc3339

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from gosd_fakes import FakeStore, Transport
 
-from handlers.gosd.luavm import go_json, parse_duration
+from handlers.gosd.luavalues import go_json, parse_duration
 from handlers.gosd.nodes import Nodes
 from handlers.gosd.rpc import Rpc
 from handlers.gosd.runner import Runner
