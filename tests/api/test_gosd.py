@@ -433,3 +433,12 @@ def test_mqtt_state_without_a_broker(gosd: Gosd) -> None:
     assert gosd.call("POST", "/gosd/api/v2/mqtt/nodes", content=b'{"x":1}').status_code == 500
     assert gosd.call("POST", "/gosd/api/v2/mqtt/nodes", content=b'{"x":2}').content == b'{"x":1}'
     assert gosd.call("GET", "/gosd/api/v2/mqtt/nodes").content == b'{"x":2}'
+
+
+def test_rfc_2231_file_names(gosd: Gosd) -> None:
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''%C3%A9t%C3%A9.txt\r\n\r\n"
+            b"x\r\n--b--\r\n")
+    ids = gosd.call("POST", "/gosd/api/v2/blobs/", content=body,
+                    headers={"Content-Type": "multipart/form-data; boundary=b"}).json()
+    download = gosd.call("GET", f"/gosd/api/v2/blobs/{ids['f']}")
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''%C3%A9t%C3%A9.txt"
