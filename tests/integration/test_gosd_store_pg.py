@@ -69,3 +69,13 @@ def test_a_store_reconnects_after_the_server_ends_its_session(make_store: Callab
 def test_an_unreachable_server_is_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageUnavailable, match=r"postgres:\*\*\*@"):
         GosdStore.open("postgresql://postgres:secret@/gosd?host=/nonexistent", tmp_path)
+
+
+def test_a_database_with_gosds_own_tables_is_refused_with_a_message(postgresql: PostgreSQL, tmp_path: Path) -> None:
+    import psycopg
+
+    url = postgresql.create_database()
+    with psycopg.connect(url, autocommit=True) as conn:  # what `gosd database migrate` left (hstore aside)
+        conn.execute("CREATE TABLE users (id serial primary key, username text)")
+    with pytest.raises(StorageUnavailable, match="other tables of these names"):
+        GosdStore.open(url, tmp_path)

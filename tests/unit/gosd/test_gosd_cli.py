@@ -158,3 +158,13 @@ def test_the_agents_services_load_neither_bcrypt_nor_psycopg() -> None:
     done = subprocess.run([sys.executable, "-c", code, "/nonexistent/pv"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.stdout == "False False\n", done.stderr
+
+
+def test_an_unusable_data_folder_is_a_storage_error(tmp_path: Path) -> None:
+    from handlers.errors import StorageUnavailable
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StorageUnavailable):
+        GosdStore.open(None, tmp_path / "file" / "sub")
+    failed = gosd(tmp_path / "file" / "sub", "users", "ls")
+    assert failed.returncode == 1 and failed.stderr.startswith("polyvisor gosd: cannot open the gosd database")
