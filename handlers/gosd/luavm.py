@@ -66,7 +66,10 @@ def _number(value: float) -> int | float:
     return value
 
 
-def to_python(value: Any, lua_type: Callable[[Any], str | None], seen: frozenset[int] = frozenset()) -> Any:
+MAX_DEPTH = 200  # tables nested deeper count as nested in themselves (lupa's wrappers carry no identity)
+
+
+def to_python(value: Any, lua_type: Callable[[Any], str | None], depth: int = 0) -> Any:
     """A Lua value as JSON-able Python data; ValueError with gopher-json's messages."""
     if value is None or isinstance(value, bool | str):
         return value
@@ -79,9 +82,8 @@ def to_python(value: Any, lua_type: Callable[[Any], str | None], seen: frozenset
     kind = lua_type(value)
     if kind != "table":
         raise ValueError(f"cannot encode {kind or type(value).__name__} to JSON")
-    if id(value) in seen:
+    if depth >= MAX_DEPTH:
         raise ValueError("cannot encode recursively nested tables to JSON")
-    seen = seen | {id(value)}
     items = list(value.items())
     if not items:
         return []  # gopher-json: an empty table is an array
@@ -89,9 +91,9 @@ def to_python(value: Any, lua_type: Callable[[Any], str | None], seen: frozenset
         keys = sorted(items, key=lambda kv: kv[0])
         if [k for k, _ in keys] != list(range(1, len(keys) + 1)):
             raise ValueError("cannot encode sparse array")
-        return [to_python(v, lua_type, seen) for _, v in keys]
+        return [to_python(v, lua_type, depth + 1) for _, v in keys]
     if all(isinstance(k, str | bytes) for k, _ in items):
-        return {(k.decode() if isinstance(k, bytes) else k): to_python(v, lua_type, seen)
+        return {(k.decode() if isinstance(k, bytes) else k): to_python(v, lua_type, depth + 1)
                 for k, v in sorted(items, key=lambda kv: str(kv[0]))}
     raise ValueError("cannot encode mixed or invalid key types")
 
@@ -147,7 +149,8 @@ class LuaJob:
     """One run of a script: its Lua state, its task document, its waits."""
 
     def __init__(self, task: dict[str, Any], plan_id: int, job_id: int, store: Any, nodes: Nodes, rpc: Rpc,
-                 control: Control, base_url: str, on_task: Callable[[dict[str, Any]], None]) -> None:
+                 control: Control, base_url: str, on_task: Callable[[dict[str, Any]], None],
+                 max_memory: int = MAX_MEMORY) -> None:
         self.task = task
         self.plan_id = plan_id
         self.job_id = job_id  # the per-plan number (the store's key)
@@ -157,6 +160,7 @@ class LuaJob:
         self.control = control
         self.base_url = base_url
         self.on_task = on_task
+        self.max_memory = max_memory
         self.lines: list[str] = []
         self.pending: dict[str, Pending] = {}
         self.lua: Any = None
@@ -371,7 +375,7 @@ class LuaJob:
             raise AttributeError("no access to host objects")
 
         lua = lua51.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
-                               attribute_filter=deny, max_memory=MAX_MEMORY)
+                               attribute_filter=deny, max_memory=self.max_memory)
         self.lua = lua
         self.lua_type = lua51.lua_type
         host = lua.table_from({

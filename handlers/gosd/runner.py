@@ -22,7 +22,7 @@ from typing import Any
 
 from handlers.errors import NotFound
 from handlers.gosd import lualib
-from handlers.gosd.luavm import LuaJob, ScriptError, go_json
+from handlers.gosd.luavm import MAX_MEMORY, LuaJob, ScriptError, go_json
 from handlers.gosd.nodes import Nodes
 from handlers.gosd.rpc import Rpc
 from handlers.gosd.store import rfc3339
@@ -50,6 +50,7 @@ class Runner:
         self.base_url = base_url
         self.timeout = timeout
         self.grace = grace  # seconds a cancelled script may go on before it is stopped
+        self.max_memory = MAX_MEMORY  # bytes one job's Lua state may hold
         self._queue: deque[tuple[Any, Any]] = deque()
         self._changed = threading.Condition()
         self._current: _Current | None = None
@@ -140,7 +141,7 @@ class Runner:
                 "job": {"job_id": job.id, "files": job.files, "extra": job.extra}}
         control = Control(self.timeout, self.grace)
         lua_job = LuaJob(task, plan.id, job.job_id, self.store, self.nodes, self.rpc, control, self.base_url,
-                         self._publish_running(plan.id))
+                         self._publish_running(plan.id), self.max_memory)
         with self._changed:
             self._current = _Current(int(plan.id), lua_job)
         self.nodes.set(f"plans/{plan.id}/running", go_json(task))

@@ -256,7 +256,7 @@ class Mosquitto:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         os.chmod(self.dir, 0o755)  # run as root, mosquitto reads its files as its own account
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "set_tcp_nodelay true", "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice"]
         if self.users:
             passwords = self.dir / "passwords"

@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from handlers.gosd.mqtt import no_delay, parse_url
+
 Method = Callable[[Any], Any]  # params -> result (an exception: a JSON-RPC error)
 
 
@@ -19,8 +21,6 @@ class Node:
 
     def __init__(self, url: str, node_id: str, methods: dict[str, Method] | None = None,
                  silent: bool = False, status: dict[str, Any] | None = None) -> None:
-        from handlers.gosd.mqtt import parse_url
-
         self.host, self.port, self.username, self.password = parse_url(url)
         self.id = node_id
         self.methods = dict(methods or {})
@@ -42,6 +42,7 @@ class Node:
         client.on_connect = self._on_connect
         client.on_subscribe = lambda *args: self.ready.set()
         client.on_message = self._on_message
+        client.on_socket_open = no_delay  # as a Go node's net.Dial
         client.connect(self.host, self.port, keepalive=10)
         client.loop_start()
         self._client = client

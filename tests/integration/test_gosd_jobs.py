@@ -10,6 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,7 @@ def test_a_script_calls_a_node_asks_the_operator_and_saves_a_job_file(gosd: Any,
     wait_until(lambda: gosd.store.job(plan.id, job.job_id).outcome is not None, 10, "the outcome")
     done = gosd.store.job(plan.id, job.job_id)
     assert done.outcome["status"] == "succeeded" and done.outcome["error"] is None
-    assert done.outcome["started_at"] <= done.outcome["finished_at"]
+    assert datetime.fromisoformat(done.outcome["started_at"]) <= datetime.fromisoformat(done.outcome["finished_at"])
     assert done.extra == {"speed": "5", "answer": "yes"}
     report = gosd.store.blob(int(done.files["report"]))
     assert (report.filename, report.content) == ("report.txt", b'depot 1: {"altitude":30,"ok":true}')
