@@ -291,11 +291,8 @@ def test_blob_errors(gosd: Gosd) -> None:
     assert_empty(gosd.agent.client.get("/gosd/api/v2/blobs/abc", headers={"Authorization": f"Bearer {gosd.token}"}), 405)
 
 
-def test_oversized_upload_is_refused(gosd_agents: GosdAgents, monkeypatch: pytest.MonkeyPatch) -> None:
-    from compat.gosd import common
-
-    monkeypatch.setattr(common, "MAX_BODY", 1000)
-    gosd = gosd_agents.start()
+def test_oversized_upload_is_refused(gosd_agents: GosdAgents) -> None:
+    gosd = gosd_agents.start("--gosd-max-body", "1000")
     response = gosd.call("POST", "/gosd/api/v1/blobs/", token="", files={"c": ("big", b"x" * 2000)})
     assert (response.status_code, response.json()) == (500, {"error_message": "http: request body too large"})
 
