@@ -109,6 +109,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "seconds a gosd token stays valid"),
     ("gosd-job-timeout", ("POLYVISOR_GOSD_JOB_TIMEOUT",), "86400",
      "seconds a gosd job may run before it is cancelled (0: no limit)"),
+    ("gosd-max-body", ("POLYVISOR_GOSD_MAX_BODY",), "67108864",
+     "bytes a gosd request body may have (uploads, plans, logins); more is refused with gosd's 500"),
 )
 GOSD_DATABASE_SCHEMES = ("postgres://", "postgresql://", "sqlite:///")
 # Switches: (flag, environment variables; a value of 1, true or yes turns them on, help)
@@ -174,6 +176,7 @@ class Settings:
     gosd_expire_token: int = 7200
     gosd_job_timeout: float = 86400.0  # 0: no limit
     gosd_noauth: bool = False
+    gosd_max_body: int = 64 * 1024 * 1024  # bytes of one gosd request body (gosd had no limit)
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -270,6 +273,7 @@ class Settings:
             gosd_base_url=values["gosd_base_url"], gosd_lua_file=values["gosd_lua_file"],
             gosd_expire_token=int(values["gosd_expire_token"]) if str(values["gosd_expire_token"]).isdigit() else 7200,
             gosd_job_timeout=_seconds(values["gosd_job_timeout"], 86400.0),
+            gosd_max_body=int(values["gosd_max_body"]) if str(values["gosd_max_body"]).isdigit() else 64 * 1024 * 1024,
             **switches,
         )
 
@@ -339,6 +343,8 @@ def check_gosd(values: Mapping[str, Any], parser: argparse.ArgumentParser) -> No
         parser.error("--gosd-expire-token must be a positive number of seconds")
     if _seconds(values["gosd_job_timeout"], -1.0) < 0:
         parser.error("--gosd-job-timeout must be a number of seconds (0: no limit)")
+    if not str(values["gosd_max_body"]).isdigit() or int(values["gosd_max_body"]) < 1:
+        parser.error("--gosd-max-body must be a positive number of bytes")
 
 
 def _seconds(value: Any, bad: float) -> float:

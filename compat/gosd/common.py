@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -298,11 +299,23 @@ def _disposition(headers: bytes) -> tuple[str, str]:
                   for k, v in _PARAM.findall(value)}
         if kind == "form-data":
             name = params.get("name", "")
-        filename = params.get("filename", "")
+        filename = params.get("filename", "") or _extended(params.get("filename*", ""))
     if filename:  # Part.FileName: filepath.Base
         stripped = filename.rstrip("/")
         filename = stripped.rsplit("/", 1)[-1] if stripped else "/"
     return name, filename
+
+
+def _extended(value: str) -> str:
+    """An RFC 2231 `filename*=UTF-8''...` value decoded (mime.ParseMediaType does it); "" if bad."""
+    charset, quote, rest = value.partition("'")
+    _, quote2, encoded = rest.partition("'")
+    if not (quote and quote2) or charset.lower() not in ("utf-8", "us-ascii"):
+        return ""
+    try:
+        return unquote(encoded, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return ""
 
 
 async def read_form(call: Call) -> Form | None:

@@ -112,13 +112,19 @@ def _update(store: GosdStore, args: Sequence[str], out: TextIO) -> None:
 def run(args: Sequence[str], store_factory: Callable[[], GosdStore], out: TextIO, err: TextIO) -> int:
     """Run one gosd command; its exit status."""
     group, command, rest = (list(args) + ["", ""])[0], (list(args) + ["", ""])[1], list(args[2:])
+    if not args or "-h" in args or "--help" in args:
+        (out if args else err).write(f"Usage:\n{USAGE}")
+        return 0 if args else 1
     try:
-        if (group, command) == ("database", "migrate"):
+        if group not in ("users", "database"):
+            raise UsageError(f'unknown command "{group}" for "gosd"')
+        if command not in (("add", "ls", "find", "update") if group == "users" else ("migrate",)):
+            raise UsageError(f'unknown command "{command}" for "gosd {group}"' if command
+                             else f'"gosd {group}" needs a command')
+        if group == "database":
             _exact(rest, 0)
             store_factory().close()  # opening migrates
             return 0
-        if group != "users" or command not in ("add", "ls", "find", "update"):
-            raise UsageError(f"unknown command {' '.join(args) or '(none)'}")
         store = store_factory()
         try:
             if command == "add":

@@ -97,6 +97,20 @@ def connect(url: str | None, data_dir: Path) -> Database:
     return Sqlite(Path(data_dir) / DB_NAME)
 
 
+def _open_sqlite(path: Path) -> sqlite3.Connection:
+    """The SQLite connection, or StorageUnavailable when the folder or file cannot be used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    except (OSError, sqlite3.Error) as err:
+        raise StorageUnavailable(f"cannot open the gosd database {path}: {err}") from err
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)  # password hashes and tokens' digests live here
+    return conn
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     scheme, sep, rest = url.partition("://")
@@ -122,13 +136,7 @@ class Sqlite:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        self._conn: sqlite3.Connection | None = conn
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o600)  # password hashes and tokens' digests live here
+        self._conn: sqlite3.Connection | None = _open_sqlite(path)
 
     @contextmanager
     def transaction(self, lock: Sequence[int] = (), write: bool = True) -> Iterator[Cursor]:

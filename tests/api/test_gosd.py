@@ -291,11 +291,8 @@ def test_blob_errors(gosd: Gosd) -> None:
     assert_empty(gosd.agent.client.get("/gosd/api/v2/blobs/abc", headers={"Authorization": f"Bearer {gosd.token}"}), 405)
 
 
-def test_oversized_upload_is_refused(gosd_agents: GosdAgents, monkeypatch: pytest.MonkeyPatch) -> None:
-    from compat.gosd import common
-
-    monkeypatch.setattr(common, "MAX_BODY", 1000)
-    gosd = gosd_agents.start()
+def test_oversized_upload_is_refused(gosd_agents: GosdAgents) -> None:
+    gosd = gosd_agents.start("--gosd-max-body", "1000")
     response = gosd.call("POST", "/gosd/api/v1/blobs/", token="", files={"c": ("big", b"x" * 2000)})
     assert (response.status_code, response.json()) == (500, {"error_message": "http: request body too large"})
 
@@ -385,3 +382,60 @@ def test_blob_bytes_and_file_names_as_go_read_them(gosd: Gosd) -> None:
     response = gosd.agent.client.get(f"/gosd/api/v1/blobs/{ids['b']}")  # binary: not a spec string
     assert response.content == content
     assert response.headers["content-disposition"] == "attachment; filename*=UTF-8''raw.bin"  # filepath.Base
+
+
+# -- jobs on the real runner (no broker: scripts that call no node) -----------------------------
+
+def wait_for_outcome(gosd: Gosd, plan_id: int, job_id: int) -> dict[str, object]:
+    """The job's outcome once the runner recorded it (polled, at most 20 s)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        jobs = gosd.call("GET", f"/gosd/api/v2/plans/{plan_id}/jobs/").json() or []
+        found = next((j["outcome"] for j in jobs if j["job_id"] == job_id and j["outcome"]), None)
+        if found:
+            return dict(found)
+        time.sleep(0.05)
+    raise AssertionError("no outcome")
+
+
+def test_a_job_runs_its_plans_lua_and_records_the_outcome(gosd: Gosd) -> None:
+    script = b'function main(plan) plan:SetJobFileContent("out", "out.txt", "hi " .. plan.nodeID) end'
+    plan = gosd.call("POST", "/gosd/api/v2/plans/", files={"name": (None, "p"), "node_id": (None, "7"),
+                                                          "lua": ("a.lua", script)}).json()
+    job = gosd.call("POST", f"/gosd/api/v2/plans/{plan['id']}/jobs/").json()
+    assert (job["job_id"], job["outcome"]) == (1, None)
+    outcome = wait_for_outcome(gosd, plan["id"], 1)
+    assert (outcome["status"], outcome["error"]) == ("succeeded", None)
+    files = gosd.call("GET", f"/gosd/api/v2/plans/{plan['id']}/jobs/").json()[0]["files"]
+    assert gosd.call("GET", f"/gosd/api/v2/blobs/{files['out']}").content == b"hi 7"
+    assert gosd.call("GET", f"/gosd/api/v2/plans/{plan['id']}/running").json() == {}
+
+
+def test_a_failing_script_is_a_failed_outcome_and_cancel_when_idle_is_empty(gosd: Gosd) -> None:
+    plan = gosd.call("POST", "/gosd/api/v2/plans/", files={"lua": ("a.lua", b'function main() error("boom") end')}).json()
+    gosd.call("POST", f"/gosd/api/v1/plans/{plan['id']}/logs/")
+    outcome = wait_for_outcome(gosd, plan["id"], 1)
+    assert outcome["status"] == "failed" and "boom" in str(outcome["error"])
+    for method, path in (("POST", "jobs/1/cancel"), ("POST", "jobs/cancel"), ("DELETE", "running"),
+                         ("DELETE", "jobs/running")):
+        response = gosd.call(method, f"/gosd/api/v2/plans/{plan['id']}/{path}")
+        assert (response.status_code, response.content) == (200, b"[]")
+
+
+def test_mqtt_state_without_a_broker(gosd: Gosd) -> None:
+    missing = gosd.call("GET", "/gosd/api/v2/mqtt/nodes")
+    assert (missing.status_code, missing.json()) == (500, {"error_message": "redigo: nil returned"})
+    assert gosd.call("POST", "/gosd/api/v2/mqtt/nodes", content=b'{"x":1}').status_code == 500
+    assert gosd.call("POST", "/gosd/api/v2/mqtt/nodes", content=b'{"x":2}').content == b'{"x":1}'
+    assert gosd.call("GET", "/gosd/api/v2/mqtt/nodes").content == b'{"x":2}'
+
+
+def test_rfc_2231_file_names(gosd: Gosd) -> None:
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''%C3%A9t%C3%A9.txt\r\n\r\n"
+            b"x\r\n--b--\r\n")
+    ids = gosd.call("POST", "/gosd/api/v2/blobs/", content=body,
+                    headers={"Content-Type": "multipart/form-data; boundary=b"}).json()
+    download = gosd.call("GET", f"/gosd/api/v2/blobs/{ids['f']}")
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''%C3%A9t%C3%A9.txt"

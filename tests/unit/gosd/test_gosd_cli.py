@@ -60,7 +60,11 @@ def test_users_update_takes_a_password_or_gosds_flags(tmp_path: Path) -> None:
 def test_bad_arguments_answer_cobras_error_and_the_usage(tmp_path: Path) -> None:
     short = gosd(tmp_path, "users", "add", "alice")
     assert short.returncode == 1 and short.stderr.startswith("Error: accepts 2 arg(s), received 1\nUsage:")
-    assert gosd(tmp_path, "users", "frobnicate").returncode == 1
+    unknown = gosd(tmp_path, "users", "frobnicate")
+    assert unknown.returncode == 1 and unknown.stderr.startswith('Error: unknown command "frobnicate" for "gosd users"')
+    assert gosd(tmp_path, "nodes").stderr.startswith('Error: unknown command "nodes" for "gosd"')
+    helped = gosd(tmp_path, "users", "--help")
+    assert helped.returncode == 0 and "gosd users add <username> <password>" in helped.stdout
     assert gosd(tmp_path, "users", "update", "a", "-x").stderr.startswith("Error: unknown flag: -x")
     assert gosd(tmp_path, "database", "migrate").returncode == 0
 
@@ -158,3 +162,13 @@ def test_the_agents_services_load_neither_bcrypt_nor_psycopg() -> None:
     done = subprocess.run([sys.executable, "-c", code, "/nonexistent/pv"], cwd=REPO, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.stdout == "False False\n", done.stderr
+
+
+def test_an_unusable_data_folder_is_a_storage_error(tmp_path: Path) -> None:
+    from handlers.errors import StorageUnavailable
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StorageUnavailable):
+        GosdStore.open(None, tmp_path / "file" / "sub")
+    failed = gosd(tmp_path / "file" / "sub", "users", "ls")
+    assert failed.returncode == 1 and failed.stderr.startswith("polyvisor gosd: cannot open the gosd database")
