@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HOOK_EVERY = 10_000  # Lua instructions between two checks of the job's time and cancel state
 MAX_MEMORY = 256 << 20  # bytes one job's Lua state may hold
+MAX_LOG = 1 << 20  # characters of printed lines kept for the job's `luavm` file
 
 
 class ScriptError(Exception):
@@ -54,7 +55,9 @@ class LuaJob:
         self.base_url = base_url
         self.on_task = on_task
         self.max_memory = max_memory
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # what the script printed, up to MAX_LOG characters
+        self.log_size = 0
+        self.dropped = 0  # lines printed past MAX_LOG
         self.pending: dict[str, Pending] = {}  # sent, answer not taken yet (kill() reads it from another thread)
         self._pending_lock = threading.Lock()
         self.lua: Any = None
@@ -77,7 +80,11 @@ class LuaJob:
     def print_line(self, line: Any) -> None:
         """print(): one line of the job's log."""
         line = text(line)
-        self.lines.append(line)
+        if self.log_size + len(line) > MAX_LOG:
+            self.dropped += 1
+        else:
+            self.lines.append(line)
+            self.log_size += len(line) + 1
         log.debug("plan %s job %s: %s", self.plan_id, self.job_id, line)
 
     def json_encode(self, value: Any = None) -> str | tuple[None, str]:

@@ -169,7 +169,8 @@ class Runner:
             lua_job.clean_dialog()  # gosd cleaned the dialog whatever the end
             self.nodes.set(f"plans/{plan.id}/running", "{}")
         log.info("gosd: job %s of plan %s %s%s", job.job_id, plan.id, status, f": {error}" if error else "")
-        self._save_log(plan.id, job.job_id, lua_job.lines, status, error)
+        lines = lua_job.lines + ([f"... {lua_job.dropped} more lines not kept"] if lua_job.dropped else [])
+        self._save_log(plan.id, job.job_id, lines, status, error)
         self.store.set_outcome(plan.id, job.job_id, {"status": status, "error": error, "started_at": started,
                                                     "finished_at": rfc3339()})
 

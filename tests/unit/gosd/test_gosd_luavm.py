@@ -289,3 +289,10 @@ def test_a_missing_lua_blob_fails_the_job(gosd: Runner) -> None:
     assert gosd.wait_idle(5)
     outcome = gosd.store.job(plan.id, job.job_id).outcome
     assert (outcome["status"], outcome["error"]) == ("failed", "Unable to fetch this blob from the database")
+
+
+def test_the_kept_log_is_bounded(gosd: Runner) -> None:
+    job = run(gosd, 'function main(plan) for i = 1, 200000 do print(string.rep("x", 99)) end end')
+    lines = log_of(gosd, job).splitlines()
+    kept = (1 << 20) // 100  # 99 characters and a newline each
+    assert len(lines) == kept + 2 and lines[-2] == f"... {200000 - kept} more lines not kept"
