@@ -271,10 +271,20 @@ class Mosquitto:
         config = self.dir / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")
         os.chmod(config, 0o644)
+        self._spawn(timeout)
+
+    def _spawn(self, timeout: float) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = spawn([binary, "-c", str(config)], self.log)
+        self.proc = spawn([binary, "-c", str(self.dir / "mosquitto.conf")], self.log)
         seconds = wait_until(self.listening, timeout, "mosquitto", self.proc, self.log)
         TIMINGS[f"mosquitto {self.port}"] = f"{seconds:.2f} s"
+
+    def restart(self, timeout: float = 20.0) -> None:
+        """Stop the broker (its clients lose their connections and, without persistence, the
+        retained messages go) and start it again on the same port."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
+        self._spawn(timeout)
 
     def listening(self) -> bool:
         """True when the port takes a TCP connection."""

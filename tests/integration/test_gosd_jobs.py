@@ -256,3 +256,32 @@ def test_a_wrong_broker_password_is_refused_and_rpc_calls_time_out(broker: Mosqu
         assert nodes.mqtt is not None and not nodes.mqtt.connected.wait(1.0)
     finally:
         nodes.close()
+
+
+def test_the_client_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    from handlers.gosd.nodes import Nodes
+    from handlers.gosd.rpc import Rpc
+
+    own = Mosquitto()
+    own.start()
+    nodes = Nodes(own.url(), client_id=f"gosd-restart-{uuid.uuid4().hex[:6]}")
+    assert nodes.mqtt is not None
+    rpc = Rpc(nodes.mqtt.publish, base=0.2, limit=10)
+    nodes.listeners.append(rpc.received)
+    drone = Node(own.url(), "51", methods={"ping": lambda params: "pong"})
+    try:
+        nodes.start()
+        wait_until(nodes.mqtt.connected.is_set, 10, "gosd's MQTT connection")
+        own.restart()
+        wait_until(lambda: not nodes.mqtt.connected.is_set(), 5, "the lost connection")  # type: ignore[union-attr]
+        wait_until(nodes.mqtt.connected.is_set, 15, "gosd's new connection")
+        drone.start()  # its status reaches us through the subscription made anew
+        wait_until(lambda: nodes.status("51") is not None, 10, "the node's status")
+        pending = rpc.send("51", '{"jsonrpc":"2.0","method":"ping","id":"after-restart"}')
+        got, answer = pending.reply.take(10)
+        assert got and json.loads(str(answer))["result"] == "pong"
+    finally:
+        drone.stop()
+        rpc.close()
+        nodes.close()
+        own.stop()
