@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import re
 import signal
@@ -95,6 +96,26 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("hassio-addons-core-url", ("POLYVISOR_HASSIO_ADDONS_CORE_URL",), ADDONS_CORE_URL,
      ("git URL (URL#BRANCH for a branch) of the add-on core repository, cloned into <hassio "
       "data>/addons/core (the supervisor's official add-ons); an empty value (flag or variable) means none")),
+    ("gosd-database-url", ("POLYVISOR_GOSD_DATABASE_URL", "DATABASE_URL"), None,
+     ("gosd's database: postgres://USER:PASSWORD@HOST/DB (PostgreSQL, shared by many agents) or "
+      "sqlite:///path (default: <data-dir>/gosd.db)")),
+    ("gosd-mqtt-url", ("POLYVISOR_GOSD_MQTT_URL", "MQTT_URL"), None,
+     "gosd's MQTT v5 broker, mqtt://USER:PASSWORD@HOST:PORT (without one, jobs cannot reach nodes)"),
+    ("gosd-base-url", ("POLYVISOR_GOSD_BASE_URL", "BASE_URL"), "http://localhost/gosd",
+     "gosd's public URL: its path is the route prefix; jobs hand nodes blob URLs under it"),
+    ("gosd-lua-file", ("POLYVISOR_GOSD_LUA_FILE", "LUA_FILE"), None,
+     "Lua script a gosd job runs when its plan has no `lua` file (default: one that asks to configure a flow)"),
+    ("gosd-expire-token", ("POLYVISOR_GOSD_EXPIRE_TOKEN", "EXPIRE_TOKEN"), "7200",
+     "seconds a gosd token stays valid"),
+    ("gosd-job-timeout", ("POLYVISOR_GOSD_JOB_TIMEOUT",), "86400",
+     "seconds a gosd job may run before it is cancelled (0: no limit)"),
+    ("gosd-max-body", ("POLYVISOR_GOSD_MAX_BODY",), "67108864",
+     "bytes a gosd request body may have (uploads, plans, logins); more is refused with gosd's 500"),
+)
+GOSD_DATABASE_SCHEMES = ("postgres://", "postgresql://", "sqlite:///")
+# Switches: (flag, environment variables; a value of 1, true or yes turns them on, help)
+SWITCHES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("gosd-noauth", ("POLYVISOR_GOSD_NOAUTH",), "gosd without tokens: every request acts as user 1 (gosd --noauth)"),
 )
 # Options whose environment variable counts even when empty (it then switches the thing off).
 EMPTY_MEANS_NONE = ("hassio-addons-core-url",)
@@ -103,7 +124,10 @@ GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 # Commands that run instead of the agent, on the same settings: name -> help.
 COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)",
             "hassio-token": "print Home Assistant's hassio token stored in the data folder and exit",
-            "update-guard": "(started by a self-update) roll the binary back unless the new one confirms"}
+            "update-guard": "(started by a self-update) roll the binary back unless the new one confirms",
+            "gosd": "gosd's command line: gosd users add|ls|find|update ..., gosd database migrate"}
+# Commands whose arguments follow them (everything after the command word is theirs).
+COMMANDS_WITH_ARGS = ("gosd",)
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}
@@ -144,6 +168,15 @@ class Settings:
     release_url: str | None = None
     hassos_ota_url: str | None = None
     hassio_addons_core_url: str | None = ADDONS_CORE_URL
+    command_args: tuple[str, ...] = ()  # what follows a command of COMMANDS_WITH_ARGS
+    gosd_database_url: str | None = None
+    gosd_mqtt_url: str | None = None
+    gosd_base_url: str = "http://localhost/gosd"
+    gosd_lua_file: str | None = None
+    gosd_expire_token: int = 7200
+    gosd_job_timeout: float = 86400.0  # 0: no limit
+    gosd_noauth: bool = False
+    gosd_max_body: int = 64 * 1024 * 1024  # bytes of one gosd request body (gosd had no limit)
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -155,13 +188,17 @@ class Settings:
                    "Go helper's API (gosuper) also on unix:$GOSUPER_SOCKET.")
         for flag, envs, default, text in OPTIONS:
             parser.add_argument(f"--{flag}", help=f"{text} [env {', '.join(envs)}; default {default}]")
+        for flag, envs, text in SWITCHES:
+            parser.add_argument(f"--{flag}", action="store_true", default=None,
+                                help=f"{text} [env {', '.join(envs)}=1]")
         parser.add_argument("--dialect-listen", action="append", default=[], metavar="NAME=ADDRESS",
                             help="serve one dialect on its own address (repeatable)")
         parser.add_argument("--version", action="version", version=f"polyvisor {VERSION}")
         parser.add_argument("command", nargs="?", choices=tuple(COMMANDS), metavar="COMMAND",
                             help="without one, run the agent; "
                             + "; ".join(f"{name}: {text}" for name, text in COMMANDS.items()))
-        args = parser.parse_args(list(argv))
+        head, command_args = split_command(argv)
+        args = parser.parse_args(head)
         values: dict[str, Any] = {}
         for flag, envs, default, _ in OPTIONS:
             given = getattr(args, flag.replace("-", "_"))
@@ -201,6 +238,13 @@ class Settings:
             parser.error("--hassio-addons-core-url must be a git URL, optionally with #BRANCH")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
+        switches: dict[str, Any] = {flag.replace("-", "_"): bool(getattr(args, flag.replace("-", "_"))) or any(
+            environ.get(e, "").lower() in ("1", "true", "yes") for e in envs) for flag, envs, _ in SWITCHES}
+        if (args.gosd_database_url is None and not environ.get("POLYVISOR_GOSD_DATABASE_URL")
+                and not str(values["gosd_database_url"] or "").startswith(GOSD_DATABASE_SCHEMES)):
+            values["gosd_database_url"] = None  # a plain DATABASE_URL of another kind is another program's
+        if "gosd" in dialects or args.command == "gosd":
+            check_gosd(values, parser)
         for address in [values["listen"], *own.values()]:
             try:
                 parse_listen(address)
@@ -224,6 +268,13 @@ class Settings:
             hassos_ota_url=values["hassos_ota_url"], hassio_core_url=values["hassio_core_url"],
             hassio_data=values["hassio_data"],
             hassio_addons_core_url=values["hassio_addons_core_url"] or None,
+            command_args=tuple(command_args),
+            gosd_database_url=values["gosd_database_url"], gosd_mqtt_url=values["gosd_mqtt_url"],
+            gosd_base_url=values["gosd_base_url"], gosd_lua_file=values["gosd_lua_file"],
+            gosd_expire_token=int(values["gosd_expire_token"]) if str(values["gosd_expire_token"]).isdigit() else 7200,
+            gosd_job_timeout=_seconds(values["gosd_job_timeout"], 86400.0),
+            gosd_max_body=int(values["gosd_max_body"]) if str(values["gosd_max_body"]).isdigit() else 64 * 1024 * 1024,
+            **switches,
         )
 
     def listen_groups(self) -> dict[str, tuple[str, ...]]:
@@ -237,6 +288,72 @@ class Settings:
         """The TCP port a dialect is served on (0 for a unix socket)."""
         address = self.dialect_listen.get(dialect, self.listen)
         return parse_listen(address)[1] if not address.startswith("unix:") else 0
+
+
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split argv after a command word of COMMANDS_WITH_ARGS: (the agent's flags and the command,
+    the command's own arguments). Values of flags (`--dialects gosd`) are not command words."""
+    valued = {f"--{flag}" for flag, *_ in OPTIONS} | {"--dialect-listen"}
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        item = items[index]
+        if item in valued:
+            index += 2
+            continue
+        if item == "--":
+            break
+        if item in COMMANDS_WITH_ARGS:
+            return _agent_flags_first(items[:index + 1], items[index + 1:], valued)
+        if not item.startswith("-"):
+            break  # another command (or a bad word argparse will name)
+        index += 1
+    return items, []
+
+
+def _agent_flags_first(head: list[str], tail: list[str], valued: set[str]) -> tuple[list[str], list[str]]:
+    """The agent's own flags given after the command word (`gosd users ls --data-dir /d`) go to the
+    agent's parser, as they do for the other commands; `--` ends them."""
+    switches = {f"--{flag}" for flag, *_ in SWITCHES}
+    rest: list[str] = []
+    while tail:
+        item = tail.pop(0)
+        if item == "--":
+            rest += tail
+            break
+        if item in valued and tail:
+            head += [item, tail.pop(0)]
+        elif item in switches or item.partition("=")[0] in valued:
+            head.append(item)
+        else:
+            rest.append(item)
+    return head, rest
+
+
+def check_gosd(values: Mapping[str, Any], parser: argparse.ArgumentParser) -> None:
+    """The gosd options' values, checked only when gosd is served or run (parser.error on a bad one)."""
+    url = values["gosd_database_url"]
+    if url and not str(url).startswith(GOSD_DATABASE_SCHEMES):
+        parser.error("--gosd-database-url must be a postgres://, postgresql:// or sqlite:///path URL")
+    if values["gosd_mqtt_url"] and "://" not in str(values["gosd_mqtt_url"]):
+        parser.error("--gosd-mqtt-url must be a URL such as mqtt://user:password@127.0.0.1:1883")
+    if not str(values["gosd_base_url"]).startswith(("http://", "https://")):
+        parser.error("--gosd-base-url must be an http:// or https:// URL")
+    if not str(values["gosd_expire_token"]).isdigit() or int(values["gosd_expire_token"]) < 1:
+        parser.error("--gosd-expire-token must be a positive number of seconds")
+    if _seconds(values["gosd_job_timeout"], -1.0) < 0:
+        parser.error("--gosd-job-timeout must be a number of seconds (0: no limit)")
+    if not str(values["gosd_max_body"]).isdigit() or int(values["gosd_max_body"]) < 1:
+        parser.error("--gosd-max-body must be a positive number of bytes")
+
+
+def _seconds(value: Any, bad: float) -> float:
+    """A non-negative number of seconds from a setting, or `bad`."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return bad
+    return seconds if math.isfinite(seconds) and seconds >= 0 else bad
 
 
 def own_addresses(given: Sequence[str], environ: Mapping[str, str],
@@ -287,6 +404,16 @@ def print_stored(settings: Settings) -> int:
         print(f"polyvisor: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_gosd(settings: Settings) -> int:
+    """`polyvisor gosd ...`: gosd's command line on the agent's database settings."""
+    from handlers.gosd import cli
+    from handlers.gosd.store import GosdStore
+
+    return cli.run(settings.command_args,
+                   lambda: GosdStore.open(settings.gosd_database_url, settings.data_dir, settings.gosd_expire_token),
+                   sys.stdout, sys.stderr)
 
 
 def build_services(settings: Settings) -> Services:
@@ -353,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_sources(sys.argv[1:] if argv is None else argv, os.environ)
     if settings.command in ("api-key", "hassio-token"):
         return print_stored(settings)
+    if settings.command == "gosd":
+        return run_gosd(settings)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.command == "update-guard":

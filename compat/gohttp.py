@@ -1,6 +1,6 @@
 """What Go's net/http, encoding/json and gorilla/mux show a client, shared by the Go dialects.
 
-gosd (compat/gosd.py), the resin Go helper (compat/gosuper/dialect.py) and the balena legacy profile,
+gosd (compat/gosd/), the resin Go helper (compat/gosuper/dialect.py) and the balena legacy profile,
 which piped that helper's answers (compat/balena/v1.py), answer with these pieces.
 """
 

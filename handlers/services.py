@@ -15,6 +15,10 @@ from handlers.engine.locks import Locks
 from handlers.engine.power import Power
 from handlers.engine.supervisor import Supervisor
 from handlers.engine.terminal import Terminals
+from handlers.gosd.nodes import Nodes as GosdNodes
+from handlers.gosd.rpc import Rpc as GosdRpc
+from handlers.gosd.runner import Runner as GosdRunner
+from handlers.gosd.store import GosdStore
 from handlers.homeassistant.auth import Auth as HassioAuth
 from handlers.homeassistant.core import Core as HassioCore
 from handlers.homeassistant.core import run_options as hassio_run_options
@@ -81,6 +85,12 @@ class Services:
     # the add-on store and the installed add-ons (hassio part 2): an Addons, made on first use
     hassio_addons: HassioAddons | DeferredAddons | None = None
     hassio_snapshots: HassioSnapshots | None = None  # /snapshots: <hassio data>/backup
+    # gosd: users, tokens, blobs, plans, jobs (its database is opened on first use)
+    gosd_store: GosdStore | None = None
+    # gosd's node and plan state from MQTT, and its job worker (started by the first job)
+    gosd_nodes: GosdNodes | None = None
+    gosd_runner: GosdRunner | None = None
+    gosd_served: bool = False  # the gosd dialect is served: connect to its broker at open()
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -130,6 +140,7 @@ class Services:
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
+            **gosd_parts(settings),
         )
 
     def __post_init__(self) -> None:
@@ -162,6 +173,8 @@ class Services:
             self.identity.load()
             if self.state_engine:
                 self.supervisor.open()
+            if self.gosd_served and self.gosd_nodes is not None:
+                self.gosd_nodes.start()  # paho is loaded only when a broker is configured
         self._users += 1
 
     def close(self) -> None:
@@ -177,6 +190,10 @@ class Services:
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
+            if self.gosd_runner is not None:
+                self.gosd_runner.close()  # a running job is stopped; the broker connection ends
+            if self.gosd_store is not None:
+                self.gosd_store.close()
             self.engine.close()
             self.bus.close()
             self.store.close()
@@ -223,6 +240,22 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_auth": HassioAuth(store, core),
         "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
     }
+
+
+def gosd_parts(settings: Any) -> dict[str, Any]:
+    """The gosd dialect's domain objects (Services fields by name); nothing is opened or imported
+    beyond the standard library until gosd is first called."""
+    store = GosdStore(getattr(settings, "gosd_database_url", None), Path(settings.data_dir),
+                      getattr(settings, "gosd_expire_token", None) or 7200)
+    nodes = GosdNodes(getattr(settings, "gosd_mqtt_url", None),
+                      getattr(settings, "gosd_mqtt_client_id", None) or "gosd-1")  # gosd's own id
+    rpc = GosdRpc(nodes.mqtt.publish if nodes.mqtt is not None else None)
+    nodes.listeners.append(rpc.received)
+    runner = GosdRunner(store, nodes, rpc, lua_file=getattr(settings, "gosd_lua_file", None),
+                        base_url=getattr(settings, "gosd_base_url", None) or "http://localhost/gosd",
+                        timeout=float(getattr(settings, "gosd_job_timeout", 0) or 0) or None)
+    return {"gosd_store": store, "gosd_nodes": nodes, "gosd_runner": runner,
+            "gosd_served": "gosd" in set(getattr(settings, "dialects", ()) or ())}
 
 
 # platform.machine() -> the supervisor's arch names (hassio's arch.json)

@@ -26,4 +26,7 @@ Modules and what each offers the others (Services fields in parentheses):
 - runner.py (`gosd_runner`): `Runner.submit(plan, job)`; `running(plan_id) -> dict` (the
   `running` document, `{}` when idle); `cancel(plan_id)` (cooperative: every pending wait fails
   with "Be killed"); one worker, jobs strictly in order, each job's Lua script (lupa).
+
+May import: handlers' shared modules (errors, jsvalues, redact). Never handlers.engine,
+handlers.homeassistant, compat or starlette; bcrypt, psycopg and lupa only on first use.
 """

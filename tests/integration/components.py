@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from integration.processes import (  # re-exported: other test modules import th
 )
 from integration.sysbus import MOCK_IFACE, MOCKS, MockCalls, SystemBus, bus_call
 
-__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls",
+__all__ = ["MOCKS", "MOCK_IFACE", "NO_BUS", "NO_ENGINE", "TIMINGS", "Agent", "Dockerd", "MockCalls", "Mosquitto", "PostgreSQL",
            "SystemBus", "bus_call", "busybox_rootfs", "import_busybox", "ip", "remove_tree", "run_agent",
            "spawn", "stop_process", "tail", "unmount_all", "wait_until"]
 
@@ -170,6 +171,162 @@ class Dockerd:
                         os.rmdir(folder)
                     except OSError:
                         pass
+        remove_tree(self.dir)
+
+
+class PostgreSQL:
+    """A private PostgreSQL (Debian's package): a cluster made by initdb in a temporary folder,
+    listening on a unix socket in that folder only (no TCP), run as the `postgres` account when
+    the tests run as root (the server refuses root), stopped by its PID.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="polyvisor-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "postgres.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.user = "postgres"
+
+    @staticmethod
+    def binary(name: str) -> str:
+        """Debian keeps the server's programs in /usr/lib/postgresql/<major>/bin, off PATH."""
+        found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+        if found:
+            return str(found[-1])
+        if shutil.which(name):
+            return str(shutil.which(name))
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (scripts/test installs postgresql)")
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        return ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups", *argv]
+
+    def start(self, timeout: float = 60.0) -> None:
+        """initdb (trust on the socket: only its owner and root can reach the folder), then the server."""
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, self.user, self.user)
+        os.chmod(self.dir, 0o700)
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        done = subprocess.run(self._as_owner([self.binary("initdb"), "-D", str(self.data), "-U", "postgres",
+                                              "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8"]),
+                              capture_output=True, text=True, env=env, check=False)
+        if done.returncode:
+            raise RuntimeError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+        self.proc = spawn(self._as_owner([self.binary("postgres"), "-D", str(self.data), "-k", str(self.dir),
+                                          "-c", "listen_addresses=", "-c", "fsync=off",
+                                          "-c", "max_connections=40", "-c", "shared_buffers=16MB"]),
+                          self.log, env=env)
+        seconds = wait_until(self.ready, timeout, "postgres", self.proc, self.log)
+        TIMINGS[f"postgres {self.dir}"] = f"{seconds:.2f} s"
+
+    def url(self, database: str = "postgres") -> str:
+        """A libpq URL of one database on the private socket."""
+        return f"postgresql://postgres@/{database}?host={self.dir}"
+
+    def ready(self) -> bool:
+        """True when the server accepts a connection on its socket."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.url(), connect_timeout=2).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def create_database(self) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        name = f"gosd_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: sessions are ended), then the folder goes."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+            stop_process(self.proc, grace=30)
+            self.proc = None
+        remove_tree(self.dir)
+
+
+class Mosquitto:
+    """A private MQTT v5 broker (Debian's mosquitto): its config, password file and log in a
+    temporary folder, one listener on 127.0.0.1 at a free port, no persistence, stopped by PID.
+    With `users` ({name: password}) only those may connect; without, anyone may.
+    """
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="polyvisor-mqtt-"))
+        self.log = self.dir / "mosquitto.log"
+        self.users = dict(users or {})
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Write the config (password file made by mosquitto_passwd) and start the broker."""
+        if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+            raise RuntimeError("mosquitto is not installed (scripts/test installs it)")
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        os.chmod(self.dir, 0o755)  # run as root, mosquitto reads its files as its own account
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "set_tcp_nodelay true", "log_dest stderr",
+                 "log_type error", "log_type warning", "log_type notice"]
+        if self.users:
+            passwords = self.dir / "passwords"
+            passwords.touch()
+            for name, password in self.users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords), name, password], check=True,
+                               capture_output=True)
+            os.chmod(passwords, 0o644)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        config = self.dir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        os.chmod(config, 0o644)
+        self._spawn(timeout)
+
+    def _spawn(self, timeout: float) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = spawn([binary, "-c", str(self.dir / "mosquitto.conf")], self.log)
+        seconds = wait_until(self.listening, timeout, "mosquitto", self.proc, self.log)
+        TIMINGS[f"mosquitto {self.port}"] = f"{seconds:.2f} s"
+
+    def restart(self, timeout: float = 20.0) -> None:
+        """Stop the broker (its clients lose their connections and, without persistence, the
+        retained messages go) and start it again on the same port."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
+        self._spawn(timeout)
+
+    def listening(self) -> bool:
+        """True when the port takes a TCP connection."""
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def url(self, user: str | None = None) -> str:
+        """MQTT_URL of the broker (as `user`, with that user's password)."""
+        auth = f"{user}:{self.users[user]}@" if user else ""
+        return f"mqtt://{auth}127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the broker, remove its folder."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
+            self.proc = None
         remove_tree(self.dir)
 
 
