@@ -101,6 +101,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
       "sqlite:///path (default: <data-dir>/gosd.db)")),
     ("gosd-mqtt-url", ("POLYVISOR_GOSD_MQTT_URL", "MQTT_URL"), None,
      "gosd's MQTT v5 broker, mqtt://USER:PASSWORD@HOST:PORT (without one, jobs cannot reach nodes)"),
+    ("gosd-mqtt-client-id", ("POLYVISOR_GOSD_MQTT_CLIENT_ID",), "gosd-1",
+     "gosd's MQTT client id; agents sharing one broker need ids of their own (the broker drops the older "
+     "of two clients with one id)"),
     ("gosd-base-url", ("POLYVISOR_GOSD_BASE_URL", "BASE_URL"), "http://localhost/gosd",
      "gosd's public URL: its path is the route prefix; jobs hand nodes blob URLs under it"),
     ("gosd-lua-file", ("POLYVISOR_GOSD_LUA_FILE", "LUA_FILE"), None,
@@ -171,6 +174,7 @@ class Settings:
     command_args: tuple[str, ...] = ()  # what follows a command of COMMANDS_WITH_ARGS
     gosd_database_url: str | None = None
     gosd_mqtt_url: str | None = None
+    gosd_mqtt_client_id: str = "gosd-1"
     gosd_base_url: str = "http://localhost/gosd"
     gosd_lua_file: str | None = None
     gosd_expire_token: int = 7200
@@ -182,7 +186,7 @@ class Settings:
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         """Resolve flags over environment over defaults; SystemExit with a message on bad values."""
         parser = argparse.ArgumentParser(
-            prog="polyvisor", description=__doc__.splitlines()[0],
+            prog="polyvisor", description=(__doc__ or "polyvisor").splitlines()[0],  # -OO drops docstrings
             epilog="Per-dialect listen address: --dialect-listen NAME=ADDRESS or "
                    "POLYVISOR_LISTEN_<NAME> (e.g. POLYVISOR_LISTEN_GOSD=0.0.0.0:8000); the resin "
                    "Go helper's API (gosuper) also on unix:$GOSUPER_SOCKET.")
@@ -270,6 +274,7 @@ class Settings:
             hassio_addons_core_url=values["hassio_addons_core_url"] or None,
             command_args=tuple(command_args),
             gosd_database_url=values["gosd_database_url"], gosd_mqtt_url=values["gosd_mqtt_url"],
+            gosd_mqtt_client_id=values["gosd_mqtt_client_id"] or "gosd-1",
             gosd_base_url=values["gosd_base_url"], gosd_lua_file=values["gosd_lua_file"],
             gosd_expire_token=int(values["gosd_expire_token"]) if str(values["gosd_expire_token"]).isdigit() else 7200,
             gosd_job_timeout=_seconds(values["gosd_job_timeout"], 86400.0),

@@ -1,11 +1,5 @@
 """`polyvisor gosd ...`: gosd v2.2.0's cobra commands (cmd/users*.go, cmd/database_migrate.go) on
-the agent's settings, printing what gosd printed (its tabwriter table of users).
-
-    gosd users add <username> <password>
-    gosd users ls
-    gosd users find <id|username>
-    gosd users update <id|username> [<password>] [-p PASSWORD] [-u NEW_USERNAME]
-    gosd database migrate
+the agent's settings, printing what gosd printed (its tabwriter table of users). USAGE lists them.
 """
 
 from __future__ import annotations
@@ -18,7 +12,13 @@ from handlers.errors import PolyvisorError
 from handlers.gosd.store import GosdStore, User
 from handlers.gosd.users import UserExists
 
-USAGE = __doc__.split("\n\n", 1)[1]
+# a constant, not the docstring: the frozen binary is built with optimize=2, which drops docstrings
+USAGE = """    gosd users add <username> <password>
+    gosd users ls
+    gosd users find <id|username>
+    gosd users update <id|username> [<password>] [-p PASSWORD] [-u NEW_USERNAME]
+    gosd database migrate
+"""
 
 
 def tabwrite(lines: Sequence[Sequence[str]], padding: int = 2) -> str:

@@ -21,10 +21,11 @@ REPO = Path(__file__).resolve().parents[3]
 HEADER = "ID  Username  Language  Timezone\n"
 
 
-def gosd(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def gosd(data_dir: Path, *args: str, env: dict[str, str] | None = None,
+         python: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """`python app.py gosd ARGS --data-dir DATA_DIR` without the caller's gosd variables."""
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "POLYVISOR_GOSD_DATABASE_URL")}
-    return subprocess.run([sys.executable, "app.py", "gosd", *args, "--data-dir", str(data_dir)], cwd=REPO,
+    return subprocess.run([sys.executable, *python, "app.py", "gosd", *args, "--data-dir", str(data_dir)], cwd=REPO,
                           capture_output=True, text=True, timeout=60, env={**clean, **(env or {})}, check=False)
 
 
@@ -79,12 +80,20 @@ def test_the_database_url_comes_from_database_url(tmp_path: Path) -> None:
     assert elsewhere.returncode == 0 and (tmp_path / "gosd.db").is_file()  # not ours: ignored
 
 
+def test_the_commands_run_without_docstrings(tmp_path: Path) -> None:
+    # the frozen binary is built with optimize=2 (docstrings dropped): the usage is no docstring
+    assert gosd(tmp_path, "users", "add", "carol", "pw", python=("-OO",)).returncode == 0
+    usage = gosd(tmp_path, "nonsense", python=("-OO",))
+    assert usage.returncode == 1 and "gosd users add <username> <password>" in usage.stdout + usage.stderr
+
+
 def test_settings_read_gosds_environment_names() -> None:
     s = Settings.from_sources([], {"DATABASE_URL": "postgres://u:p@h/db", "MQTT_URL": "mqtt://a:b@127.0.0.1:1883",
                                    "BASE_URL": "http://x/gosd", "LUA_FILE": "/f.lua", "EXPIRE_TOKEN": "60"})
     assert (s.gosd_database_url, s.gosd_mqtt_url, s.gosd_base_url, s.gosd_lua_file, s.gosd_expire_token) == (
         "postgres://u:p@h/db", "mqtt://a:b@127.0.0.1:1883", "http://x/gosd", "/f.lua", 60)
-    assert (s.gosd_noauth, s.gosd_job_timeout) == (False, 86400.0)
+    assert (s.gosd_noauth, s.gosd_job_timeout, s.gosd_mqtt_client_id) == (False, 86400.0, "gosd-1")
+    assert Settings.from_sources(["--gosd-mqtt-client-id", "gosd-7"], {}).gosd_mqtt_client_id == "gosd-7"
     s = Settings.from_sources(["--gosd-noauth", "--gosd-job-timeout", "0", "--gosd-database-url", "sqlite:///d"],
                               {"POLYVISOR_GOSD_DATABASE_URL": "postgres://a", "DATABASE_URL": "postgres://b"})
     assert (s.gosd_noauth, s.gosd_job_timeout, s.gosd_database_url) == (True, 0.0, "sqlite:///d")
