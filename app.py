@@ -102,8 +102,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("gosd-mqtt-url", ("POLYVISOR_GOSD_MQTT_URL", "MQTT_URL"), None,
      "gosd's MQTT v5 broker, mqtt://USER:PASSWORD@HOST:PORT (without one, jobs cannot reach nodes)"),
     ("gosd-mqtt-client-id", ("POLYVISOR_GOSD_MQTT_CLIENT_ID",), "gosd-1",
-     "gosd's MQTT client id; agents sharing one broker need ids of their own (the broker drops the older "
-     "of two clients with one id)"),
+     ("gosd's MQTT client id; agents sharing one broker need ids of their own (the broker drops the older "
+      "of two clients with one id)")),
     ("gosd-base-url", ("POLYVISOR_GOSD_BASE_URL", "BASE_URL"), "http://localhost/gosd",
      "gosd's public URL: its path is the route prefix; jobs hand nodes blob URLs under it"),
     ("gosd-lua-file", ("POLYVISOR_GOSD_LUA_FILE", "LUA_FILE"), None,
