@@ -47,6 +47,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 UNMATCHED = "x-unmatched-route"
 WEBSOCKET = "x-websocket"
 NO_CONTENT_TYPE = "x-without-content-type"
+VERBATIM = "x-verbatim"  # a media type whose body is any bytes (a stored value or file sent as it is)
 
 
 @functools.cache
@@ -230,6 +231,8 @@ def check_response(stem: str, response: Any, method: str | None = None,
         raise AssertionError(f"{where}: Content-Type {actual_type!r} is not documented "
                              f"(documented: {', '.join(map(repr, content))})")
     schema = content[actual_type].get("schema")
+    if content[actual_type].get(VERBATIM):
+        return Checked(target, response.status_code, actual_type, response.content)
     if method == "HEAD":
         if response.content:
             raise AssertionError(f"{where}: a HEAD answer carries a body {response.content[:200]!r}")

@@ -5,6 +5,7 @@ else a default of ours with the shape of the files gosd shipped (nodes, sidebar,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ def read_action(folder: Path, group_id: int | None, action: str) -> bytes:
             return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             continue
+        except OSError as err:  # a name too long, no permission: Go's error text, as ReadFile gave it
+            text = os.strerror(err.errno) if err.errno else str(err)
+            raise ServerError(f"open data/{action}.json: {text[:1].lower()}{text[1:]}") from None
     if action in DEFAULTS:
         return orjson.dumps(DEFAULTS[action])
     raise ServerError(f"open data/{action}.json: no such file or directory")

@@ -158,7 +158,10 @@ class Call:
 
     def int_param(self, name: str) -> int:
         """request.RouteInt64Param: a `[0-9]+` parameter (0 when it overflows int64, as Go's)."""
-        value = int(self.param(name))
+        text = self.param(name)
+        if len(text) > 19:  # past int64 (and past what int() parses: a 5,000-digit id is a ValueError)
+            return 0
+        value = int(text)
         return value if value < 2 ** 63 else 0
 
     async def run(self, function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:

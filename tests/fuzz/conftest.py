@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from integration.components import Agent, Dockerd, run_agent
 
 EXAMPLES = int(os.environ.get("POLYVISOR_FUZZ_EXAMPLES", "20"))
 KILLS = int(os.environ.get("POLYVISOR_FUZZ_KILLS", "10"))
+GOSD_USER, GOSD_PASSWORD = "fuzzer", "Gosd-fuzz-pw-4711"  # a gosd user made with `polyvisor gosd users add`
 FACTORY_PASSWORD = "p@ssw0rd"  # the platform's factory admin password (gosd-platform.md)
 ADMIN_PASSWORD = "Fuzz-admin-" + secrets.token_hex(6)
 USER, USER_PASSWORD = "alice", "alice-" + secrets.token_hex(6)  # a plain OS account: the lesser role
@@ -57,6 +59,7 @@ class Dialects:
     gosuper_url: str
     admin_token: str = ""
     user_token: str = ""
+    gosd_token: str = ""
     certificate: str = ""
     secrets_used: set[str] = field(default_factory=set)
 
@@ -75,7 +78,7 @@ class Dialects:
             "balena_v2": {"Authorization": f"Bearer {API_KEY}"},
             "hassio": {"X-HASSIO-KEY": API_KEY},
             "platform": {"Authorization": f"Bearer {self.admin_token}"},
-            "gosd": {},
+            "gosd": {"Authorization": f"Bearer {self.gosd_token}"},
             "gosuper": {},
         }[stem]
 
@@ -116,6 +119,10 @@ def dialects(fuzz_engine: str, _system_bus_session: str,
     accounts = folder / "os-accounts"
     accounts.write_text(scrypt_line(USER, USER_PASSWORD, "users"))
     gosuper = f"127.0.0.1:{free_port()}"
+    made = subprocess.run([sys.executable, str(REPO / "app.py"), "gosd", "users", "add", GOSD_USER, GOSD_PASSWORD,
+                           "--data-dir", str(folder / "data")], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}, check=False)
+    assert made.returncode == 0, made.stderr
     agent = run_agent(log=folder / "agent.log", command=[sys.executable, str(REPO / "app.py")], api_key=API_KEY,
                       data_dir=folder / "data", root=root, listen=f"127.0.0.1:{free_port()}",
                       docker_host=fuzz_engine, dbus_address=_system_bus_session,
@@ -130,7 +137,12 @@ def dialects(fuzz_engine: str, _system_bus_session: str,
         found.admin_token = platform_token(agent.url, "admin", ADMIN_PASSWORD, 2)
         found.user_token = platform_token(agent.url, USER, USER_PASSWORD, 0)
         found.certificate = httpx.get(f"{agent.url}/auth/certificate", timeout=10).text
-        found.secrets_used |= {API_KEY, ADMIN_PASSWORD, USER_PASSWORD, first, found.admin_token, found.user_token}
+        login = httpx.post(f"{agent.url}/gosd/oauth/token", json={"grant_type": "password", "username": GOSD_USER,
+                                                                    "password": GOSD_PASSWORD}, timeout=30)
+        assert login.status_code == 200, login.content
+        found.gosd_token = login.json()["access_token"]
+        found.secrets_used |= {API_KEY, ADMIN_PASSWORD, USER_PASSWORD, first, found.admin_token, found.user_token,
+                               GOSD_PASSWORD, found.gosd_token}
         yield found
         assert found.ping(), "the agent is down at the end of the package"
     finally:
