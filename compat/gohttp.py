@@ -42,12 +42,14 @@ def go_string(text: str) -> str:
     return "".join(out)
 
 
-def go_marshal(value: Any) -> bytes:
-    """json.Marshal of strings, booleans, nil, string-keyed maps (keys sorted) and slices."""
-    return _marshal(value).encode("utf-8")
+def go_marshal(value: Any, sort_keys: bool = True) -> bytes:
+    """json.Marshal of strings, numbers, booleans, nil, string-keyed maps and slices, strings
+    HTML-safe as Go writes them. Dicts are Go maps (keys sorted) unless `sort_keys` is False:
+    then they stand for structs, whose fields keep their order (callers sort the maps in them)."""
+    return _marshal(value, sort_keys).encode("utf-8")
 
 
-def _marshal(value: Any) -> str:
+def _marshal(value: Any, sort_keys: bool) -> str:
     if value is None:
         return "null"
     if value is True:
@@ -58,10 +60,11 @@ def _marshal(value: Any) -> str:
         return go_string(value)
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, dict):  # a Go map: keys in sorted order
-        return "{" + ",".join(f"{go_string(k)}:{_marshal(value[k])}" for k in sorted(value)) + "}"
+    if isinstance(value, dict):
+        keys = sorted(value) if sort_keys else list(value)
+        return "{" + ",".join(f"{go_string(str(k))}:{_marshal(value[k], sort_keys)}" for k in keys) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_marshal(v) for v in value) + "]"
+        return "[" + ",".join(_marshal(v, sort_keys) for v in value) + "]"
     raise TypeError(f"no Go encoding for {type(value).__name__}")
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from compat.base import BodyTooLarge, Context, Route, Router, read_body
-from compat.gohttp import go_string
+from compat.gohttp import go_marshal, go_string
 
 # Headers miniflux's JSON helpers put on every JSON answer.
 JSON_HEADERS = {
@@ -65,27 +65,7 @@ def go_rfc3339(value: Any) -> Any:
 
 def go_encode(value: Any) -> bytes:
     """json.Marshal: dicts in their order (structs; use go_map for maps), HTML-safe strings."""
-    return _encode(value).encode("utf-8")
-
-
-def _encode(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return go_string(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{go_string(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
-    raise TypeError(f"no Go encoding for {type(value).__name__}")
+    return go_marshal(value, sort_keys=False)
 
 
 def compressed(request: Request, body: bytes, headers: dict[str, str]) -> bytes:
