@@ -24,6 +24,8 @@ ALLOWED = {
     "handlers.hardware": SHARED | {"handlers.host"},
     "handlers.accounts": SHARED,
     "handlers.homeassistant": SHARED | {"handlers.host", "handlers.hardware", "handlers.accounts"},
+    "handlers.gosd": SHARED,
+    "handlers.edgehub": SHARED | {"handlers.host", "handlers.platform"},
     **{module: SHARED - {module} for module in SHARED},
 }
 COMPAT_SHARED = {"compat", "compat.base", "compat.responses", "compat.access", "compat.gohttp", "compat.gojson"}
