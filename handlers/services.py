@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from handlers import VERSION
 from handlers.docker import Engine
+from handlers.edgehub.cloud import Cloud as EdgehubCloud
+from handlers.edgehub.conncfg import ConnConfig as EdgehubConfig
 from handlers.engine.actions import Actions
 from handlers.engine.apps import Apps
 from handlers.engine.device import Device, UpdateFlags
@@ -91,6 +93,9 @@ class Services:
     gosd_nodes: GosdNodes | None = None
     gosd_runner: GosdRunner | None = None
     gosd_served: bool = False  # the gosd dialect is served: connect to its broker at open()
+    # edgehub-agent: the stored connection setting and the cloud MQTT connection (paho on first connect)
+    edgehub_config: EdgehubConfig | None = None
+    edgehub_cloud: EdgehubCloud | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -141,6 +146,7 @@ class Services:
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
             **gosd_parts(settings),
+            **edgehub_parts(settings, store),
         )
 
     def __post_init__(self) -> None:
@@ -175,6 +181,8 @@ class Services:
                 self.supervisor.open()
             if self.gosd_served and self.gosd_nodes is not None:
                 self.gosd_nodes.start()  # paho is loaded only when a broker is configured
+            if self.edgehub_cloud is not None:
+                self.edgehub_cloud.restore()  # reconnects in its thread when it was connected
         self._users += 1
 
     def close(self) -> None:
@@ -190,6 +198,8 @@ class Services:
             if self.state_engine:
                 self.supervisor.close()
             self.platform.close()
+            if self.edgehub_cloud is not None:
+                self.edgehub_cloud.close()  # the enabled flag stays: restored at the next start
             if self.gosd_runner is not None:
                 self.gosd_runner.close()  # a running job is stopped; the broker connection ends
             if self.gosd_store is not None:
@@ -240,6 +250,15 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_auth": HassioAuth(store, core),
         "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
     }
+
+
+def edgehub_parts(settings: Any, store: Store) -> dict[str, Any]:
+    """edgehub-agent's connection setting and cloud connection; its spool in <data>/edgehub (0700)."""
+    config = EdgehubConfig(store)
+    # TODO(lead): pass handlers/edgehub/local.py's profile() (h16-local) as `profile`
+    cloud = EdgehubCloud(config, Path(settings.data_dir) / "edgehub",
+                         version=getattr(settings, "version", None) or VERSION)
+    return {"edgehub_config": config, "edgehub_cloud": cloud}
 
 
 def gosd_parts(settings: Any) -> dict[str, Any]:

@@ -257,14 +257,22 @@ class PostgreSQL:
 class Mosquitto:
     """A private MQTT v5 broker (Debian's mosquitto): its config, password file and log in a
     temporary folder, one listener on 127.0.0.1 at a free port, no persistence, stopped by PID.
-    With `users` ({name: password}) only those may connect; without, anyone may.
+    With `users` ({name: password}) only those may connect; without, anyone may. With `tls`
+    ((cafile, certfile, keyfile), PEM paths) a second listener at `tls_port` speaks TLS (with
+    `require_certificate`, clients must present a certificate of that CA); `persistent` keeps
+    sessions and queued messages in the folder across restart().
     """
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None,
+                 require_certificate: bool = False, persistent: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="polyvisor-mqtt-"))
         self.log = self.dir / "mosquitto.log"
         self.users = dict(users or {})
+        self.tls = tls
+        self.require_certificate = require_certificate
+        self.persistent = persistent
         self.port = 0
+        self.tls_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> None:
@@ -277,8 +285,24 @@ class Mosquitto:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         os.chmod(self.dir, 0o755)  # run as root, mosquitto reads its files as its own account
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "set_tcp_nodelay true", "log_dest stderr",
+        persistence = ["persistence false"]
+        if self.persistent:  # a folder the broker's own account can write
+            (self.dir / "db").mkdir(exist_ok=True)
+            os.chmod(self.dir / "db", 0o777)
+            persistence = ["persistence true", f"persistence_location {self.dir / 'db'}/"]
+        lines = [f"listener {self.port} 127.0.0.1", *persistence, "set_tcp_nodelay true", "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice"]
+        if self.tls is not None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.tls_port = int(sock.getsockname()[1])
+            # copies in the broker's folder: it reads them as its own account
+            cafile, certfile, keyfile = (self.dir / f"tls-{n}.pem" for n in ("ca", "cert", "key"))
+            for source, copy in zip(self.tls, (cafile, certfile, keyfile), strict=True):
+                shutil.copyfile(source, copy)
+                os.chmod(copy, 0o644)
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {cafile}", f"certfile {certfile}",
+                      f"keyfile {keyfile}", f"require_certificate {'true' if self.require_certificate else 'false'}"]
         if self.users:
             passwords = self.dir / "passwords"
             passwords.touch()
@@ -321,6 +345,16 @@ class Mosquitto:
         """MQTT_URL of the broker (as `user`, with that user's password)."""
         auth = f"{user}:{self.users[user]}@" if user else ""
         return f"mqtt://{auth}127.0.0.1:{self.port}"
+
+    def halt(self) -> None:
+        """Stop the broker, keep its folder and ports (resume() starts it again)."""
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)
+            self.proc = None
+
+    def resume(self, timeout: float = 20.0) -> None:
+        """Start a halted broker again on the same ports."""
+        self._spawn(timeout)
 
     def stop(self) -> None:
         """Stop the broker, remove its folder."""
