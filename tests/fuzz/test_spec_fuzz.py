@@ -44,6 +44,8 @@ EXCLUDED = {
     ("balena_v2", "GET", "/v2/local/logs"): "streams until the client leaves (tests/integration/test_local_mode.py)",
     ("platform", "GET", "/platform/api/events"): "an SSE stream (tests/integration/test_platform_sse.py)",
     ("platform", "GET", "/platform/api/term/ws"): "a WebSocket terminal (tests/api/test_platform_terminal.py)",
+    ("platform", "POST", "/edgehub/api/connection"):
+        "connects to the fuzzed mqttHost / dccsUrl, off loopback (tests/integration/test_edgehub_cloud.py)",
 }
 LEGACY_PROFILE = "the balena legacy profile's route: the session agent runs the v10 profile"
 # The credentials each dialect reads: what schemathesis generates for them is replaced by valid ones.
