@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers import VERSION
 from handlers.docker import Engine
+from handlers.edgehub.local import Local as EdgehubLocal
 from handlers.engine.actions import Actions
 from handlers.engine.apps import Apps
 from handlers.engine.device import Device, UpdateFlags
@@ -91,6 +92,8 @@ class Services:
     gosd_nodes: GosdNodes | None = None
     gosd_runner: GosdRunner | None = None
     gosd_served: bool = False  # the gosd dialect is served: connect to its broker at open()
+    # edgehub-agent's local side: macaddr, profile, AppHub and EdgeBus units, PEM uploads
+    edgehub_local: EdgehubLocal | None = None
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -118,6 +121,7 @@ class Services:
                                 target_url=getattr(settings, "target_url", None),
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
+        platform = Platform.build(settings, store, hostfs, bus, engine)
         device.engine_status = supervisor.status.first_service
         return cls(
             store=store,
@@ -134,13 +138,14 @@ class Services:
             blink=Blink(hostfs.path(led)),
             hostconfig=hostconfig,
             terminals=Terminals(engine, actions),
-            platform=Platform.build(settings, store, hostfs, bus, engine),
+            platform=platform,
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
             **gosd_parts(settings),
+            edgehub_local=edgehub_local(settings, bus, hostfs, platform),
         )
 
     def __post_init__(self) -> None:
@@ -240,6 +245,14 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
         "hassio_auth": HassioAuth(store, core),
         "hassio_snapshots": HassioSnapshots(container.options.data_folder, container, supervisor.settings, addons),
     }
+
+
+def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform) -> EdgehubLocal:
+    """edgehub-agent's local side; units and the broker's address from --edgehub-* (nothing opened)."""
+    return EdgehubLocal(bus, hostfs, getattr(settings, "version", None) or VERSION, platform,
+                        apphub_unit=getattr(settings, "edgehub_apphub_unit", None) or "apphub.service",
+                        edgebus_unit=getattr(settings, "edgehub_edgebus_unit", None) or "mosquitto.service",
+                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883")
 
 
 def gosd_parts(settings: Any) -> dict[str, Any]:
