@@ -50,7 +50,7 @@ SYS_TOPICS = {
     "$SYS/broker/publish/messages/received": "messages_received",
     "$SYS/broker/publish/messages/sent": "messages_sent",
     "$SYS/broker/retained messages/count": "retained",
-    "$SYS/broker/store/messages/count": "inflight",  # messages held for delivery
+    "$SYS/broker/store/messages/count": "inflight",  # messages held, less the retained ones
     "$SYS/broker/publish/messages/dropped": "inflight_dropped",
     "$SYS/broker/subscriptions/count": "subscriptions",
     "$SYS/broker/messages/received": "packets_received", "$SYS/broker/messages/sent": "packets_sent",
@@ -240,6 +240,9 @@ class Local:
         for topic, key in SYS_TOPICS.items():
             if topic in values:
                 status[key] = _number(values[topic])
+        # mosquitto 2.0 has no clients/maximum; its store counts retained messages too
+        status["clients_maximum"] = max(status["clients_maximum"], status["clients_connected"])
+        status["inflight"] = max(0, status["inflight"] - status["retained"])
         status["threads"] = self._threads()
         return status
 

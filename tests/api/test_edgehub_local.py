@@ -39,7 +39,7 @@ def pems() -> dict[str, bytes]:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgehub-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(ec_key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=1)).sign(ec_key, hashes.SHA256()))
@@ -119,17 +119,20 @@ def test_units_without_systemd(plat: Platform) -> None:
 
 
 def test_bad_bodies(plat: Platform) -> None:
-    for body in ({}, {"action": 5}, {"action": "explode"}):
+    bodies: list[Any] = [{}, {"action": 5}, {"action": "explode"}]
+    for body in bodies:
         response = plat.put("/edgehub/api/apphub/service", body)
         assert response.status_code == 422 and list(response.json()) == ["message"], body
-    for body in ({}, {"logLevel": "debug"}, {"logFile": "yes"}, [1]):
+    bodies = [{}, {"logLevel": "debug"}, {"logFile": "yes"}, [1]]
+    for body in bodies:
         response = plat.put("/edgehub/api/apphub/log/config", body)
         assert response.status_code == 400 and list(response.json()) == ["message"], body
     response = plat.request("PUT", "/edgehub/api/apphub/log/config", content=b"{")
     assert response.status_code == 400 and list(response.json()) == ["message"]
     response = plat.request("PUT", "/edgehub/api/apphub/log/config", content=b"")
     assert response.status_code == 400
-    for body in ({}, {"enabled": "no"}, {"enabled": None}):
+    bodies = [{}, {"enabled": "no"}, {"enabled": None}]
+    for body in bodies:
         response = plat.put("/edgehub/api/edgebus/config", body)
         assert response.status_code == 422 and list(response.json()) == ["message"], body
 
