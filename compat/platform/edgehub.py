@@ -7,8 +7,6 @@ The JWT check and the admin's default-password 403 are compat.platform.dialect's
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -118,6 +116,9 @@ async def put_edgebus_config(request: Request, context: Context) -> Response:
 def form_file(content_type: str, body: bytes, field: str) -> bytes:
     """The content of the multipart form's file part `field` (gin's c.FormFile); InvalidInput
     with Go's texts otherwise."""
+    import email.parser  # first use only
+    import email.policy
+
     if not content_type.lower().startswith("multipart/form-data"):
         raise InvalidInput("request Content-Type isn't multipart/form-data")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
