@@ -114,6 +114,12 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "seconds a gosd job may run before it is cancelled (0: no limit)"),
     ("gosd-max-body", ("POLYVISOR_GOSD_MAX_BODY",), "67108864",
      "bytes a gosd request body may have (uploads, plans, logins); more is refused with gosd's 500"),
+    ("edgehub-apphub-unit", ("POLYVISOR_EDGEHUB_APPHUB_UNIT",), "apphub.service",
+     "systemd unit of the AppHub service that /edgehub/api/apphub reports on and starts/stops"),
+    ("edgehub-edgebus-unit", ("POLYVISOR_EDGEHUB_EDGEBUS_UNIT",), "mosquitto.service",
+     "systemd unit of the EdgeBus broker (mosquitto) that /edgehub/api/edgebus enables and disables"),
+    ("edgehub-edgebus-url", ("POLYVISOR_EDGEHUB_EDGEBUS_URL",), "mqtt://127.0.0.1:1883",
+     "the EdgeBus broker, mqtt://[USER:PASSWORD@]HOST:PORT, whose $SYS topics give its status"),
 )
 GOSD_DATABASE_SCHEMES = ("postgres://", "postgresql://", "sqlite:///")
 # Switches: (flag, environment variables; a value of 1, true or yes turns them on, help)
@@ -181,6 +187,9 @@ class Settings:
     gosd_job_timeout: float = 86400.0  # 0: no limit
     gosd_noauth: bool = False
     gosd_max_body: int = 64 * 1024 * 1024  # bytes of one gosd request body (gosd had no limit)
+    edgehub_apphub_unit: str = "apphub.service"
+    edgehub_edgebus_unit: str = "mosquitto.service"
+    edgehub_edgebus_url: str = "mqtt://127.0.0.1:1883"
 
     @classmethod
     def from_sources(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -240,6 +249,11 @@ class Settings:
         if values["hassio_addons_core_url"] and not re.match(r"^[^#]+(?:#[\w\-]+)?$",
                                                              values["hassio_addons_core_url"]):
             parser.error("--hassio-addons-core-url must be a git URL, optionally with #BRANCH")
+        for name in ("edgehub_apphub_unit", "edgehub_edgebus_unit"):
+            if not re.match(r"^[A-Za-z0-9:_.\\@-]{1,255}$", values[name] or "") or values[name].startswith("."):
+                parser.error(f"--{name.replace('_', '-')} must be a systemd unit name")
+        if not str(values["edgehub_edgebus_url"] or "").startswith("mqtt://"):
+            parser.error("--edgehub-edgebus-url must be an mqtt:// URL")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         switches: dict[str, Any] = {flag.replace("-", "_"): bool(getattr(args, flag.replace("-", "_"))) or any(
@@ -279,6 +293,8 @@ class Settings:
             gosd_expire_token=int(values["gosd_expire_token"]) if str(values["gosd_expire_token"]).isdigit() else 7200,
             gosd_job_timeout=_seconds(values["gosd_job_timeout"], 86400.0),
             gosd_max_body=int(values["gosd_max_body"]) if str(values["gosd_max_body"]).isdigit() else 64 * 1024 * 1024,
+            edgehub_apphub_unit=values["edgehub_apphub_unit"], edgehub_edgebus_unit=values["edgehub_edgebus_unit"],
+            edgehub_edgebus_url=values["edgehub_edgebus_url"],
             **switches,
         )
 

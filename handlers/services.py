@@ -10,6 +10,7 @@ from handlers import VERSION
 from handlers.docker import Engine
 from handlers.edgehub.cloud import Cloud as EdgehubCloud
 from handlers.edgehub.conncfg import ConnConfig as EdgehubConfig
+from handlers.edgehub.local import Local as EdgehubLocal
 from handlers.engine.actions import Actions
 from handlers.engine.apps import Apps
 from handlers.engine.device import Device, UpdateFlags
@@ -93,6 +94,8 @@ class Services:
     gosd_nodes: GosdNodes | None = None
     gosd_runner: GosdRunner | None = None
     gosd_served: bool = False  # the gosd dialect is served: connect to its broker at open()
+    # edgehub-agent's local side: macaddr, profile, AppHub and EdgeBus units, PEM uploads
+    edgehub_local: EdgehubLocal | None = None
     # edgehub-agent: the stored connection setting and the cloud MQTT connection (paho on first connect)
     edgehub_config: EdgehubConfig | None = None
     edgehub_cloud: EdgehubCloud | None = None
@@ -123,6 +126,7 @@ class Services:
                                 target_url=getattr(settings, "target_url", None),
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
+        platform = Platform.build(settings, store, hostfs, bus, engine)
         device.engine_status = supervisor.status.first_service
         return cls(
             store=store,
@@ -139,14 +143,14 @@ class Services:
             blink=Blink(hostfs.path(led)),
             hostconfig=hostconfig,
             terminals=Terminals(engine, actions),
-            platform=Platform.build(settings, store, hostfs, bus, engine),
+            platform=platform,
             supervisor=supervisor,
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
             **gosd_parts(settings),
-            **edgehub_parts(settings, store),
+            **edgehub_parts(settings, store, edgehub_local(settings, bus, hostfs, platform)),
         )
 
     def __post_init__(self) -> None:
@@ -252,13 +256,21 @@ def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: 
     }
 
 
-def edgehub_parts(settings: Any, store: Store) -> dict[str, Any]:
-    """edgehub-agent's connection setting and cloud connection; its spool in <data>/edgehub (0700)."""
+def edgehub_parts(settings: Any, store: Store, local: EdgehubLocal) -> dict[str, Any]:
+    """edgehub-agent's local side, connection setting and cloud connection (the local profile
+    published on connect); the cloud's spool in <data>/edgehub (0700)."""
     config = EdgehubConfig(store)
-    # TODO(lead): pass handlers/edgehub/local.py's profile() (h16-local) as `profile`
-    cloud = EdgehubCloud(config, Path(settings.data_dir) / "edgehub",
+    cloud = EdgehubCloud(config, Path(settings.data_dir) / "edgehub", profile=local.profile,
                          version=getattr(settings, "version", None) or VERSION)
-    return {"edgehub_config": config, "edgehub_cloud": cloud}
+    return {"edgehub_local": local, "edgehub_config": config, "edgehub_cloud": cloud}
+
+
+def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform) -> EdgehubLocal:
+    """edgehub-agent's local side; units and the broker's address from --edgehub-* (nothing opened)."""
+    return EdgehubLocal(bus, hostfs, getattr(settings, "version", None) or VERSION, platform,
+                        apphub_unit=getattr(settings, "edgehub_apphub_unit", None) or "apphub.service",
+                        edgebus_unit=getattr(settings, "edgehub_edgebus_unit", None) or "mosquitto.service",
+                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883")
 
 
 def gosd_parts(settings: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ JWT from `Authorization: Bearer`, `?token=` or the `jwt` cookie and refuse with
 Route options: auth (default True), jwt (gin-jwt's lower-case 401 envelope), admin (the
 caller must be an admin), pre_change (allowed while the admin password is the default),
 domain (the error key), errors (overrides of compat.platform.kit.REST_ERRORS).
-The routes live in the route modules of compat/platform/ (auth, cloud, net, perif, stream,
+The routes live in the route modules of compat/platform/ (auth, cloud, edgehub, net, perif, stream,
 system, term), each with its own table; this module serves its own few and then theirs, in that order.
 """
 
@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from compat.base import Context, Dialect, DialectApp, Route, Router
-from compat.platform import auth, cloud, net, perif, stream, system, term
+from compat.platform import auth, cloud, edgehub, net, perif, stream, system, term
 from compat.platform.kit import answer_error, code_message, find_token, gin_jwt_error, pong
 from compat.responses import CompactJSON, Text
 from handlers.accounts.jwt_rs256 import TokenInvalid
@@ -147,4 +147,5 @@ DIALECT = Dialect("platform", ("/auth", "/platform", "/api", "/edgehub"), build)
 
 # The route modules' tables after this module's own routes, in the order they were first
 # registered (stream before net: net was the first to import it).
-ROUTES.include(auth.routes, stream.routes, net.routes, perif.routes, system.routes, term.routes, cloud.routes)
+ROUTES.include(auth.routes, stream.routes, net.routes, perif.routes, system.routes, term.routes,
+               edgehub.routes, cloud.routes)

@@ -432,7 +432,9 @@ class Cloud:
         log.info("edgehub: connected to the cloud broker %s:%s%s%s", host, self._active.get("mqttPort"),
                  " (TLS)" if self._active.get("enableTLS") else "",
                  " over WebSocket" if self._active.get("overWebSocket") else "")
-        self.publish_profile(self._profile())
+        # the probe may wait on D-Bus: never in the thread that runs the connection
+        threading.Thread(target=lambda: self.publish_profile(self._profile()), name="edgehub-profile",
+                         daemon=True).start()
 
     def _on_log(self, client: Any, userdata: Any, level: int, text: str) -> None:
         if level == 8:  # MQTT_LOG_ERR: what ended a connection (paho logs no credentials)
@@ -454,7 +456,6 @@ class Cloud:
                 return dict(self.profile())
             except Exception as err:  # noqa: BLE001 - the connection must not fail on the probe
                 log.warning("edgehub: profile probe failed: %r", err)
-        # TODO(lead): handlers/edgehub/local.py's profile() is wired through Services when merged
         return {"agent:version:edgehub-agent": f"v{self.version}"}
 
     def publish_profile(self, profile: dict[str, Any]) -> None:
