@@ -190,7 +190,12 @@ class Cloud:
         self.spool = Spool(folder / "spool")
         self.profile = profile
         self.version = version
+        # _lock: the thread, the client and the drop window; _order: the order of publications
+        # (held around paho's publish); _plock: the spooled messages paho holds (taken inside paho's
+        # callbacks, which run under paho's own locks: it never waits on paho nor on another lock)
         self._lock = threading.RLock()
+        self._order = threading.Lock()
+        self._plock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._client: Any = None
@@ -333,6 +338,7 @@ class Cloud:
                     client, key = self._make_client(settings), new_key
                     with self._lock:
                         self._client = client
+                    with self._plock:
                         self._pending.clear()
                 self._topic = f"Advantech/{device_id(settings)}"
                 self._active = settings
@@ -407,17 +413,19 @@ class Cloud:
 
     def _drain(self, client: Any) -> None:
         """Hand the next spooled messages to paho (in order, at most DRAIN_WINDOW unacknowledged)."""
-        with self._lock:
-            if len(self._pending) >= DRAIN_WINDOW:
+        with self._order:
+            with self._plock:
+                handed = len(self._pending)
+            if handed >= DRAIN_WINDOW or len(self.spool) <= handed:
                 return
-            files = self.spool.peek(len(self._pending))
-            for path in files[:DRAIN_WINDOW - len(self._pending)]:
+            for path in self.spool.peek(handed)[:DRAIN_WINDOW - handed]:
                 try:
                     payload = path.read_bytes()
                 except FileNotFoundError:
                     continue
                 info = client.publish(f"{self._topic}/data", payload, qos=1)
-                self._pending[info.mid] = path
+                with self._plock:
+                    self._pending[info.mid] = path
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if getattr(reason, "is_failure", False):
@@ -444,7 +452,7 @@ class Cloud:
         self._connected.clear()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        with self._lock:
+        with self._plock:
             path = self._pending.pop(mid, None)
         if path is not None:
             self.spool.remove(path)
@@ -470,10 +478,11 @@ class Cloud:
         NotConnected (422) when the connection is not enabled."""
         if self._thread is None:
             raise NotConnected("the cloud connection is not enabled")
-        with self._lock:
+        with self._order:
             client = self._client
-            if (client is not None and self._connected.is_set() and not self._pending
-                    and len(self.spool) == 0):
+            with self._plock:
+                handed = len(self._pending)
+            if client is not None and self._connected.is_set() and not handed and len(self.spool) == 0:
                 info = client.publish(f"{self._topic}/data", payload, qos=1)
                 if info.rc == 0:
                     return
