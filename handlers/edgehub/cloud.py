@@ -10,7 +10,9 @@ connect) to the conncfg's broker, over TLS and/or WebSocket, with its own reconn
   within STORM_WINDOW seconds is a connection storm (`stormDetected`); the back-off then stays at
   the cap until the window holds no more than STORM_DROPS losses.
 - `certRevoked`: the broker's TLS alert says it refused our certificate (revoked, bad, unknown CA,
-  certificate required); cleared by the next successful connection.
+  certificate required), or, with a client certificate presented over TLS, the broker closed the
+  connection before its CONNACK (TLS 1.3 refuses the certificate after the handshake, and the
+  alert is not always read before the close); cleared by the next successful connection.
 - Data: published QoS 1 on `Advantech/<device id>/data`; while the enabled connection is down
   (or older messages wait) each message is a file in the spool folder (written atomically,
   fsynced), sent in order once connected, removed on PUBACK. Bound: SPOOL_MAX_MESSAGES messages
@@ -399,7 +401,10 @@ class Cloud:
                 break
         if not was_up and failures == self._failures and not stop.is_set():
             text = self._last_log.upper()
-            if any(mark in text for mark in REFUSED_CERT):
+            # TLS 1.3 checks the client's certificate after the handshake: the broker's alert may be
+            # read, or the socket only found closed; with our certificate presented, either is a refusal
+            presented = bool(self._active.get("enableTLS") and self._active.get("mqttCert"))
+            if any(mark in text for mark in REFUSED_CERT) or presented:
                 self._cert_revoked = True
                 self._fail("the broker refused our certificate")
             else:

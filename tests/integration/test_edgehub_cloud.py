@@ -194,7 +194,7 @@ def test_refused_client_certificate_is_cert_revoked(api: Any, mtls_broker: Mosqu
                 mqttCert=pem_cert(cert), mqttKey=pem_key(key))
     refused = api.post("/edgehub/api/connection", json={"op": "connect", "conncfg": cfg})
     assert refused.status_code == 422, refused.text
-    assert api.get("/edgehub/api/connection").json()["certRevoked"] is True
+    assert api.get("/edgehub/api/connection").json()["certRevoked"] is True, refused.text
     assert "PRIVATE KEY" not in log_of(api)
     api.post("/edgehub/api/connection", json={"op": "disconnect"})
 
