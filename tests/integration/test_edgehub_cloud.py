@@ -275,3 +275,31 @@ def test_dccs_credentials_and_restore_at_start(start_agent: Callable[..., Any], 
             assert client.post("/edgehub/api/connection", json={"op": "disconnect"}).status_code == 200
     finally:
         dccs.stop()
+
+
+def test_queue_survives_kill_9(start_agent: Callable[..., Any], broker: Mosquitto, tmp_path: Path) -> None:
+    """Messages queued while the broker is down survive a kill -9; the restarted agent restores
+    the connection and delivers them in order."""
+    session = Subscriber(broker.port, USER, SECRET, session="edgehub-test-kill9")
+    data_dir = tmp_path / "data9"
+    try:
+        agent = start_agent(docker_host=None, dbus_address=None, data_dir=data_dir)
+        with agent.client() as client:
+            login(client)
+            assert client.post("/edgehub/api/connection",
+                               json={"op": "connect", "conncfg": plain(broker)}).status_code == 200
+            broker.halt()
+            client.agent = agent
+            wait_status(client, "disconnected")
+            for n in range(5):
+                assert client.post("/edgehub/api/data", json={"k": n}).status_code == 201
+        agent.kill()
+        broker.resume()
+        again = start_agent(docker_host=None, dbus_address=None, data_dir=data_dir)
+        seen = session.wait(lambda m: sum(t == DATA for t, _ in m) >= 5, timeout=30)
+        assert [json.loads(p)["k"] for t, p in seen if t == DATA] == list(range(5))
+        with again.client() as client:
+            login(client)
+            assert client.post("/edgehub/api/connection", json={"op": "disconnect"}).status_code == 200
+    finally:
+        session.stop()
