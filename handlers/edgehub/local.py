@@ -19,6 +19,7 @@ import base64
 import os
 import platform
 import re
+import secrets
 import socket
 import threading
 import time
@@ -321,16 +322,22 @@ def read_sys_topics(url: str, timeout: float = 3.0, quiet: float = 0.3) -> dict[
     connected = threading.Event()
     last = [time.monotonic()]
 
+    refused: list[Any] = []
+
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if not reason.is_failure:
+        if reason.is_failure:
+            refused.append(reason)  # wrong credentials, not authorised: no status
+        else:
             client.subscribe("$SYS/#")
-            connected.set()
+        connected.set()
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
         values[message.topic] = message.payload.decode("utf-8", "replace")
         last[0] = time.monotonic()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"polyvisor-edgebus-{os.getpid()}")
+    # an id of its own per probe: two at once must not take each other's session
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"polyvisor-edgebus-{secrets.token_hex(6)}")
+    client.connect_timeout = timeout
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
     client.on_connect = on_connect
@@ -342,7 +349,7 @@ def read_sys_topics(url: str, timeout: float = 3.0, quiet: float = 0.3) -> dict[
         return None
     client.loop_start()
     try:
-        if not connected.wait(max(0.0, deadline - time.monotonic())):
+        if not connected.wait(max(0.0, deadline - time.monotonic())) or refused:
             return None
         last[0] = time.monotonic()
         while time.monotonic() < deadline:

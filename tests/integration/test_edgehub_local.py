@@ -220,6 +220,28 @@ def test_edgebus_broker_gone(start_agent: Callable[..., Any], edge_bus: str) -> 
         assert client.get("/edgehub/api/edgebus/status").json() == {"enabled": True, "clientStatus": "disconnected"}
 
 
+def test_edgebus_with_credentials(start_agent: Callable[..., Any], edge_bus: str, tmp_path: Path) -> None:
+    """A broker that wants a password: the right one in --edgehub-edgebus-url reads $SYS, a wrong one
+    is refused at once (no wait for the probe's timeout); neither appears in the agent's log."""
+    secured = Mosquitto(users={"edge": "Edge-Secret-1"})
+    secured.start()
+    try:
+        for unit in UNITS:
+            set_unit(edge_bus, unit[0], unit[2], unit[3])
+        for password, expected in (("Edge-Secret-1", "connected"), ("Wrong-Secret-2", "disconnected")):
+            agent = start_agent(dbus_address=edge_bus, docker_host=None, data_dir=tmp_path / expected,
+                                args=["--edgehub-edgebus-url", f"mqtt://edge:{password}@127.0.0.1:{secured.port}"])
+            with admin_client(agent) as client:
+                started = time.monotonic()
+                status = client.get("/edgehub/api/edgebus/status").json()
+                assert status["clientStatus"] == expected and ("mqttBrokerStatus" in status) == (expected == "connected")
+                assert time.monotonic() - started < 2.5
+            agent.stop()
+            assert password not in agent.log.read_text(errors="replace")
+    finally:
+        secured.stop()
+
+
 def test_macaddr_in_a_namespace(start_agent: Callable[..., Any], netns: Callable[[], str], tmp_path: Path) -> None:
     from integration.processes import ip
 
