@@ -264,6 +264,15 @@ def test_macaddr_in_a_namespace(start_agent: Callable[..., Any], netns: Callable
         assert profile["networking:interfaces"] == 4 and profile["service:list"] == 0
         ip("-n", name, "route", "del", "default", "via", "10.216.1.254", "dev", "eh1")
         assert client.get("/edgehub/api/macaddr").json() == "02:16:00:00:00:A1"
+        # a tunnel without a MAC holding the best default route: the next route's interface
+        ip("-n", name, "tuntap", "add", "dev", "ehtun", "mode", "tun")
+        ip("-n", name, "addr", "add", "10.216.2.1/24", "dev", "ehtun")
+        ip("-n", name, "link", "set", "ehtun", "up")
+        ip("-n", name, "route", "add", "default", "dev", "ehtun", "metric", "10")
+        assert client.get("/edgehub/api/macaddr").json() == "02:16:00:00:00:A1"
+        ip("-n", name, "route", "del", "default", "via", "10.216.0.254", "dev", "eh0")
+        response = client.get("/edgehub/api/macaddr")
+        assert (response.status_code, response.content) == (404, b"")
 
 
 def test_pem_upload_real_agent(start_agent: Callable[..., Any]) -> None:
