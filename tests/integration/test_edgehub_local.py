@@ -185,7 +185,7 @@ def test_edgebus_status_from_sys_topics(api: Any, edge_bus: str, broker: Mosquit
     assert info["version"][0].isdigit() and "." in info["version"]
     assert abs(info["time"] - before) < 5 and info["started"] == info["time"] - info["uptime"]
     assert info["messages_received"] >= 5 and info["packets_received"] > info["messages_received"]
-    assert info["bytes_received"] > 0 and info["clients_total"] >= 1 and info["memory_alloc"] > 0
+    assert info["bytes_received"] > 0 and info["memory_alloc"] > 0
     assert info["threads"] >= 1  # /proc/<MainPID>/task of the real broker
     # disable: stop + disable through systemd; the mock's unit is then inactive: no broker status
     response = api.put("/edgehub/api/edgebus/config", json={"enabled": False})
