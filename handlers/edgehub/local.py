@@ -19,6 +19,7 @@ import base64
 import os
 import platform
 import re
+import secrets
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ from handlers.errors import BusUnavailable, InvalidInput, NotSupported, Polyviso
 from handlers.host.bus import SYSTEMD, Bus
 from handlers.host.hostfs import HostFS
 
+NO_MAC = "00:00:00:00:00:00"
 UNIT_IFACE = "org.freedesktop.systemd1.Unit"
 SERVICE_IFACE = "org.freedesktop.systemd1.Service"
 ACTIONS = {"start": "StartUnit", "stop": "StopUnit", "restart": "RestartUnit"}
@@ -94,7 +96,8 @@ class Local:
     # ---- network -----------------------------------------------------------------------------
 
     def default_link(self) -> dict[str, str] | None:
-        """{"name","mac","ip"} of the default-route interface (lowest metric, IPv4 first), or None."""
+        """{"name","mac","ip"} of the default-route interface (lowest metric, IPv4 first; routes through
+        an interface without a MAC skipped), or None."""
         from pyroute2 import IPRoute, NetNS  # heavy: first use only
 
         with (NetNS(self._netns) if self._netns else IPRoute()) as ipr:
@@ -102,16 +105,14 @@ class Local:
                 routes = [(r.get_attr("RTA_PRIORITY") or 0, r.get_attr("RTA_OIF"))
                           for r in ipr.get_routes(family=family, table=254)
                           if r["dst_len"] == 0 and r.get_attr("RTA_OIF") is not None]
-                if not routes:
-                    continue
-                oif = min(routes, key=lambda item: item[0])[1]
-                links = ipr.get_links(oif)
-                if not links:
-                    continue
-                mac = links[0].get_attr("IFLA_ADDRESS") or ""
-                addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET, index=oif)]
-                return {"name": links[0].get_attr("IFLA_IFNAME") or "", "mac": mac,
-                        "ip": addrs[0] if addrs else ""}
+                for _metric, oif in sorted(routes, key=lambda item: item[0]):
+                    links = ipr.get_links(oif)
+                    mac = (links[0].get_attr("IFLA_ADDRESS") or "") if links else ""
+                    if mac in ("", NO_MAC):  # a tunnel (wireguard, tun) has none: the next route's
+                        continue
+                    addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET, index=oif)]
+                    return {"name": links[0].get_attr("IFLA_IFNAME") or "", "mac": mac,
+                            "ip": addrs[0] if addrs else ""}
         return None
 
     def macaddr(self) -> str:
@@ -120,7 +121,7 @@ class Local:
             link = self.default_link()
         except OSError as err:
             raise Unavailable(f"netlink: {err}") from err
-        if link is None or not link["mac"] or link["mac"] == "00:00:00:00:00:00":
+        if link is None:
             raise NotSupported("no default-route interface with a MAC address")
         return format_mac(link["mac"])
 
@@ -321,16 +322,22 @@ def read_sys_topics(url: str, timeout: float = 3.0, quiet: float = 0.3) -> dict[
     connected = threading.Event()
     last = [time.monotonic()]
 
+    refused: list[Any] = []
+
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if not reason.is_failure:
+        if reason.is_failure:
+            refused.append(reason)  # wrong credentials, not authorised: no status
+        else:
             client.subscribe("$SYS/#")
-            connected.set()
+        connected.set()
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
         values[message.topic] = message.payload.decode("utf-8", "replace")
         last[0] = time.monotonic()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"polyvisor-edgebus-{os.getpid()}")
+    # an id of its own per probe: two at once must not take each other's session
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"polyvisor-edgebus-{secrets.token_hex(6)}")
+    client.connect_timeout = timeout
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
     client.on_connect = on_connect
@@ -342,7 +349,7 @@ def read_sys_topics(url: str, timeout: float = 3.0, quiet: float = 0.3) -> dict[
         return None
     client.loop_start()
     try:
-        if not connected.wait(max(0.0, deadline - time.monotonic())):
+        if not connected.wait(max(0.0, deadline - time.monotonic())) or refused:
             return None
         last[0] = time.monotonic()
         while time.monotonic() < deadline:

@@ -135,6 +135,11 @@ def test_bad_bodies(plat: Platform) -> None:
     for body in bodies:
         response = plat.put("/edgehub/api/edgebus/config", body)
         assert response.status_code == 422 and list(response.json()) == ["message"], body
+    huge = b'{"logLevel":"' + b"i" * (10 << 20) + b'"}'  # 10 MB: refused unread (gin's MaxBytesReader text)
+    response = plat.request("PUT", "/edgehub/api/apphub/log/config", content=huge)
+    assert (response.status_code, response.json()) == (400, {"message": "http: request body too large"})
+    response = plat.request("PUT", "/edgehub/api/edgebus/config", content=huge)
+    assert (response.status_code, response.json()) == (422, {"message": "http: request body too large"})
 
 
 def test_pem_uploads(plat: Platform) -> None:
