@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from compat.base import BodyTooLarge, Context, Route, Router, read_body
-from compat.gohttp import go_marshal, go_string
+from compat.gohttp import go_marshal
 
 # Headers miniflux's JSON helpers put on every JSON answer.
 JSON_HEADERS = {
