@@ -99,6 +99,7 @@ class Services:
     # edgehub-agent: the stored connection setting and the cloud MQTT connection (paho on first connect)
     edgehub_config: EdgehubConfig | None = None
     edgehub_cloud: EdgehubCloud | None = None
+    edgehub_served: bool = False  # the platform dialect (edgehub's routes) is served: restore the cloud at open()
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -185,7 +186,7 @@ class Services:
                 self.supervisor.open()
             if self.gosd_served and self.gosd_nodes is not None:
                 self.gosd_nodes.start()  # paho is loaded only when a broker is configured
-            if self.edgehub_cloud is not None:
+            if self.edgehub_served and self.edgehub_cloud is not None:
                 self.edgehub_cloud.restore()  # reconnects in its thread when it was connected
         self._users += 1
 
@@ -262,7 +263,8 @@ def edgehub_parts(settings: Any, store: Store, local: EdgehubLocal) -> dict[str,
     config = EdgehubConfig(store)
     cloud = EdgehubCloud(config, Path(settings.data_dir) / "edgehub", profile=local.profile,
                          version=getattr(settings, "version", None) or VERSION)
-    return {"edgehub_local": local, "edgehub_config": config, "edgehub_cloud": cloud}
+    return {"edgehub_local": local, "edgehub_config": config, "edgehub_cloud": cloud,
+            "edgehub_served": "platform" in set(getattr(settings, "dialects", ()) or ())}
 
 
 def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform) -> EdgehubLocal:
