@@ -5,7 +5,6 @@ TCP listener), a DCCS credential server and a login helper for the platform's JW
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ipaddress
 import json
@@ -16,6 +15,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from integration.platform_fixtures import admin_login
 
 PASSWORD = "Pv5-admin-pw"
 
@@ -259,16 +260,4 @@ class Silent:
 
 def login(client: Any) -> None:
     """Change the admin's default password (unless done) and put an admin JWT on the client."""
-    basic = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    again = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"})
-    if again.status_code == 200:
-        client.headers["Authorization"] = f"Bearer {again.json()['token']}"
-        return
-    basic = base64.b64encode(b"admin:p@ssw0rd").decode()
-    first = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-    response = client.put("/auth/user/admin/password", headers={"Authorization": f"Bearer {first}"},
-                          json={"old": "p@ssw0rd", "new": PASSWORD})
-    assert response.status_code == 200, response.text
-    basic = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    token = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-    client.headers["Authorization"] = f"Bearer {token}"
+    admin_login(client, PASSWORD)

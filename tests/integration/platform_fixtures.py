@@ -4,6 +4,7 @@ namespaces made by the shared `netns` fixture. Every process is started here and
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -129,7 +130,7 @@ def platform_calls(platform_bus: str) -> Callable[..., list[tuple[str, tuple[Any
     return calls
 
 
-from integration.processes import ip  # noqa: E402,F401  (re-exported for the platform tests)
+from integration.processes import ip  # noqa: F401  (re-exported for the platform tests)
 
 
 def ip_out(*args: str) -> str:
@@ -141,3 +142,25 @@ def ip_out(*args: str) -> str:
 def pv5_netns(netns: Callable[[], str]) -> Callable[[], str]:
     """make() -> a new network namespace with lo up (the shared `netns` fixture); deleted afterwards."""
     return netns
+
+
+FACTORY_PASSWORD = "p@ssw0rd"  # the platform's admin password until it is changed
+
+
+def admin_login(client: Any, password: str) -> Any:
+    """Put an admin JWT on `client` (an httpx client of a real agent): log in with `password`, or,
+    while the factory password is still set, change it to `password` first (the platform refuses
+    its routes with 403 until then). The client, for chaining."""
+    def token(secret: str) -> Any:
+        basic = base64.b64encode(f"admin:{secret}".encode()).decode()
+        return client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"})
+
+    answer = token(password)
+    if answer.status_code != 200:
+        first = token(FACTORY_PASSWORD).json()["token"]
+        changed = client.put("/auth/user/admin/password", headers={"Authorization": f"Bearer {first}"},
+                             json={"old": FACTORY_PASSWORD, "new": password})
+        assert changed.status_code == 200, changed.text
+        answer = token(password)
+    client.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+    return client

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from integration.components import Mosquitto
+from integration.platform_fixtures import admin_login
 from integration.sysbus import MOCK_IFACE, bus_call, private_bus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "dbus_templates"
@@ -99,15 +100,7 @@ def admin_client(agent: Any) -> Iterator[Any]:
 
 
 def _admin(client: Any) -> Any:
-    basic = base64.b64encode(b"admin:p@ssw0rd").decode()
-    first = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-    response = client.put("/auth/user/admin/password", headers={"Authorization": f"Bearer {first}"},
-                          json={"old": "p@ssw0rd", "new": PASSWORD})
-    assert response.status_code == 200, response.text
-    basic = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    token = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+    return admin_login(client, PASSWORD)
 
 
 @pytest.fixture

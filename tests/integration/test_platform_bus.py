@@ -3,7 +3,6 @@ logind reboot/shutdown and NetworkManager Wi-Fi, all python-dbusmock services.""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,16 +21,10 @@ PASSWORD = "Pv5-admin-pw"
 def api(start_agent: Callable[..., Any], platform_bus: str) -> Iterator[Any]:
     """An httpx client on an agent using the platform bus, with an admin token (password changed)."""
     agent = start_agent(dbus_address=platform_bus, docker_host=None)
+    from integration.platform_fixtures import admin_login
+
     with agent.client() as client:
-        basic = base64.b64encode(b"admin:p@ssw0rd").decode()
-        first = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-        response = client.put("/auth/user/admin/password", headers={"Authorization": f"Bearer {first}"},
-                              json={"old": "p@ssw0rd", "new": PASSWORD})
-        assert response.status_code == 200, response.text
-        basic = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-        token = client.get("/auth/token?m=2", headers={"Authorization": f"Basic {basic}"}).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
+        yield admin_login(client, PASSWORD)
 
 
 def test_service_list_status_and_control(api: Any, platform_calls: Any) -> None:
