@@ -15,8 +15,9 @@ connect) to the conncfg's broker, over TLS and/or WebSocket, with its own reconn
   alert is not always read before the close); cleared by the next successful connection.
 - Data: published QoS 1 on `Advantech/<device id>/data`; while the enabled connection is down
   (or older messages wait) each message is a file in the spool folder (written atomically,
-  fsynced), sent in order once connected, removed on PUBACK. Bound: SPOOL_MAX_MESSAGES messages
-  or SPOOL_MAX_BYTES bytes; beyond, publish_data refuses (422) and nothing stored is dropped.
+  fsynced; handlers/edgehub/spool.py), sent in order once connected, removed on PUBACK. Bound:
+  SPOOL_MAX_MESSAGES messages or SPOOL_MAX_BYTES bytes; beyond, publish_data refuses (422) and
+  nothing stored is dropped.
 - The profile goes to `Advantech/<device id>/update/platform/profile` (QoS 1) on each connect.
 """
 
@@ -24,10 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import ssl
-import tempfile
 import threading
 import time
 from collections import deque
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from handlers.edgehub.conncfg import ConnConfig, decode_token
+from handlers.edgehub.spool import DRAIN_WINDOW, Spool
+from handlers.edgehub.transport import fetch_dccs, tls_context
 from handlers.errors import InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger("polyvisor.edgehub")
@@ -46,9 +47,6 @@ STORM_DROPS = 5  # more than 5 losses ...
 STORM_WINDOW = 600.0  # ... within 10 minutes
 CONNACK_TIMEOUT = 5.0  # a broker that takes the TCP connection but never answers CONNECT
 CONNECT_WAIT = 8.0  # POST connection waits this long for the first attempt's outcome
-SPOOL_MAX_MESSAGES = 10_000
-SPOOL_MAX_BYTES = 64 << 20
-DRAIN_WINDOW = 100  # spooled messages handed to paho and not yet acknowledged
 KEEPALIVE = 30
 REFUSED_CERT = ("REVOKED", "BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_REQUIRED", "CERTIFICATE_UNKNOWN",
                 "UNSUPPORTED_CERTIFICATE")
@@ -69,117 +67,6 @@ def device_id(cfg: dict[str, Any]) -> str:
         if value:
             return value
     return "edgehub"
-
-
-def fetch_dccs(url: str, key: str, tls: bool, timeout: float = 10.0) -> dict[str, Any]:
-    """The MQTT broker and credentials from WISE-PaaS DCCS; Unavailable (422) when it fails."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    target = f"{url.rstrip('/')}/v1/serviceCredentials/{urllib.parse.quote(key, safe='')}"
-    shown = f"{url.rstrip('/')}/v1/serviceCredentials/<iotKey>"
-    try:
-        with urllib.request.urlopen(target, timeout=timeout) as reply:
-            data = json.loads(reply.read(1 << 20))
-        protocols = data["credential"]["protocols"]
-        proto = protocols.get("mqtt+ssl" if tls else "mqtt") or protocols["mqtt"]
-        return {"mqttHost": str(data["serviceHost"]), "mqttPort": int(proto["port"]),
-                "username": str(proto["username"]), "password": str(proto["password"]),
-                "enableTLS": bool(proto.get("ssl", tls))}
-    except urllib.error.HTTPError as err:
-        raise Unavailable(f"DCCS {shown} answered {err.code}") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise Unavailable(f"DCCS {shown} failed: {type(err).__name__}") from None
-
-
-def tls_context(cfg: dict[str, Any], folder: Path) -> ssl.SSLContext:
-    """The client's TLS context: the conncfg's CAs (else the system's), its client certificate."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    certs = [c for c in cfg.get("caCerts") or [] if c.strip()]
-    try:
-        if certs:
-            context.load_verify_locations(cadata="\n".join(certs))
-        if cfg.get("mqttCert") and cfg.get("mqttKey"):
-            # load_cert_chain reads files: a private, short-lived pair in the root-only data folder
-            with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                cert, key = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
-                cert.write_text(cfg["mqttCert"])
-                fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as out:
-                    out.write(cfg["mqttKey"])
-                context.load_cert_chain(cert, key)
-    except (ssl.SSLError, ValueError) as err:
-        raise InvalidInput(f"invalid certificate or key: {getattr(err, 'reason', None) or 'unreadable'}") from None
-    if cfg.get("skipCertVerify"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        log.warning("edgehub: TLS certificate verification of %s is OFF (skipCertVerify)", cfg.get("mqttHost"))
-    return context
-
-
-class Spool:
-    """The bounded on-disk queue of data messages: one file per message, named by sequence."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._lock = threading.Lock()
-        self._files: deque[Path] | None = None
-        self._bytes = 0
-        self._next = 0
-
-    def _load(self) -> deque[Path]:
-        if self._files is None:
-            self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.folder.mkdir(exist_ok=True, mode=0o700)
-            for stale in self.folder.glob("*.tmp"):
-                stale.unlink(missing_ok=True)
-            files = sorted(self.folder.glob("*.msg"))
-            self._files = deque(files)
-            self._bytes = sum(f.stat().st_size for f in files)
-            self._next = int(files[-1].stem) + 1 if files else 0
-        return self._files
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._load())
-
-    def put(self, payload: bytes) -> None:
-        """Append a message (atomic, fsynced); Unavailable (422) when the bound is reached."""
-        with self._lock:
-            files = self._load()
-            if len(files) >= SPOOL_MAX_MESSAGES or self._bytes + len(payload) > SPOOL_MAX_BYTES:
-                raise Unavailable("the offline message queue is full")
-            path = self.folder / f"{self._next:016d}.msg"
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb") as out:
-                out.write(payload)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-            self._next += 1
-            files.append(path)
-            self._bytes += len(payload)
-
-    def peek(self, skip: int) -> list[Path]:
-        """The files after the first `skip` ones, oldest first (at most DRAIN_WINDOW)."""
-        with self._lock:
-            files = self._load()
-            return [files[i] for i in range(skip, min(len(files), skip + DRAIN_WINDOW))]
-
-    def remove(self, path: Path) -> None:
-        """A message the broker acknowledged (the oldest ones go first: acks come in order)."""
-        with self._lock:
-            files = self._load()
-            try:
-                size = path.stat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                size = 0
-            if path in files:
-                files.remove(path)
-                self._bytes -= size
 
 
 class Cloud:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from handlers.edgehub import cloud as cloudmod
-from handlers.edgehub.cloud import Cloud, Spool, device_id
+from handlers.edgehub import spool as spoolmod
+from handlers.edgehub.cloud import Cloud, device_id
 from handlers.edgehub.conncfg import MASK, ConnConfig, decode_token, masked, validate
+from handlers.edgehub.spool import Spool
 from handlers.errors import InvalidInput, NotFound, Unavailable
 from handlers.store import Store
 
@@ -62,7 +64,7 @@ def test_store_clear_and_bootstrap(config: ConnConfig) -> None:
 
 
 def test_spool_order_bound_and_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cloudmod, "SPOOL_MAX_MESSAGES", 5)
+    monkeypatch.setattr(spoolmod, "SPOOL_MAX_MESSAGES", 5)
     spool = Spool(tmp_path / "edgehub" / "spool")
     for n in range(5):
         spool.put(b"%d" % n)
