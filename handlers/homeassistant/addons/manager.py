@@ -9,11 +9,8 @@ Operations on one add-on are serialised (138's process_lock); different add-ons 
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
-import time
-import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -30,12 +27,11 @@ from handlers.homeassistant.addons.container import (
     remove_folder,
     write_json_atomic,
 )
+from handlers.homeassistant.addons.keeper import StoreKeeper, made_on_first_use
 from handlers.homeassistant.container import Stats
 from handlers.homeassistant.tokens import AddonGrant, Tokens, new_token
 
 log = logging.getLogger("polyvisor.hassio.addons")
-
-INITIAL_WAIT = 60.0  # seconds the first calls wait for the first clone of the repositories
 
 
 class Addons:
@@ -48,7 +44,8 @@ class Addons:
                  repositories: Callable[[], Iterable[str]] | None = None) -> None:
         # handlers.homeassistant.addons.store.AddonStore and .installed.Installed, or functions
         # making them on first use (the agent's start then loads none of their modules)
-        self._parts: dict[str, Any] = {"store": store, "installed": installed}
+        self.keeper = StoreKeeper(store, repositories)  # the store, and the repositories cloned on first use
+        self._installed = installed
         self.engine = engine
         self.tokens = tokens
         self.data_folder = data_folder
@@ -58,57 +55,21 @@ class Addons:
         self._wait_boot = wait_boot
         self._network = network  # None: decided on the first run from the engine (params.py)
         self.on_uninstall = on_uninstall  # e.g. removing the add-on's discovery messages
-        self._repositories = repositories  # the supervisor's addons_repositories (cloned on first use)
         self._locks: dict[str, threading.RLock] = {}
         self._closing = threading.Event()  # ends boot's wait_boot pause when the agent stops
         self._guard = threading.Lock()
-        self._repo_lock = threading.Lock()  # one set_repositories at a time
-        self._repo_epoch = 0  # counts them: a background load yields to a later explicit one
-        self._initial: threading.Thread | None = None  # the first clone of the configured repositories
-        self._initial_until = 0.0  # until when calls wait for it (time.monotonic())
-
-    def _part(self, name: str) -> Any:
-        part = self._parts[name]
-        if isinstance(part, (types.FunctionType, functools.partial)):
-            with self._guard:
-                part = self._parts[name]
-                if isinstance(part, (types.FunctionType, functools.partial)):
-                    part = part()
-                    if name == "store":
-                        self._first_load(part)
-                    self._parts[name] = part
-        return part
-
-    def _first_load(self, store: Any) -> None:
-        """A store made on first use: its folders read now, the configured repositories that are
-        missing cloned in a thread (138 did both at the supervisor's start, before its API
-        answered; here at the first use, so an agent whose add-ons nobody uses never runs git).
-        Calls wait for that clone up to INITIAL_WAIT seconds, then answer with what is on disk."""
-        store.load()
-        if self._repositories is not None:
-            epoch = self._repo_epoch
-            self._initial = threading.Thread(target=self.load_repositories, args=(epoch,),
-                                             name="hassio-addon-repositories", daemon=True)
-            self._initial_until = time.monotonic() + INITIAL_WAIT
-            self._initial.start()
-
-    def _settle(self) -> None:
-        initial = self._initial
-        if initial is None or initial is threading.current_thread():
-            return
-        initial.join(max(0.0, self._initial_until - time.monotonic()))
-        if not initial.is_alive():
-            self._initial = None
 
     @property
     def store(self) -> Any:
-        store = self._part("store")
-        self._settle()
-        return store
+        return self.keeper.get()
 
     @property
     def installed(self) -> Any:
-        return self._part("installed")
+        if made_on_first_use(self._installed):
+            with self._guard:
+                if made_on_first_use(self._installed):
+                    self._installed = self._installed()
+        return self._installed
 
     # lookups
     def _lock(self, slug: str) -> threading.RLock:
@@ -187,26 +148,13 @@ class Addons:
         self.store.load()
 
     def load_repositories(self, epoch: int | None = None) -> None:
-        """Clone the configured repositories that are missing; skipped when `epoch` is given and
-        the repositories were set since (a POST /supervisor/options meanwhile has the last word)."""
-        if self._repositories is None:
-            return
-        with self._repo_lock:
-            if epoch is not None and epoch != self._repo_epoch:
-                return
-            self._repo_epoch += 1
-            try:
-                self.store.set_repositories(list(self._repositories()))
-            except Exception:  # a background job: logged, never raised into nothing
-                log.exception("add-on repositories did not load")
+        self.keeper.load_repositories(epoch)
 
     def reload(self) -> None:
         self.store.reload()
 
     def set_repositories(self, urls: list[str]) -> Any:
-        with self._repo_lock:
-            self._repo_epoch += 1
-            return self.store.set_repositories(urls)
+        return self.keeper.set_repositories(urls)
 
     # lifecycle
     def _install_image(self, addon: Addon, version: str) -> bool:
