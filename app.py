@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import os
 import re
 import signal
@@ -24,6 +23,7 @@ from typing import Any
 from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
 from compat.server import add_reason_phrases, drain_unread_body, notify, wait_bound, watchdog
 from handlers import VERSION
+from handlers.gosd import settings as gosd_settings
 from handlers.host import unixsocket
 from handlers.host.devicetype import parse_option as parse_device_type
 from handlers.services import Services
@@ -121,7 +121,6 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("edgehub-edgebus-url", ("POLYVISOR_EDGEHUB_EDGEBUS_URL",), "mqtt://127.0.0.1:1883",
      "the EdgeBus broker, mqtt://[USER:PASSWORD@]HOST:PORT, whose $SYS topics give its status"),
 )
-GOSD_DATABASE_SCHEMES = ("postgres://", "postgresql://", "sqlite:///")
 # Switches: (flag, environment variables; a value of 1, true or yes turns them on, help)
 SWITCHES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("gosd-noauth", ("POLYVISOR_GOSD_NOAUTH",), "gosd without tokens: every request acts as user 1 (gosd --noauth)"),
@@ -259,7 +258,7 @@ class Settings:
         switches: dict[str, Any] = {flag.replace("-", "_"): bool(getattr(args, flag.replace("-", "_"))) or any(
             environ.get(e, "").lower() in ("1", "true", "yes") for e in envs) for flag, envs, _ in SWITCHES}
         if (args.gosd_database_url is None and not environ.get("POLYVISOR_GOSD_DATABASE_URL")
-                and not str(values["gosd_database_url"] or "").startswith(GOSD_DATABASE_SCHEMES)):
+                and not str(values["gosd_database_url"] or "").startswith(gosd_settings.DATABASE_SCHEMES)):
             values["gosd_database_url"] = None  # a plain DATABASE_URL of another kind is another program's
         if "gosd" in dialects or args.command == "gosd":
             check_gosd(values, parser)
@@ -291,7 +290,7 @@ class Settings:
             gosd_mqtt_client_id=values["gosd_mqtt_client_id"] or "gosd-1",
             gosd_base_url=values["gosd_base_url"], gosd_lua_file=values["gosd_lua_file"],
             gosd_expire_token=int(values["gosd_expire_token"]) if str(values["gosd_expire_token"]).isdigit() else 7200,
-            gosd_job_timeout=_seconds(values["gosd_job_timeout"], 86400.0),
+            gosd_job_timeout=gosd_settings.seconds(values["gosd_job_timeout"], 86400.0),
             gosd_max_body=int(values["gosd_max_body"]) if str(values["gosd_max_body"]).isdigit() else 64 * 1024 * 1024,
             edgehub_apphub_unit=values["edgehub_apphub_unit"], edgehub_edgebus_unit=values["edgehub_edgebus_unit"],
             edgehub_edgebus_url=values["edgehub_edgebus_url"],
@@ -312,69 +311,16 @@ class Settings:
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split argv after a command word of COMMANDS_WITH_ARGS: (the agent's flags and the command,
-    the command's own arguments). Values of flags (`--dialects gosd`) are not command words."""
+    """Split argv after a command word of COMMANDS_WITH_ARGS (handlers/gosd/settings.py)."""
     valued = {f"--{flag}" for flag, *_ in OPTIONS} | {"--dialect-listen"}
-    items = list(argv)
-    index = 0
-    while index < len(items):
-        item = items[index]
-        if item in valued:
-            index += 2
-            continue
-        if item == "--":
-            break
-        if item in COMMANDS_WITH_ARGS:
-            return _agent_flags_first(items[:index + 1], items[index + 1:], valued)
-        if not item.startswith("-"):
-            break  # another command (or a bad word argparse will name)
-        index += 1
-    return items, []
-
-
-def _agent_flags_first(head: list[str], tail: list[str], valued: set[str]) -> tuple[list[str], list[str]]:
-    """The agent's own flags given after the command word (`gosd users ls --data-dir /d`) go to the
-    agent's parser, as they do for the other commands; `--` ends them."""
-    switches = {f"--{flag}" for flag, *_ in SWITCHES}
-    rest: list[str] = []
-    while tail:
-        item = tail.pop(0)
-        if item == "--":
-            rest += tail
-            break
-        if item in valued and tail:
-            head += [item, tail.pop(0)]
-        elif item in switches or item.partition("=")[0] in valued:
-            head.append(item)
-        else:
-            rest.append(item)
-    return head, rest
+    return gosd_settings.split_command(argv, valued, {f"--{flag}" for flag, *_ in SWITCHES}, COMMANDS_WITH_ARGS)
 
 
 def check_gosd(values: Mapping[str, Any], parser: argparse.ArgumentParser) -> None:
     """The gosd options' values, checked only when gosd is served or run (parser.error on a bad one)."""
-    url = values["gosd_database_url"]
-    if url and not str(url).startswith(GOSD_DATABASE_SCHEMES):
-        parser.error("--gosd-database-url must be a postgres://, postgresql:// or sqlite:///path URL")
-    if values["gosd_mqtt_url"] and "://" not in str(values["gosd_mqtt_url"]):
-        parser.error("--gosd-mqtt-url must be a URL such as mqtt://user:password@127.0.0.1:1883")
-    if not str(values["gosd_base_url"]).startswith(("http://", "https://")):
-        parser.error("--gosd-base-url must be an http:// or https:// URL")
-    if not str(values["gosd_expire_token"]).isdigit() or int(values["gosd_expire_token"]) < 1:
-        parser.error("--gosd-expire-token must be a positive number of seconds")
-    if _seconds(values["gosd_job_timeout"], -1.0) < 0:
-        parser.error("--gosd-job-timeout must be a number of seconds (0: no limit)")
-    if not str(values["gosd_max_body"]).isdigit() or int(values["gosd_max_body"]) < 1:
-        parser.error("--gosd-max-body must be a positive number of bytes")
-
-
-def _seconds(value: Any, bad: float) -> float:
-    """A non-negative number of seconds from a setting, or `bad`."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return bad
-    return seconds if math.isfinite(seconds) and seconds >= 0 else bad
+    problem = gosd_settings.setting_error(values)
+    if problem:
+        parser.error(problem)
 
 
 def own_addresses(given: Sequence[str], environ: Mapping[str, str],
