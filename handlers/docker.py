@@ -104,10 +104,9 @@ class Engine:
         """The error for an engine that cannot be reached, naming its address (as the docker CLI does)."""
         return EngineUnavailable(f"Docker engine unavailable at {self.address}: {os_reason(err) or err}")
 
-    def _connect(self, timeout: float | None = None) -> Any:
+    def _connect(self, timeout: float | None) -> Any:
         import docker  # heavy: imported on first use
 
-        timeout = self._timeout if timeout is None else timeout
         if self._base_url:
             client = docker.DockerClient(base_url=self._base_url, timeout=timeout)
         else:
@@ -117,12 +116,17 @@ class Engine:
             client.api.trust_env = False
         return client
 
+    def connect(self, timeout: float | None) -> Any:
+        """A new SDK client of the caller's own (the event stream's: timeout None, no read timeout);
+        the SDK's errors as raised. The caller closes it."""
+        return self._connect(timeout)
+
     def client(self) -> Any:
         """The SDK client; EngineUnavailable when no engine can be reached."""
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = self._connect()
+                    self._client = self._connect(self._timeout)
                 except Exception as err:  # the SDK raises DockerException or OSError
                     raise self.unavailable(err) from err
             return self._client

@@ -127,6 +127,8 @@ class Services:
                                 target_url=getattr(settings, "target_url", None),
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
+        actions.writing = supervisor.reconciler.writing
+        apps.source = supervisor.cache.supervised
         platform = Platform.build(settings, store, hostfs, bus, engine)
         device.engine_status = supervisor.status.first_service
         return cls(

@@ -34,6 +34,8 @@ class Actions:
     stopped: set[tuple[int, str]] = field(default_factory=set)
     # holds the state engine between iterations while an action runs (the legacy pausingApply)
     pause: Callable[[], AbstractContextManager[None]] = nullcontext
+    # marks a write to the engine without holding the loop (the state cache reads direct meanwhile)
+    writing: Callable[[], AbstractContextManager[None]] = nullcontext
 
     def app(self, app_id: int) -> App:
         """The app, or AppNotFound."""
@@ -78,6 +80,10 @@ class Actions:
 
     def stop_all(self, force: bool = False) -> None:
         """Stop every app's containers, each app under its lock (before reboot or shutdown)."""
+        with self.writing():  # not paused (a pull may hold the loop for minutes); the cache is told
+            self._stop_all(force)
+
+    def _stop_all(self, force: bool) -> None:
         for app in self.apps.list():
             with self.locks.hold(app.app_id, force):
                 for service in app.services:

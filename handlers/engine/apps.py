@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,12 +108,15 @@ class Apps:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # inspect_supervised's answer from the engine state cache (set when the state engine is built)
+        self.source: Callable[[], list[dict[str, Any]]] | None = None
 
     def list(self) -> list[App]:
         """Every app with its services, apps by id and services by image id (legacy map order)."""
 
         apps: dict[int, App] = {}
-        for attrs in self._engine.call(inspect_supervised):
+        found = self.source() if self.source is not None else self._engine.call(inspect_supervised)
+        for attrs in found:
             service = service_from_container(attrs)
             if service is not None:
                 apps.setdefault(service.app_id, App(service.app_id, [])).services.append(service)

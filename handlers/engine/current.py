@@ -82,21 +82,28 @@ def container_from(attrs: dict[str, Any]) -> Container | None:
 
 def read_current(client: Any) -> Current:
     """Everything supervised on the engine (runs inside Engine.call)."""
-    current = Current()
-    for attrs in inspect_supervised(client):
-        container = container_from(attrs)
-        if container is not None:
-            current.containers.append(container)
-    for key in SUPERVISED:
-        for net in client.api.networks(filters={"label": key}):
+    containers = [c for c in map(container_from, inspect_supervised(client)) if c is not None]
+    networks = [client.api.networks(filters={"label": key}) for key in SUPERVISED]
+    volumes = [client.api.volumes(filters={"label": key}).get("Volumes") or [] for key in SUPERVISED]
+    return assemble(containers, networks, volumes, client.api.networks(names=[SUPERVISOR_NETWORK]))
+
+
+def assemble(containers: list[Container], networks: list[list[dict[str, Any]]],
+             volumes: list[list[dict[str, Any]]], supervisor: list[dict[str, Any]]) -> Current:
+    """A Current from the engine's answers: containers in list order, network and volume lists per
+    supervised label (io.resin first), the list of networks named like the supervisor's."""
+    current = Current(containers=list(containers))
+    for listed in networks:
+        for net in listed:
             match = _APP_OBJECT.match(net["Name"])
             if match:
                 current.networks[(int(match.group(1)), match.group(2))] = net
-        for vol in client.api.volumes(filters={"label": key}).get("Volumes") or []:
+    for listed in volumes:
+        for vol in listed:
             match = _APP_OBJECT.match(vol["Name"])
             if match:
                 current.volumes[(int(match.group(1)), match.group(2))] = vol
-    for net in client.api.networks(names=[SUPERVISOR_NETWORK]):
+    for net in supervisor:
         if net["Name"] == SUPERVISOR_NETWORK:
             current.supervisor_network = net
     current.containers.sort(key=lambda c: c.created_at)

@@ -59,6 +59,8 @@ class Reconciler:
         self.status: dict[str, str] = {}       # container id -> Stopping/Starting/... while a step runs
         self.installing: dict[tuple[int, int], str] = {}  # (appId, imageId) -> status before a container exists
         self.applying = False
+        self.writers = 0  # API actions and step runs under way (the state cache answers direct meanwhile)
+        self.changed: Callable[[], None] = lambda: None  # called when a write to the engine finishes
         self.failures = 0
         self.guard = RecreateGuard()
         self._dropped: tuple[Any, frozenset[str]] = (None, frozenset())  # (client, what its engine discards)
@@ -70,6 +72,7 @@ class Reconciler:
         self._force = False
         self._delay_until = 0.0
         self._iteration = threading.RLock()
+        self._count = threading.Lock()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -146,18 +149,38 @@ class Reconciler:
     def _switch_local_mode(self, local: bool) -> None:
         """local-mode.ts handleLocalModeStateChange; a failure is logged, never fatal."""
         try:
-            if local:
-                self.local_switch.enter()
-            else:
-                self.local_switch.leave(lambda: self.targets.drop(Targets.LOCAL))
+            with self.writing():
+                self._switch(local)
         except Exception as err:  # noqa: BLE001 - the engine may be down; the apply goes on
             log.error("problems managing engine state on local mode switch (local mode: %s): %s", local, err)
+
+    def _switch(self, local: bool) -> None:
+        if local:
+            self.local_switch.enter()
+        else:
+            self.local_switch.leave(lambda: self.targets.drop(Targets.LOCAL))
 
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Hold the loop between iterations (API actions run here)."""
-        with self._iteration:
+        with self._iteration, self.writing():
             yield
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Mark a write to the engine under way; `changed` is called when it ends."""
+        with self._count:
+            self.writers += 1
+        try:
+            yield
+        finally:
+            with self._count:
+                self.writers -= 1
+            self.changed()
+
+    def busy(self) -> bool:
+        """An apply or an API action is under way: reads of the engine must not come from memory."""
+        return self.applying or self.writers > 0
 
     @contextmanager
     def fetching(self) -> Iterator[None]:
@@ -295,6 +318,10 @@ class Reconciler:
 
     def run_steps(self, steps: list[Step], force: bool) -> None:
         """Run the steps concurrently; lock-taking ones inside their app's update lock."""
+        with self.writing():
+            self._run_steps(steps, force)
+
+    def _run_steps(self, steps: list[Step], force: bool) -> None:
         pool = self._pool or ThreadPoolExecutor(max_workers=16)
         by_app: dict[int, list[Step]] = {}
         free: list[Step] = []

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.engine.apps import service_status
 
 if TYPE_CHECKING:
+    from handlers.engine.cache import StateCache
     from handlers.engine.current import Container, Current
     from handlers.engine.reconciler import Reconciler
 
@@ -28,8 +29,17 @@ def iso(created: str) -> str:
 class Status:
     """Builds the status documents from the engine, the image rows and volatile state."""
 
-    def __init__(self, reconciler: Reconciler) -> None:
+    def __init__(self, reconciler: Reconciler, cache: StateCache | None = None) -> None:
         self.r = reconciler
+        self.cache = cache  # the engine's state from memory (the reconciler's own reads stay direct)
+
+    def current(self) -> Current:
+        """The engine's current state, from the cache when there is one."""
+        return self.cache.current() if self.cache is not None else self.r.read_current()
+
+    def image(self, name: str) -> dict[str, Any] | None:
+        """An image's inspect (None when absent), from the cache when there is one."""
+        return self.cache.image(name) if self.cache is not None else self.r.images.inspect(name)
 
     def container_status(self, container: Container) -> str:
         """Volatile status while a step works on it, else docker's state in legacy words."""
@@ -58,7 +68,7 @@ class Status:
         for row in self.r.images.rows():
             if row["imageId"] in by_id:
                 continue
-            if row["dockerImageId"] not in present and self.r.images.inspect(row["dockerImageId"] or row["name"]) is None:
+            if row["dockerImageId"] not in present and self.image(row["dockerImageId"] or row["name"]) is None:
                 continue
             by_id[row["imageId"]] = {"name": row["name"], "appId": row["appId"], "serviceName": row["serviceName"],
                                      "imageId": row["imageId"], "dockerImageId": row["dockerImageId"],
@@ -67,7 +77,7 @@ class Status:
 
     def state_status(self) -> dict[str, Any]:
         """GET /v2/state/status."""
-        current = self.r.read_current()
+        current = self.current()
         containers = [{"status": self.container_status(c), "serviceName": c.service_name, "appId": c.app_id,
                        "imageId": c.image_id, "serviceId": c.service_id, "containerId": c.id,
                        "createdAt": iso(c.created_at)} for c in current.containers]
@@ -85,7 +95,7 @@ class Status:
 
     def applications_state(self, current: Any = None) -> dict[str, Any]:
         """GET /v2/applications/state: by app name, services from images, container status wins."""
-        current = current if current is not None else self.r.read_current()
+        current = current if current is not None else self.current()
         by_image = {c.image_id: c for c in current.containers}
         rows = self.r.targets.all_app_rows()
         apps: dict[int, dict[str, Any]] = {}
@@ -107,7 +117,7 @@ class Status:
 
     def app_state(self) -> dict[str, Any]:
         """GET /v2/applications/:appId/state (the appId is ignored, as in 2019): local, dependent, commit."""
-        current = self.r.read_current()
+        current = self.current()
         local: dict[int, dict[int, dict[str, Any]]] = {}
         by_image: dict[tuple[int, int | None], list[Container]] = {}
         for c in current.containers:
@@ -134,7 +144,7 @@ class Status:
 
     def first_service(self) -> tuple[bool, str | None, int | None]:
         """(has a service, status, download progress) of the first app's first service (/v1/device)."""
-        current = self.r.read_current()  # once: each read is several engine round trips
+        current = self.current()  # once: each read is several engine round trips
         state = self.applications_state(current)
         for app in state.values():
             for service in app["services"].values():

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from handlers import supervisor_version
+from handlers.engine.cache import StateCache
 from handlers.engine.compose import DeviceInfo, image_name, internal_form
 from handlers.engine.images import Images
 from handlers.engine.logs import Logs
@@ -63,7 +64,11 @@ class Supervisor:
         self.reconciler = Reconciler(engine, store, self.targets, self.images, locks, self.logs,
                                      self.device_info, device.flags, managed=bool(target_url),
                                      stopped=actions.stopped)
-        self.status = Status(self.reconciler)
+        # the API's reads of the engine from memory, true to its event stream; the reconciler
+        # reads direct, and while it or an API action writes, the cache answers direct too
+        self.cache = StateCache(engine, busy=self.reconciler.busy, image_inspect=self.images.inspect)
+        self.reconciler.changed = self.cache.invalidate
+        self.status = Status(self.reconciler, self.cache)
         self.source: Any = None
         if target_url:
             from handlers.engine.target_source import TargetSource
@@ -73,7 +78,8 @@ class Supervisor:
     # ---- life ----
 
     def open(self) -> None:
-        """Start the apply loop (and the target URL poller)."""
+        """Follow the engine's events, start the apply loop (and the target URL poller)."""
+        self.cache.start()
         self.device.flags.commit = self.store.get("current_commit")
         try:
             self.images.purge_missing()
@@ -88,6 +94,7 @@ class Supervisor:
         if self.source is not None:
             self.source.close()
         self.reconciler.close()
+        self.cache.close()
 
     def healthy(self) -> bool:
         """GET /v1/healthy's checks (supervisor.ts: api-binder and device-state healthchecks): an
@@ -171,7 +178,7 @@ class Supervisor:
             services = []
             for service in app.services:
                 try:
-                    image = self.images.inspect(image_name(service["image"]))
+                    image = self.status.image(image_name(service["image"]))
                 except EngineUnavailable:
                     image = None  # the target is still shown, with the image by name
                 services.append(internal_form(service, app.name, device, str(image["Id"]) if image else None))
@@ -256,7 +263,7 @@ class Supervisor:
 
     def container_ids(self) -> list[tuple[str, str]]:
         """(serviceName, container id) of every supervised container, in the engine's order."""
-        return [(c.service_name, c.id) for c in self.reconciler.read_current().containers]
+        return [(c.service_name, c.id) for c in self.status.current().containers]
 
     def cleanup_volumes(self) -> None:
         """Remove every volume no running container mounts, except `<appId>_<name>` volumes of the target."""
@@ -272,7 +279,8 @@ class Supervisor:
                 if volume["Name"] not in used and volume["Name"] not in keep:
                     client.api.remove_volume(volume["Name"])
 
-        self.engine.call(run)
+        with self.reconciler.writing():
+            self.engine.call(run)
 
 
 def _step(action: str, container: Any) -> Any:
