@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 import pytest
-
 from conftest import API_KEY, free_port, make_host_root
+
 from handlers.engine.apps import Apps
 from handlers.engine.cache import StateCache
 from handlers.engine.current import read_current
