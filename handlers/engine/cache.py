@@ -89,27 +89,40 @@ class StateCache:
         self._lock = threading.Lock()  # the state and the version
         self._fetching = threading.Lock()  # one fetch at a time: concurrent readers then find it clean
         self._closing = threading.Event()
+        self._starting = threading.Lock()  # start, close and the thread's birth
+        self._armed = False
         self._thread: threading.Thread | None = None
         self._stream: Any = None
         self.fills = 0  # streams opened (tests and the bench read it)
 
     # ---- life ----
 
-    def start(self) -> None:
-        """Open the stream and fill, in a daemon thread that reconnects until close()."""
-        if self._thread is not None:
-            return
-        self._closing.clear()
-        self._thread = threading.Thread(target=self._run, name="engine-events", daemon=True)
-        self._thread.start()
+    def start(self, now: bool = False) -> None:
+        """Allow following the engine: the stream is opened (and the cache filled, in a daemon
+        thread that reconnects until close()) at the first read, or `now`. Until a read needs it,
+        an agent that nobody asks about its apps loads no docker SDK and holds no connection."""
+        with self._starting:
+            self._armed = True
+            self._closing.clear()
+        if now:
+            self._follow_engine()
+
+    def _follow_engine(self) -> None:
+        with self._starting:
+            if self._thread is not None or not self._armed:
+                return
+            self._thread = threading.Thread(target=self._run, name="engine-events", daemon=True)
+            self._thread.start()
 
     def close(self) -> None:
         """Stop following the engine; reads go direct from now on."""
-        self._closing.set()
+        with self._starting:
+            self._armed = False
+            self._closing.set()
+            thread, self._thread = self._thread, None
         self.break_stream()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        if thread is not None:
+            thread.join(5)
 
     def break_stream(self) -> None:
         """Close the event stream (as an engine going away does); the thread opens it again."""
@@ -169,6 +182,8 @@ class StateCache:
         return found
 
     def _usable(self) -> bool:
+        if self._thread is None and self._armed:
+            self._follow_engine()  # the first read: this one goes direct, the next ones need not
         return self._live and not self.busy()
 
     def _fresh(self) -> _State:
@@ -211,6 +226,10 @@ class StateCache:
                 # `since` a second back: dockerd answers before it subscribes, so replay that gap
                 self._stream = client.api.events(since=int(time.time()) - 1, filters={"type": TYPES},
                                                  decode=True)
+                if self._closing.is_set():  # close() came while subscribing: it saw no stream
+                    self.break_stream()
+                    client.close()
+                    return
             except Exception as err:  # noqa: BLE001
                 log.debug("engine events: cannot subscribe: %s", err)
                 client.close()

@@ -72,6 +72,7 @@ def domain(docker_host: str, docker_client: Any, busybox_image: str,
         # no engine id recorded: the status reads inspect it by name, so untagging makes it absent
         supervisor.images.record(EXTRA_IMAGE, 1, 7, "extra", 7, 1, "")
         supervisor.images.record("polyvisor-test/absent:1", 1, 6, "absent", 6, 1, "sha256:" + "0" * 64)
+        supervisor.status.current()  # the first read opens the event stream
         wait_for(lambda: supervisor.cache.live, 10, "the event stream")
         yield services
     finally:
@@ -115,7 +116,12 @@ def test_answers_are_byte_identical_to_direct_reads_and_come_from_memory(domain:
     assert domain.supervisor.status.cache is not None and domain.supervisor.cache.live
     calls: list[Any] = []
     real = domain.engine.call
-    domain.engine.call = lambda action: calls.append(action) or real(action)
+
+    def counted(action: Any) -> Any:
+        calls.append(action)
+        return real(action)
+
+    domain.engine.call = counted
     try:
         again = answers(domain.supervisor.status, domain.apps)
     finally:
@@ -173,7 +179,7 @@ def test_an_engine_restart_is_rebuilt(busybox_image: str) -> None:
         client.containers.run(busybox_image, ["sleep", "3600"], name="one_1_1", network_mode="none", detach=True,
                               labels={"io.balena.supervised": "true", "io.balena.app-id": "1"})
         client.close()
-        cache.start()
+        cache.start(now=True)
         wait_for(lambda: cache.live, 10, "the stream")
 
         def same() -> bool:

@@ -146,7 +146,7 @@ def api() -> Api:
 @pytest.fixture
 def cache(api: Api) -> Iterator[StateCache]:
     made = StateCache(Engine(api))
-    made.start()
+    made.start(now=True)
     wait(lambda: made.live and made.fills == 1)
     yield made
     made.close()
@@ -230,7 +230,7 @@ def test_image_events_forget_image_inspects(api: Api) -> None:
         return found.get(name)
 
     cache = StateCache(Engine(api), image_inspect=inspect)
-    cache.start()
+    cache.start(now=True)
     try:
         wait(lambda: cache.live)
         assert (cache.image("x"), cache.image("x"), cache.image("y")) == ({"Id": "sha256:x"}, {"Id": "sha256:x"}, None)
@@ -245,7 +245,7 @@ def test_image_events_forget_image_inspects(api: Api) -> None:
 def test_busy_and_invalidated_reads_go_to_the_engine(api: Api) -> None:
     busy = threading.Event()
     cache = StateCache(Engine(api), busy=busy.is_set)
-    cache.start()
+    cache.start(now=True)
     try:
         wait(lambda: cache.live)
         cached(cache)
@@ -290,3 +290,26 @@ def test_a_broken_stream_drops_the_cache_and_reads_go_direct_until_back(api: Api
     api.items["a"]["State"] = {"Status": "exited", "Running": False}  # changed while the stream was down
     wait(lambda: cache.live and cache.fills == 2, timeout=3)
     assert cached(cache) == direct(api)
+
+
+def test_the_stream_opens_at_the_first_read_not_at_start(api: Api) -> None:
+    """An agent nobody asks about its apps loads no docker SDK and holds no engine connection."""
+    engine = Engine(api)
+    connects: list[float | None] = []
+    real = engine.connect
+
+    def counted(timeout: float | None) -> Client:
+        connects.append(timeout)
+        return real(timeout)
+
+    engine.connect = counted  # type: ignore[method-assign]
+    cache = StateCache(engine)
+    cache.start()
+    try:
+        assert cache._thread is None and connects == [] and not cache.live  # no thread, no connection
+        assert cached(cache) == direct(api)  # the first read: direct, and it opens the stream
+        wait(lambda: cache.live)
+        assert connects == [None]  # its own client, no read timeout
+    finally:
+        cache.close()
+    assert not cache.live
