@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from frozen.test_binary import Agent, binary, start  # noqa: F401 (binary: the fixture)
 from PyInstaller.archive.readers import CArchiveReader
 
+from frozen.test_binary import Agent, binary, start  # noqa: F401 (binary: the fixture)
 from handlers.accounts.passwords import hash_password
 
 ADMIN_PASSWORD = "Frozen-pw-1!"
