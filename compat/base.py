@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from time import perf_counter
 from typing import Any, TypeVar
 
@@ -144,15 +145,49 @@ async def read_body(request: Request, limit: int) -> bytes:
 Handler = Callable[[Request], Awaitable[Any]]
 
 
+REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()")
+
+
 @dataclass(frozen=True)
 class Route:
-    """One legacy route: method, path pattern, endpoint and dialect-specific options."""
+    """One legacy route: method, path, its regex (`path` with each `:name` as a group; compiled on
+    first use), endpoint and dialect-specific options."""
 
     method: str
     path: str
-    pattern: Any
+    regex: str
     endpoint: Callable[..., Awaitable[Any]]
     options: Mapping[str, Any]
+    flags: int = 0
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.regex, self.flags)
+
+    @cached_property
+    def _literal(self) -> tuple[str, bool] | None:
+        """(the path before its first `:name`, lower-cased when matched without case; whether that
+        is the whole path) when it is plain ASCII text, which the regex matches character for
+        character; None when only the regex can tell."""
+        head, colon, _ = self.path.partition(":")
+        if not head.isascii() or REGEX_SYNTAX.intersection(head):
+            return None
+        return (head.lower() if self.flags & re.IGNORECASE else head), not colon
+
+    def params(self, path: str) -> dict[str, str] | None:
+        """The path's parameters when this route's regex matches it, else None. A plain path is
+        compared as text (an ASCII request path: what IGNORECASE folds there is what lower() does),
+        and a path that does not start with a parameterised route's plain head never compiles its
+        regex: at start no route is compiled, and /ping never runs one."""
+        literal = self._literal
+        if literal is not None and path.isascii():
+            text = path.lower() if self.flags & re.IGNORECASE else path
+            if literal[1]:
+                return {} if text == literal[0] else None
+            if not text.startswith(literal[0]):
+                return None
+        found = self.pattern.match(path)
+        return found.groupdict() if found else None
 
 
 class Router:
@@ -167,8 +202,7 @@ class Router:
         regex = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", path)
 
         def register(endpoint: Any) -> Any:
-            self.items.append(Route(method, path, re.compile(f"^{regex}\\Z", self._flags), endpoint,
-                                    options))
+            self.items.append(Route(method, path, f"^{regex}\\Z", endpoint, options, self._flags))
             return endpoint
 
         return register
@@ -177,11 +211,11 @@ class Router:
         """(route, params, allowed methods): route None with methods = wrong method; none = unknown."""
         allowed: list[str] = []
         for route in self.items:
-            found = route.pattern.match(path)
-            if not found:
+            params = route.params(path)
+            if params is None:
                 continue
             if route.method == method or (head_as_get and method == "HEAD" and route.method == "GET"):
-                return route, found.groupdict(), []
+                return route, params, []
             allowed.append(route.method)
         return None, {}, allowed
 

@@ -170,7 +170,7 @@ class MuxRouter(Router):
         regex = re.sub(r":(\w+)", segment, path)
 
         def register(endpoint: Any) -> Any:
-            self.items.append(Route(method, path, re.compile(f"^{regex}\\Z"), endpoint, options))
+            self.items.append(Route(method, path, f"^{regex}\\Z", endpoint, options))
             return endpoint
 
         return register

@@ -14,6 +14,7 @@ logo, changelog) are api_process_raw: their errors come with status 200 as octet
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import voluptuous as vol
@@ -21,18 +22,25 @@ import voluptuous as vol
 from compat.base import Router
 from compat.hassio.callers import addon_of
 from compat.hassio.common import APIError, Call
-from handlers.homeassistant.addons.config import ALSA_DEVICE, BOOT_ALL, DOCKER_PORTS
-from handlers.homeassistant.addons.options import options_schema
 
 routes = Router()  # compat.hassio.dialect serves it
 
-SCHEMA_OPTIONS = vol.Schema({
-    vol.Optional("boot"): vol.In(BOOT_ALL),
-    vol.Optional("network"): vol.Any(None, DOCKER_PORTS),
-    vol.Optional("auto_update"): vol.Boolean(),
-    vol.Optional("audio_output"): ALSA_DEVICE,
-    vol.Optional("audio_input"): ALSA_DEVICE,
-})
+
+
+@cache
+def schema_options() -> vol.Schema:
+    """POST /addons/<slug>/options' body (made on first use: the add-on config's schemas are not
+    built at the agent's start)."""
+    from handlers.homeassistant.addons.config import ALSA_DEVICE, BOOT_ALL, DOCKER_PORTS
+
+    return vol.Schema({
+        vol.Optional("boot"): vol.In(BOOT_ALL),
+        vol.Optional("network"): vol.Any(None, DOCKER_PORTS),
+        vol.Optional("auto_update"): vol.Boolean(),
+        vol.Optional("audio_output"): ALSA_DEVICE,
+        vol.Optional("audio_input"): ALSA_DEVICE,
+    })
+
 
 SCHEMA_SECURITY = vol.Schema({vol.Optional("protected"): vol.Boolean()})
 
@@ -94,8 +102,10 @@ async def post_options(call: Call) -> bool:
     Any kept the first failure of equal depth, None's, so any invalid options answer `not a valid
     value for dictionary value @ data['options']. Got ...`, never the schema's own message."""
     slug = await _slug(call)
+    from handlers.homeassistant.addons.options import options_schema
+
     schema = options_schema((await _config(call, slug))["schema"])
-    body = await call.validate(SCHEMA_OPTIONS.extend({vol.Optional("options"): vol.Any(None, schema)}))
+    body = await call.validate(schema_options().extend({vol.Optional("options"): vol.Any(None, schema)}))
     await call.run(call.services.hassio_addons.set_options, slug, body)
     return True
 

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,7 +37,7 @@ def _greedy(method: str) -> Any:
     def register(endpoint: Any) -> Any:
         routes.add(method, "/homeassistant/api/:path")(endpoint)
         last = routes.items[-1]
-        routes.items[-1] = dataclasses.replace(last, pattern=re.compile(r"^/homeassistant/api/(?P<path>.+)\Z"))
+        routes.items[-1] = dataclasses.replace(last, regex=r"^/homeassistant/api/(?P<path>.+)\Z")
         return endpoint
     return register
 

@@ -136,7 +136,7 @@ def form_file(content_type: str, body: bytes, field: str) -> bytes:
 @routes.add("POST", "/edgehub/api/pem/temp", **CHECKED)
 async def post_pem_temp(request: Request, context: Context) -> Response:
     """multipart `file`: {"type": the PEM label, "data": base64 of the file}; 400 for anything else."""
-    from handlers.edgehub.local import parse_pem
+    from handlers.edgehub.pem import parse_pem
 
     try:
         body = await read_body(request, PEM_LIMIT)

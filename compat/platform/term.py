@@ -25,7 +25,6 @@ from compat.platform.kit import as_json, claims_of
 from handlers.accounts.logins import ADMIN_ACCOUNT
 from handlers.engine.terminal import window_size
 from handlers.errors import PolyvisorError
-from handlers.host.shell import PtyShell
 
 routes = Router()  # compat.platform.dialect serves it after its own routes
 
@@ -47,6 +46,8 @@ async def ws_term(socket: WebSocket, context: Context) -> None:
     user = "root" if claims.m == ADMIN_ACCOUNT else claims.identity
     offered = socket.scope.get("subprotocols") or []
     await socket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    from handlers.host.shell import PtyShell  # pty, tty, termios: loaded by the first terminal
+
     try:
         shell = await run_in_threadpool(PtyShell, user)
     except PolyvisorError as err:

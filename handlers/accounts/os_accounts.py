@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import grp
 import pwd
 import threading
@@ -52,10 +53,16 @@ class PamAccounts:
     def __init__(self, service: str = "login") -> None:
         self.service = service
         self._lib: ctypes.CDLL | None = None
-        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        self._libc.calloc.restype = ctypes.c_void_p
-        self._libc.strdup.restype = ctypes.c_void_p
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def _libc(self) -> ctypes.CDLL:
+        """libc for the conversation's replies, loaded by the first login: find_library runs
+        `ldconfig -p`, a process the agent's start need not spawn."""
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.calloc.restype = ctypes.c_void_p
+        libc.strdup.restype = ctypes.c_void_p
+        return libc
 
     def _pam(self) -> ctypes.CDLL:
         if self._lib is None:

@@ -10,12 +10,11 @@ broker as systemd units over D-Bus, the broker's `$SYS` status, and PEM uploads.
 - EdgeBus: a real mosquitto as a systemd unit (`--edgehub-edgebus-unit`); "installed" means
   systemd has the unit (LoadState not `not-found`); its status comes from its `$SYS/#` topics.
 
-pyroute2, paho-mqtt and cryptography are imported on first use.
+pyroute2 and paho-mqtt are imported on first use. PEM uploads are checked in pem.py.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import platform
 import re
@@ -360,33 +359,3 @@ def read_sys_topics(url: str, timeout: float = 3.0, quiet: float = 0.3) -> dict[
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-# ---- PEM uploads --------------------------------------------------------------------------------
-
-PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
-
-
-def parse_pem(data: bytes) -> dict[str, str]:
-    """{"type": the first block's label, "data": base64 of the file} when every PEM block in it
-    parses (certificates, private and public keys, unencrypted); InvalidInput otherwise."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    blocks = list(PEM_BLOCK.finditer(data))
-    if not blocks:
-        raise InvalidInput("no PEM data found")
-    for block in blocks:
-        label, raw = block.group(1).decode(), block.group(0)
-        try:
-            if label == "CERTIFICATE":
-                x509.load_pem_x509_certificate(raw)
-            elif label.endswith("PRIVATE KEY"):
-                serialization.load_pem_private_key(raw, password=None)
-            elif label.endswith("PUBLIC KEY"):
-                serialization.load_pem_public_key(raw)
-            else:
-                raise InvalidInput(f"unsupported PEM type {label}")
-        except (ValueError, TypeError) as err:
-            raise InvalidInput(f"invalid {label}: {err}") from err
-    return {"type": blocks[0].group(1).decode(), "data": base64.b64encode(data).decode()}

@@ -3,8 +3,9 @@
 one (optionally encrypted) `.tar.gz` per add-on and folder.
 
 - schema.py: snapshot.json's schema (SCHEMA_SNAPSHOT), the slug rule, the folder names.
-- crypto.py: the password's key, iv and `protected` marker, the secret fields' chained AES-CBC.
-- archive.py: `Writer` and `Reader` of the snapshot file (inner archives through securetar),
+- crypto.py: the password's key, iv and `protected` marker, the secret fields' chained AES-CBC,
+  the inner archives in securetar's encrypted format (`inner_tar`).
+- archive.py: `Writer` and `Reader` of the snapshot file (inner archives through crypto.py),
   `read_json` (and the completeness check of an upload).
 - extract.py: `extract(tar, folder)`, which never writes outside `folder`.
 - snapshot.py: `Snapshot`, one file and its snapshot.json.
@@ -12,5 +13,5 @@ one (optionally encrypted) `.tar.gz` per add-on and folder.
   full and partial snapshots and restores, one at a time.
 - restore.py: `Restore`, the steps of a restore once it is allowed (staging, then the swap).
 
-securetar and cryptography are imported on first use: the agent starts without them.
+pycryptodome's AES is imported on first use: the agent starts without it.
 """

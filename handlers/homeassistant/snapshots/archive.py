@@ -1,12 +1,13 @@
 """The snapshot file (hassio.md §4.2, §4.4): an uncompressed tar holding `./snapshot.json` and one
 streamed tar.gz per folder and add-on (`./homeassistant.tar.gz`, `./addons_local.tar.gz`,
-`./<addon slug>.tar.gz`), each encrypted by securetar when the snapshot has a password.
+`./<addon slug>.tar.gz`), each encrypted in securetar's format when the snapshot has a password
+(crypto.inner_tar).
 
 Tag 138 wrote the inner archives into a temporary folder and then tarred that folder. Here they
-are streamed straight into the outer tar (securetar's create_inner_tar), so a snapshot needs its
+are streamed straight into the outer tar (as securetar's create_inner_tar did), so a snapshot needs its
 own size on disk once, not twice; snapshot.json comes last, once the add-ons' sizes are known
 (readers look the member up by name). Both levels use the GNU tar format, Python 3.7's default,
-as 138 wrote them. securetar is imported on first use.
+as 138 wrote them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Self
 
+from handlers.homeassistant.snapshots.crypto import inner_tar
 from handlers.homeassistant.snapshots.extract import extract
 from handlers.homeassistant.snapshots.schema import member_name
 
 SNAPSHOT_JSON = "./snapshot.json"
-BUFSIZE = 64 * 1024  # tarfile's stream chunk: a multiple of 16, so only securetar's last write is padded
+BUFSIZE = 64 * 1024  # tarfile's stream chunk: a multiple of 16, so only the last write is padded
 # Reading an encrypted stream ("r|gz"), tarfile inflates a whole chunk at once and copies what it
 # holds at every read: 10 KiB of a sparse file inflate to 10 MiB. Small chunks bound a restore's
 # memory (200 MiB with a 10 MiB run of zeros: 53 MiB peak at 10 KiB, 34 MiB at 2 KiB, same time).
@@ -42,14 +44,10 @@ class Writer:
     def __init__(self, path: Path, key: bytes | None) -> None:
         self.path = path
         self.key = key
-        self._outer: Any = None
         self._tar: tarfile.TarFile | None = None
 
     def __enter__(self) -> Self:
-        from securetar import SecureTarFile
-
-        self._outer = SecureTarFile(self.path, "w", gzip=False, bufsize=BUFSIZE)
-        self._tar = self._outer.__enter__()
+        self._tar = tarfile.open(name=str(self.path), mode="w:", dereference=False, bufsize=BUFSIZE)
         self._tar.format = tarfile.GNU_FORMAT
         root = tarfile.TarInfo(".")  # 138 tarred its temporary folder as "."
         root.type, root.mode, root.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
@@ -57,20 +55,17 @@ class Writer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._outer.__exit__(*exc)
+        if self._tar is not None:
+            self._tar.close()
 
     @contextmanager
     def inner(self, name: str) -> Iterator[tarfile.TarFile]:
-        """A tar.gz member `./<name>.tar.gz` to add files to, streamed through securetar into the
-        outer file; its size is known when it closes."""
-        from securetar import SecureTarFile
-
+        """A tar.gz member `./<name>.tar.gz` to add files to, streamed (encrypted with a key) into
+        the outer file; its size is known when it closes."""
         member = member_name(name)
-        with self._member(member) as fileobj:
-            inner = SecureTarFile(Path(member), "w", key=self.key, gzip=True, bufsize=BUFSIZE, fileobj=fileobj)
-            with inner as tar:
-                tar.format = tarfile.GNU_FORMAT
-                yield tar
+        with self._member(member) as fileobj, inner_tar(Path(member), "w", self.key, fileobj, BUFSIZE) as tar:
+            tar.format = tarfile.GNU_FORMAT
+            yield tar
 
     @contextmanager
     def _member(self, name: str) -> Iterator[IO[bytes]]:
@@ -207,12 +202,9 @@ class Reader:
 
     def extract(self, name: str, folder: Path) -> None:
         """`./<name>.tar.gz` into `folder`, decrypted with the key, through extract.check."""
-        from securetar import SecureTarFile
-
         assert self._tar is not None
         member = self._members[member_name(name)]
         stream: IO[bytes] | None = self._tar.extractfile(member)
         assert stream is not None
-        inner = SecureTarFile(Path(member.name), "r", key=self.key, gzip=True, bufsize=READ_BUFSIZE, fileobj=stream)
-        with inner as tar:
+        with inner_tar(Path(member.name), "r", self.key, stream, READ_BUFSIZE) as tar:
             extract(tar, folder)

@@ -78,7 +78,7 @@ class Restore:
                     log.info("Restore %s extract add-on %s", snapshot.slug, addon)
                     reader.extract(addon, stage / "addons" / addon)
                     staged_addons.append(addon)
-        except Exception as err:  # noqa: BLE001 - tarfile, gzip, zlib, securetar, OSError: nothing changed yet
+        except Exception as err:  # noqa: BLE001 - tarfile, gzip, zlib, AES, OSError: nothing changed yet
             raise RestoreRefused(f"{type(err).__name__}: {err}") from None
         return staged_folders, staged_addons
 
