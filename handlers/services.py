@@ -155,7 +155,7 @@ class Services:
             netwatch=netwatch,
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
             **gosd_parts(settings),
-            **edgehub_parts(settings, store, edgehub_local(settings, bus, hostfs, platform)),
+            **edgehub_parts(settings, store, edgehub_local(settings, bus, hostfs, platform, netwatch)),
         )
 
     def __post_init__(self) -> None:
@@ -273,12 +273,14 @@ def edgehub_parts(settings: Any, store: Store, local: EdgehubLocal) -> dict[str,
             "edgehub_served": "platform" in set(getattr(settings, "dialects", ()) or ())}
 
 
-def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform) -> EdgehubLocal:
+def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform,
+                  netwatch: NetWatch | None = None) -> EdgehubLocal:
     """edgehub-agent's local side; units and the broker's address from --edgehub-* (nothing opened)."""
     return EdgehubLocal(bus, hostfs, getattr(settings, "version", None) or VERSION, platform,
                         apphub_unit=getattr(settings, "edgehub_apphub_unit", None) or "apphub.service",
                         edgebus_unit=getattr(settings, "edgehub_edgebus_unit", None) or "mosquitto.service",
-                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883")
+                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883",
+                        netwatch=netwatch)
 
 
 def gosd_parts(settings: Any) -> dict[str, Any]:
