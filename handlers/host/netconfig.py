@@ -25,6 +25,7 @@ IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 WIFI_TYPE_ID = 71  # IANA ifType ieee80211, as the page's Linux example shows
 INFINITE = 0xFFFFFFFF
 log = logging.getLogger("polyvisor.netconfig")
+PLAN = "netconfig.interfaces"  # the NetState key of what only netlink decides
 COUNTERS = (("bytesSent", "tx_bytes"), ("bytesRecv", "rx_bytes"), ("packetsSent", "tx_packets"),
             ("packetsRecv", "rx_packets"), ("errin", "rx_errors"), ("errout", "tx_errors"),
             ("dropin", "rx_dropped"), ("dropout", "tx_dropped"), ("fifoin", "rx_fifo_errors"),
@@ -116,9 +117,14 @@ class Netconfig:
         """Default routes of the main table: (oif, gateway, metric)."""
         return _defaults(ipr.get_routes(family=family, table=254))
 
+    def in_memory(self) -> bool:
+        """interfaces() needs no netlink dump now: what is left is one counters read and three small
+        files (sysfs and resolv.conf), cheaper than a hop to the thread pool."""
+        return self._state.kept(PLAN, TABLES)
+
     def interfaces(self) -> list[dict[str, Any]]:
         """Every interface but loopback, with addresses, gateways, DNS, metrics and counters."""
-        plan = self._state.derived("netconfig.interfaces", TABLES, self._plan)
+        plan = self._state.derived(PLAN, TABLES, self._plan)
         counters = self._state.counters()
         dns = self.nameservers()
         found = []

@@ -108,6 +108,12 @@ class NetState:
                 self._derived[key] = (stamp, value)
             return value
 
+    def kept(self, key: Hashable, tables: Iterable[str]) -> bool:
+        """derived(key, tables, ...) would answer from memory now (no dump, no build)."""
+        with self._lock:
+            found = self._derived.get(key)
+            return self.live and found is not None and found[0] == tuple(self._versions[t] for t in tables)
+
     def counters(self) -> dict[int, dict[str, int]]:
         """Every interface's counters by index, read now (rtnl_link_stats64 field names)."""
         with self._lock:

@@ -100,9 +100,12 @@ def test_changes_behind_its_back_show_within_a_second(ns: tuple[str, NetWatch]) 
     network = Network(name, watch)
     netconfig = Netconfig(HostFS("/"), name, watch=watch)
     assert network.device_ipv4() == ["10.213.60.1", "10.213.61.1"]
+    assert not netconfig.in_memory()
     netconfig.interfaces()
+    assert netconfig.in_memory()  # the route answers on the event loop now
 
     ip("-n", name, "addr", "add", "10.213.64.1/24", "dev", "pv6b")
+    assert poll(netconfig.in_memory, lambda kept: not kept) is False
     assert poll(network.device_ipv4, lambda a: "10.213.64.1" in a) == ["10.213.60.1", "10.213.61.1",
                                                                       "10.213.64.1"]
     ip("-n", name, "link", "set", "pv6b", "down")

@@ -116,3 +116,15 @@ def test_going_live_or_not_drops_everything() -> None:
     state.links()
     assert state.asked == [LINKS, LINKS]
     assert state.derived("key", (LINKS,), lambda: "new") == "new"
+
+
+def test_kept_says_whether_a_derived_answer_is_in_memory() -> None:
+    state = Recorded()
+    assert not state.kept("key", (LINKS,))
+    state.derived("key", (LINKS,), lambda: "x")
+    assert state.kept("key", (LINKS,))
+    state.invalidate([LINKS])
+    assert not state.kept("key", (LINKS,))
+    state.derived("key", (LINKS,), lambda: "x")
+    state._set_live(False)
+    assert not state.kept("key", (LINKS,))
