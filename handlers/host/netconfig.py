@@ -81,6 +81,7 @@ class Netconfig:
         self._fs = hostfs
         self.netns = netns
         self._state = (watch or NetWatch()).state(netns)  # reads; writes go through self._ipr()
+        self._resolv = str(hostfs.path("/etc/resolv.conf"))
         self.dhcp = dhcp
         self._socket: Any = None
         self._lock = threading.RLock()
@@ -109,7 +110,7 @@ class Netconfig:
 
     def nameservers(self) -> list[str]:
         """nameserver lines of /etc/resolv.conf (under --root)."""
-        text = self._fs.read_text("/etc/resolv.conf") or ""
+        text = _read(self._resolv)  # HostFS.read_text's answer without its path work on every request
         return [line.split()[1] for line in text.splitlines()
                 if line.startswith("nameserver") and len(line.split()) > 1]
 
