@@ -118,15 +118,19 @@ class Netconfig:
         """Default routes of the main table: (oif, gateway, metric)."""
         return _defaults(ipr.get_routes(family=family, table=254))
 
-    def in_memory(self) -> bool:
-        """interfaces() needs no netlink dump now: what is left is one counters read and three small
-        files (sysfs and resolv.conf), cheaper than a hop to the thread pool."""
-        return self._state.kept(PLAN, TABLES)
-
     def interfaces(self) -> list[dict[str, Any]]:
         """Every interface but loopback, with addresses, gateways, DNS, metrics and counters."""
-        plan = self._state.derived(PLAN, TABLES, self._plan)
-        counters = self._state.counters()
+        counters = self._state.counters() or {}  # with dump=True never None
+        return self._answer(self._state.derived(PLAN, TABLES, self._plan), counters)
+
+    def interfaces_in_memory(self) -> list[dict[str, Any]] | None:
+        """interfaces() without a netlink dump (safe on the event loop: one counters read and three
+        small files), or None when a dump is needed: then call interfaces() in a thread."""
+        plan = self._state.kept(PLAN, TABLES)
+        counters = self._state.counters(dump=False) if plan is not None else None
+        return None if plan is None or counters is None else self._answer(plan, counters)
+
+    def _answer(self, plan: tuple[Plan, ...], counters: dict[int, dict[str, int]]) -> list[dict[str, Any]]:
         dns = self.nameservers()
         found = []
         for index, speed_file, head, tail, metrics, connected in plan:

@@ -108,14 +108,17 @@ class NetState:
                 self._derived[key] = (stamp, value)
             return value
 
-    def kept(self, key: Hashable, tables: Iterable[str]) -> bool:
-        """derived(key, tables, ...) would answer from memory now (no dump, no build)."""
+    def kept(self, key: Hashable, tables: Iterable[str]) -> Any:
+        """What derived(key, tables, ...) would answer from memory now; None when it would build."""
         with self._lock:
             found = self._derived.get(key)
-            return self.live and found is not None and found[0] == tuple(self._versions[t] for t in tables)
+            if self.live and found is not None and found[0] == tuple(self._versions[t] for t in tables):
+                return found[1]
+            return None
 
-    def counters(self) -> dict[int, dict[str, int]]:
-        """Every interface's counters by index, read now (rtnl_link_stats64 field names)."""
+    def counters(self, dump: bool = True) -> dict[int, dict[str, int]] | None:
+        """Every interface's counters by index, read now (rtnl_link_stats64 field names); without
+        RTM_GETSTATS (kernels before 4.7) from a link dump, or None when `dump` is False."""
         with self._lock:
             try:
                 if self._stats_socket is None:
@@ -127,6 +130,8 @@ class NetState:
                     self._stats_socket.close()
                     self._stats_socket = None
                 log.debug("RTM_GETSTATS failed (%s): counters from a link dump", err)
+                if not dump:
+                    return None
                 links = self._dump(LINKS)
         return {link["index"]: dict(link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {})
                 for link in links}

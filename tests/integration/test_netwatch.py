@@ -97,6 +97,9 @@ def test_answers_match_a_fresh_dump(ns: tuple[str, NetWatch], tmp_path: Any) -> 
     netconfig = Netconfig(HostFS(tmp_path), name, watch=watch)
     cached, fresh = interfaces_match(name, netconfig)
     assert cached == fresh
+    same = poll(lambda: (orjson.dumps(netconfig.interfaces_in_memory()), orjson.dumps(netconfig.interfaces())),
+                lambda pair: pair[0] == pair[1])
+    assert same[0] == same[1]  # what the route answers on the event loop
     found = {i["name"]: i for i in orjson.loads(cached)}
     assert (found["pv6a"]["isDefault"], found["pv6a"]["ipv6Metric"], found["pv6a"]["dns"]) == (True, 70, DNS)
     assert found["pv6c"]["connected"] is False
@@ -107,12 +110,12 @@ def test_changes_behind_its_back_show_within_a_second(ns: tuple[str, NetWatch]) 
     network = Network(name, watch)
     netconfig = Netconfig(HostFS("/"), name, watch=watch)
     assert network.device_ipv4() == ["10.213.60.1", "10.213.61.1"]
-    assert not netconfig.in_memory()
+    assert netconfig.interfaces_in_memory() is None
     # the route answers on the event loop now (polled: the kernel's late IPv6 events are real changes)
-    assert poll(lambda: bool(netconfig.interfaces()) and netconfig.in_memory(), bool)
+    assert poll(lambda: bool(netconfig.interfaces()) and netconfig.interfaces_in_memory() is not None, bool)
 
     ip("-n", name, "addr", "add", "10.213.64.1/24", "dev", "pv6b")
-    assert poll(netconfig.in_memory, lambda kept: not kept) is False
+    assert poll(netconfig.interfaces_in_memory, lambda kept: kept is None) is None
     assert poll(network.device_ipv4, lambda a: "10.213.64.1" in a) == ["10.213.60.1", "10.213.61.1",
                                                                       "10.213.64.1"]
     ip("-n", name, "link", "set", "pv6b", "down")

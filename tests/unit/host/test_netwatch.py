@@ -120,11 +120,11 @@ def test_going_live_or_not_drops_everything() -> None:
 
 def test_kept_says_whether_a_derived_answer_is_in_memory() -> None:
     state = Recorded()
-    assert not state.kept("key", (LINKS,))
+    assert state.kept("key", (LINKS,)) is None
     state.derived("key", (LINKS,), lambda: "x")
-    assert state.kept("key", (LINKS,))
+    assert state.kept("key", (LINKS,)) == "x"
     state.invalidate([LINKS])
-    assert not state.kept("key", (LINKS,))
+    assert state.kept("key", (LINKS,)) is None
     state.derived("key", (LINKS,), lambda: "x")
     state._set_live(False)
-    assert not state.kept("key", (LINKS,))
+    assert state.kept("key", (LINKS,)) is None
