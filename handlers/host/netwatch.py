@@ -67,6 +67,7 @@ class NetState:
         self._rcvbuf, self._retry = rcvbuf, retry
         self._lock = threading.RLock()
         self._start_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._tables: dict[str, tuple[Any, ...]] = {}
         self._versions = dict.fromkeys(TABLES, 0)
         self._derived: dict[Hashable, tuple[tuple[int, ...], Any]] = {}
@@ -109,17 +110,22 @@ class NetState:
             return value
 
     def kept(self, key: Hashable, tables: Iterable[str]) -> Any:
-        """What derived(key, tables, ...) would answer from memory now; None when it would build."""
-        with self._lock:
+        """What derived(key, tables, ...) would answer from memory now; None when it would build, or
+        when a dump is under way (never waits for one: the event loop may ask)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
             found = self._derived.get(key)
             if self.live and found is not None and found[0] == tuple(self._versions[t] for t in tables):
                 return found[1]
             return None
+        finally:
+            self._lock.release()
 
     def counters(self, dump: bool = True) -> dict[int, dict[str, int]] | None:
         """Every interface's counters by index, read now (rtnl_link_stats64 field names); without
         RTM_GETSTATS (kernels before 4.7) from a link dump, or None when `dump` is False."""
-        with self._lock:
+        with self._stats_lock:  # not self._lock: never waits for a dump
             try:
                 if self._stats_socket is None:
                     self._stats_socket = rtnl.open_socket(self.netns)
@@ -130,9 +136,9 @@ class NetState:
                     self._stats_socket.close()
                     self._stats_socket = None
                 log.debug("RTM_GETSTATS failed (%s): counters from a link dump", err)
-                if not dump:
-                    return None
-                links = self._dump(LINKS)
+        if not dump:
+            return None
+        links = self._dump(LINKS)
         return {link["index"]: dict(link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {})
                 for link in links}
 
@@ -223,6 +229,8 @@ class NetState:
             except OSError as err:  # ENOBUFS: notifications were lost; EBADF: closed under us
                 if not self._closed:
                     log.info("netlink notifications lost (%s): cache dropped, socket reopened", err)
+            except Exception as err:  # noqa: BLE001 - whatever it was, the cache must not outlive it
+                log.warning("netlink watcher failed (%r): cache dropped, socket reopened", err)
             finally:
                 self._set_live(False)
                 self._sock = None
@@ -279,9 +287,10 @@ class NetState:
             self._tables.clear()
             self._derived.clear()
             self._close_dumper()
-            if self._stats_socket is not None:
-                self._stats_socket.close()
-                self._stats_socket = None
+            with self._stats_lock:
+                if self._stats_socket is not None:
+                    self._stats_socket.close()
+                    self._stats_socket = None
             for fd in (self._wake_r, self._wake_w):
                 if fd != -1:
                     os.close(fd)
