@@ -4,7 +4,9 @@ One `NetState` per network namespace (None: the agent's own), made by `NetWatch`
 
     read ──> table clean? ── yes ──> the dump kept from last time
                │ no (first read, or a notification since)
-               └──> dump it now through pyroute2 (kept while the watcher stays live)
+               └──> the watcher thread dumps it now through pyroute2 (kept while it stays live);
+                    pyroute2's sync sockets keep an event loop per thread, so only that thread
+                    holds one; a read while not live opens and closes its own
 
     watcher thread: socket bound to RTMGRP_LINK | IPV4/IPV6_IFADDR | IPV4/IPV6_ROUTE
         notification ──> the tables it touches are dirty (dropped; the next read re-dumps)
@@ -36,6 +38,7 @@ TABLES = (LINKS, ADDRS, ROUTES4, ROUTES6)
 ROUTES: dict[int, str] = {socket.AF_INET: ROUTES4, socket.AF_INET6: ROUTES6}
 log = logging.getLogger("polyvisor.netwatch")
 T = TypeVar("T")
+FILL_WAIT = 2.0  # seconds a read waits for the watcher's dump before it dumps itself
 
 
 def stale_tables(kind: int, family: int) -> frozenset[str]:
@@ -73,7 +76,10 @@ class NetState:
         self._derived: dict[Hashable, tuple[tuple[int, ...], Any]] = {}
         self.live = False  # the watcher is subscribed: a kept dump can be trusted
         self.dumps = 0  # dumps asked of the kernel (tests and benchmarks read it)
-        self._dumper: Any = None
+        self._wanted: set[str] = set()  # tables readers wait for the watcher to dump
+        self._fill_no = 0  # fills the watcher has begun
+        self._last: dict[str, tuple[int, tuple[Any, ...]]] = {}  # each table's latest fill: (number, rows)
+        self._filled = threading.Condition(self._lock)
         self._stats_socket: socket.socket | None = None
         self._seq = 0
         self._thread: threading.Thread | None = None
@@ -154,40 +160,58 @@ class NetState:
     def _table(self, table: str) -> tuple[Any, ...]:
         self._start()
         with self._lock:
-            kept = self._tables.get(table)
-            if kept is not None and self.live:
-                return kept
-            rows = self._dump(table)
+            ticket = self._fill_no
+            if self.live and table not in self._tables:
+                self._wanted.add(table)  # the watcher dumps it: pyroute2 stays on one thread
+                self.wake()
+                self._filled.wait_for(lambda: table in self._tables or not self.live
+                                      or self._last.get(table, (0, ()))[0] > ticket, FILL_WAIT)
             if self.live:
-                self._tables[table] = rows
-            return rows
+                kept = self._tables.get(table)
+                if kept is not None:
+                    return kept
+                last = self._last.get(table)
+                if last is not None and last[0] > ticket:
+                    return last[1]  # dumped after the request (a notification since has dropped it)
+        return self._dump(table)  # not live: straight to the kernel, as before the cache
 
-    def _dump(self, table: str) -> tuple[Any, ...]:
+    def _open_dumper(self) -> Any:
+        from pyroute2 import IPRoute  # heavy: imported on first use
+
+        return IPRoute(groups=0, netns=self.netns) if self.netns else IPRoute(groups=0)
+
+    def _dump(self, table: str, ipr: Any = None) -> tuple[Any, ...]:
+        """One table from the kernel, on `ipr` or on a socket opened and closed here (pyroute2's sync
+        sockets keep an event loop per thread that uses them: never share one across threads)."""
+        if ipr is None:
+            with self._open_dumper() as own:
+                return self._dump(table, own)
+        self.dumps += 1
+        if table == LINKS:
+            return tuple(ipr.get_links())
+        if table == ADDRS:
+            return tuple(ipr.get_addr())
+        family = socket.AF_INET if table == ROUTES4 else socket.AF_INET6
+        return tuple(ipr.get_routes(family=family, table=254))
+
+    def _fill(self, ipr: Any) -> Any:
+        """In the watcher: dump the tables readers wait for; the socket (opened here on first use)."""
         with self._lock:
-            if self._dumper is None:
-                from pyroute2 import IPRoute  # heavy: imported on first use
-
-                self._dumper = IPRoute(groups=0, netns=self.netns) if self.netns else IPRoute(groups=0)
-            ipr = self._dumper
-            self.dumps += 1
-            try:
-                if table == LINKS:
-                    return tuple(ipr.get_links())
-                if table == ADDRS:
-                    return tuple(ipr.get_addr())
-                family = socket.AF_INET if table == ROUTES4 else socket.AF_INET6
-                return tuple(ipr.get_routes(family=family, table=254))
-            except OSError:
-                self._close_dumper()
-                raise
-
-    def _close_dumper(self) -> None:
-        if self._dumper is not None:
-            try:
-                self._dumper.close()
-            except Exception as err:  # noqa: BLE001 - a broken socket is dropped either way
-                log.debug("closing the netlink dump socket: %s", err)
-            self._dumper = None
+            wanted = [t for t in TABLES if t in self._wanted]
+            self._wanted.clear()
+            self._fill_no += 1
+            number, versions = self._fill_no, {t: self._versions[t] for t in wanted}
+        for table in wanted:
+            if ipr is None:
+                ipr = self._open_dumper()
+            rows = self._dump(table, ipr)
+            with self._lock:
+                self._last[table] = (number, rows)  # for the readers that asked: as fresh as their own dump
+                if self.live and self._versions[table] == versions[table]:
+                    self._tables[table] = rows  # kept until a notification (maybe queued already) drops it
+        with self._lock:
+            self._filled.notify_all()
+        return ipr
 
     # ---- the watcher ---------------------------------------------------------------------------
 
@@ -210,8 +234,21 @@ class NetState:
             self._derived.clear()
             for table in TABLES:
                 self._versions[table] += 1
+            self._last.clear()
+            self._filled.notify_all()  # readers waiting for a fill: to the kernel themselves
 
     def _watch(self) -> None:
+        ipr: list[Any] = [None]  # the watcher's own dump socket, opened on first use
+        try:
+            self._watch_loop(ipr)
+        finally:
+            if ipr[0] is not None:
+                try:
+                    ipr[0].close()
+                except Exception as err:  # noqa: BLE001 - closing anyway
+                    log.debug("closing the netlink dump socket: %s", err)
+
+    def _watch_loop(self, ipr: list[Any]) -> None:
         while not self._closed:
             try:
                 sock = rtnl.open_socket(self.netns, rtnl.GROUPS, self._rcvbuf)
@@ -225,7 +262,7 @@ class NetState:
             self._set_live(True)  # subscribed first: a change from now on reaches us
             self._started.set()
             try:
-                self._listen(sock)
+                self._listen(sock, ipr)
             except OSError as err:  # ENOBUFS: notifications were lost; EBADF: closed under us
                 if not self._closed:
                     log.info("netlink notifications lost (%s): cache dropped, socket reopened", err)
@@ -238,22 +275,30 @@ class NetState:
             if self._sleep(self._retry):
                 return
 
-    def _listen(self, sock: socket.socket) -> None:
+    def _listen(self, sock: socket.socket, ipr: list[Any]) -> None:
         while not self._closed:
             fd = sock.fileno()
             if fd == -1:
                 raise OSError(errno.EBADF, "the notification socket was closed")
-            ready, _, _ = select.select([fd, self._wake_r], [], [])
+            ready, _, _ = select.select([fd, self._wake_r], [], [], 0 if self._wanted else None)
             if self._wake_r in ready:
                 try:
                     os.read(self._wake_r, 64)
                 except BlockingIOError:
                     pass
-                continue  # closed, or a socket closed under us: both seen above
             if fd in ready:
                 stale = stale_in(sock.recv(1 << 16))
                 if stale:
                     self.invalidate(stale)
+                continue  # what is queued behind it first, then the fill
+            if self._wanted and not self._closed:
+                try:
+                    ipr[0] = self._fill(ipr[0])
+                except Exception:
+                    if ipr[0] is not None:
+                        ipr[0].close()
+                    ipr[0] = None
+                    raise
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, woken by close(); True when closed."""
@@ -286,7 +331,8 @@ class NetState:
             self.live = False
             self._tables.clear()
             self._derived.clear()
-            self._close_dumper()
+            self._last.clear()
+            self._wanted.clear()
             with self._stats_lock:
                 if self._stats_socket is not None:
                     self._stats_socket.close()

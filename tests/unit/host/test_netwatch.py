@@ -37,17 +37,22 @@ def test_a_datagram_of_several_notifications() -> None:
 
 
 class Recorded(NetState):
-    """A NetState whose dumps are numbered rows and whose watcher is a flag."""
+    """A NetState whose dumps are numbered rows and whose watcher fills at once, in the reader's thread."""
 
     def __init__(self, live: bool = True) -> None:
         super().__init__()
         self.live = live
         self.asked: list[str] = []
+        self.fills = 0
 
     def _start(self) -> None:
         pass
 
-    def _dump(self, table: str) -> tuple[Any, ...]:
+    def wake(self) -> None:
+        self.fills += 1
+        self._fill("socket")
+
+    def _dump(self, table: str, ipr: Any = None) -> tuple[Any, ...]:
         self.asked.append(table)
         return (f"{table}#{len(self.asked)}",)
 
@@ -68,7 +73,7 @@ def test_not_live_reads_go_to_the_kernel() -> None:
     state = Recorded(live=False)
     state.addresses()
     state.addresses()
-    assert state.asked == [ADDRS, ADDRS]
+    assert state.asked == [ADDRS, ADDRS] and state.fills == 0  # the reader's own dumps
     built: list[int] = []
     for _ in range(2):
         state.derived("x", (ADDRS,), lambda: built.append(1))
@@ -128,3 +133,22 @@ def test_kept_says_whether_a_derived_answer_is_in_memory() -> None:
     state.derived("key", (LINKS,), lambda: "x")
     state._set_live(False)
     assert state.kept("key", (LINKS,)) is None
+
+
+def test_a_fill_is_the_readers_even_when_a_notification_drops_it() -> None:
+    state = Recorded()
+    asked_during: list[str] = []
+    real_dump = state._dump
+
+    def dump_then_notified(table: str, ipr: Any = None) -> tuple[Any, ...]:
+        rows = real_dump(table, ipr)
+        asked_during.append(table)
+        state.invalidate([table])  # a change while the watcher dumped: not kept, but the reader gets it
+        return rows
+
+    state._dump = dump_then_notified  # type: ignore[method-assign]
+    assert state.links() == ("links#1",)
+    assert state._tables == {}
+    state._dump = real_dump  # type: ignore[method-assign]
+    assert state.links() == ("links#2",)  # dropped: dumped again
+    assert state.links() == ("links#2",) and state.fills == 2
