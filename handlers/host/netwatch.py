@@ -78,6 +78,7 @@ class NetState:
         self.dumps = 0  # dumps asked of the kernel (tests and benchmarks read it)
         self._wanted: set[str] = set()  # tables readers wait for the watcher to dump
         self._fill_no = 0  # fills the watcher has begun
+        self._used: set[str] = set()  # tables read at least once: refilled when the watcher comes back
         self._last: dict[str, tuple[int, tuple[Any, ...]]] = {}  # each table's latest fill: (number, rows)
         self._filled = threading.Condition(self._lock)
         self._stats_socket: socket.socket | None = None
@@ -160,6 +161,7 @@ class NetState:
     def _table(self, table: str) -> tuple[Any, ...]:
         self._start()
         with self._lock:
+            self._used.add(table)
             ticket = self._fill_no
             if self.live and table not in self._tables:
                 self._wanted.add(table)  # the watcher dumps it: pyroute2 stays on one thread
@@ -260,6 +262,8 @@ class NetState:
                 continue
             self._sock = sock
             self._set_live(True)  # subscribed first: a change from now on reaches us
+            with self._lock:
+                self._wanted |= self._used  # after a break: refilled before the next read asks
             self._started.set()
             try:
                 self._listen(sock, ipr)

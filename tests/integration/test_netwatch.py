@@ -15,7 +15,7 @@ import pytest
 
 from handlers.host.hostfs import HostFS
 from handlers.host.netconfig import Netconfig
-from handlers.host.netwatch import NetState, NetWatch
+from handlers.host.netwatch import ADDRS, LINKS, NetState, NetWatch
 from handlers.host.network import Network
 from integration import netlink_reference as reference
 from integration.processes import ip
@@ -146,6 +146,12 @@ def test_own_writes_show_in_the_next_read(ns: tuple[str, NetWatch], tmp_path: An
     netconfig.close()
 
 
+def refilled(state: NetState) -> bool:
+    """The watcher came back and dumped again what had been read, before any read asked."""
+    # _last: what the watcher dumped since it came back (kept even if an IPv6 event dropped it since)
+    return poll(lambda: state.live and set(state._last) >= {LINKS, ADDRS}, bool, seconds=5.0)
+
+
 def rebuilt(state: NetState, network: Network, address: str) -> None:
     """The watcher came back (live again) and the answers are the kernel's, `address` among them."""
     assert poll(lambda: state.live, bool, seconds=5.0)
@@ -164,6 +170,7 @@ def test_socket_closed_under_it_is_rebuilt(ns: tuple[str, NetWatch]) -> None:
     sock.close()
     state.wake()
     assert poll(lambda: state._sock is not sock and state.live, bool, seconds=5.0)
+    assert refilled(state)
     ip("-n", name, "addr", "add", "10.213.66.1/24", "dev", "pv6a")  # seen by the new socket
     rebuilt(state, network, "10.213.66.1")
 
@@ -180,6 +187,7 @@ def test_overflow_drops_the_cache_and_rebuilds(ns: tuple[str, NetWatch]) -> None
         with state._lock:  # the watcher waits here with its first datagram while the queue overflows
             subprocess.run(["ip", "-n", name, "-batch", "-"], input=burst, text=True, check=True)
         assert poll(lambda: state._sock is not sock, bool, seconds=5.0)  # ENOBUFS: dropped, reopened
+        assert refilled(state)
         rebuilt(state, network, "10.213.67.200")
     finally:
         state.close()
