@@ -23,6 +23,7 @@ from handlers.host.control import Control
 from handlers.host.dhcp import Dhcp
 from handlers.host.hostfs import HostFS
 from handlers.host.netconfig import Netconfig
+from handlers.host.netwatch import NetWatch
 from handlers.host.processes import Processes
 from handlers.host.sysinfo import SysInfo
 from handlers.host.units import Units
@@ -53,7 +54,8 @@ class Platform:
     snapshots: Any = None  # compat's shared SSE readings, made on first stream
 
     @classmethod
-    def build(cls, settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine) -> Platform:
+    def build(cls, settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine,
+              netwatch: NetWatch | None = None) -> Platform:
         """Wire the platform's domain objects from settings."""
         verifier = make_verifier(getattr(settings, "os_accounts", "pam"),
                                  getattr(settings, "pam_service", "login"))
@@ -64,7 +66,7 @@ class Platform:
             auth=auth, sysinfo=SysInfo(hostfs, engine), processes=Processes(), units=Units(bus),
             control=Control(bus), devices=Devices(hostfs), sensors=Sensors(hostfs), leds=Leds(hostfs),
             watchdog=Watchdog(LinuxWatchdog(hostfs, device)), gpio=Gpio(hostfs), backlight=Backlight(hostfs),
-            screens=Screens(), disks=Disks(hostfs), netconfig=Netconfig(hostfs, dhcp=Dhcp(bus)), wifi=Wifi(bus),
+            screens=Screens(), disks=Disks(hostfs), netconfig=Netconfig(hostfs, dhcp=Dhcp(bus), watch=netwatch), wifi=Wifi(bus),
         )
 
     def power_status(self) -> dict[str, int]:

@@ -38,6 +38,7 @@ from handlers.host.bus import Bus
 from handlers.host.hostconfig import HostConfig
 from handlers.host.hostfs import HostFS
 from handlers.host.identity import Identity
+from handlers.host.netwatch import NetWatch
 from handlers.host.network import Network
 from handlers.host.selfupdate import SelfUpdate
 from handlers.host.systemd import Systemd
@@ -100,6 +101,7 @@ class Services:
     edgehub_config: EdgehubConfig | None = None
     edgehub_cloud: EdgehubCloud | None = None
     edgehub_served: bool = False  # the platform dialect (edgehub's routes) is served: restore the cloud at open()
+    netwatch: NetWatch | None = None  # the netlink caches Network and the platform's Netconfig read
 
     @classmethod
     def build(cls, settings: Any, api_port: int) -> Services:
@@ -107,7 +109,8 @@ class Services:
         dbus_address, led_file, boot_dir); nothing is opened yet."""
         store = Store(Path(settings.data_dir))
         hostfs = HostFS(settings.root)
-        network = Network()
+        netwatch = NetWatch()  # links, addresses and routes from memory, kept true by netlink
+        network = Network(watch=netwatch)
         engine = Engine(settings.docker_host)
         apps = Apps(engine)
         bus = Bus(settings.dbus_address)
@@ -129,7 +132,7 @@ class Services:
         actions.pause = supervisor.reconciler.paused
         actions.writing = supervisor.reconciler.writing
         apps.source = supervisor.cache.supervised
-        platform = Platform.build(settings, store, hostfs, bus, engine)
+        platform = Platform.build(settings, store, hostfs, bus, engine, netwatch)
         device.engine_status = supervisor.status.first_service
         return cls(
             store=store,
@@ -151,9 +154,10 @@ class Services:
             systemd=Systemd(bus),
             appdata=AppData(hostfs, getattr(settings, "legacy_data_path", None) or "/resin-data"),
             state_engine=set(getattr(settings, "dialects", ())) != {"gosuper"},
+            netwatch=netwatch,
             **hassio_parts(settings, store, hostfs, bus, engine, identity),
             **gosd_parts(settings),
-            **edgehub_parts(settings, store, edgehub_local(settings, bus, hostfs, platform)),
+            **edgehub_parts(settings, store, edgehub_local(settings, bus, hostfs, platform, netwatch)),
         )
 
     def __post_init__(self) -> None:
@@ -214,6 +218,8 @@ class Services:
             self.engine.close()
             self.bus.close()
             self.store.close()
+            if self.netwatch is not None:
+                self.netwatch.close()  # reopened by the next read (a later open() of the same services)
 
 
 def hassio_parts(settings: Any, store: Store, hostfs: HostFS, bus: Bus, engine: Engine,
@@ -269,12 +275,14 @@ def edgehub_parts(settings: Any, store: Store, local: EdgehubLocal) -> dict[str,
             "edgehub_served": "platform" in set(getattr(settings, "dialects", ()) or ())}
 
 
-def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform) -> EdgehubLocal:
+def edgehub_local(settings: Any, bus: Bus, hostfs: HostFS, platform: Platform,
+                  netwatch: NetWatch | None = None) -> EdgehubLocal:
     """edgehub-agent's local side; units and the broker's address from --edgehub-* (nothing opened)."""
     return EdgehubLocal(bus, hostfs, getattr(settings, "version", None) or VERSION, platform,
                         apphub_unit=getattr(settings, "edgehub_apphub_unit", None) or "apphub.service",
                         edgebus_unit=getattr(settings, "edgehub_edgebus_unit", None) or "mosquitto.service",
-                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883")
+                        edgebus_url=getattr(settings, "edgehub_edgebus_url", None) or "mqtt://127.0.0.1:1883",
+                        netwatch=netwatch)
 
 
 def gosd_parts(settings: Any) -> dict[str, Any]:

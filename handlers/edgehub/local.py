@@ -10,7 +10,7 @@ broker as systemd units over D-Bus, the broker's `$SYS` status, and PEM uploads.
 - EdgeBus: a real mosquitto as a systemd unit (`--edgehub-edgebus-unit`); "installed" means
   systemd has the unit (LoadState not `not-found`); its status comes from its `$SYS/#` topics.
 
-pyroute2 and paho-mqtt are imported on first use. PEM uploads are checked in pem.py.
+pyroute2 (through handlers.host.netwatch) and paho-mqtt are imported on first use. PEM uploads are checked in pem.py.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 from handlers.errors import BusUnavailable, InvalidInput, NotSupported, PolyvisorError, Unavailable
 from handlers.host.bus import SYSTEMD, Bus
 from handlers.host.hostfs import HostFS
+from handlers.host.netwatch import TABLES, NetWatch
 
 NO_MAC = "00:00:00:00:00:00"
 UNIT_IFACE = "org.freedesktop.systemd1.Unit"
@@ -81,7 +82,8 @@ class Local:
 
     def __init__(self, bus: Bus, hostfs: HostFS, version: str, platform_api: Any = None,
                  apphub_unit: str = "apphub.service", edgebus_unit: str = "mosquitto.service",
-                 edgebus_url: str = "mqtt://127.0.0.1:1883", netns: str | None = None) -> None:
+                 edgebus_url: str = "mqtt://127.0.0.1:1883", netns: str | None = None,
+                 netwatch: NetWatch | None = None) -> None:
         self._bus = bus
         self._fs = hostfs
         self._version = version
@@ -89,7 +91,7 @@ class Local:
         self.apphub_unit = unit_name(apphub_unit)
         self.edgebus_unit = unit_name(edgebus_unit)
         self.edgebus_url = edgebus_url
-        self._netns = netns
+        self._net = (netwatch or NetWatch()).state(netns)  # links, addresses, routes from memory
         self._lock = threading.Lock()  # one drop-in writer at a time
 
     # ---- network -----------------------------------------------------------------------------
@@ -97,21 +99,23 @@ class Local:
     def default_link(self) -> dict[str, str] | None:
         """{"name","mac","ip"} of the default-route interface (lowest metric, IPv4 first; routes through
         an interface without a MAC skipped), or None."""
-        from pyroute2 import IPRoute, NetNS  # heavy: first use only
+        found = self._net.derived("edgehub.default_link", TABLES, self._default_link)
+        return dict(found) if found is not None else None
 
-        with (NetNS(self._netns) if self._netns else IPRoute()) as ipr:
-            for family in (socket.AF_INET, socket.AF_INET6):
-                routes = [(r.get_attr("RTA_PRIORITY") or 0, r.get_attr("RTA_OIF"))
-                          for r in ipr.get_routes(family=family, table=254)
-                          if r["dst_len"] == 0 and r.get_attr("RTA_OIF") is not None]
-                for _metric, oif in sorted(routes, key=lambda item: item[0]):
-                    links = ipr.get_links(oif)
-                    mac = (links[0].get_attr("IFLA_ADDRESS") or "") if links else ""
-                    if mac in ("", NO_MAC):  # a tunnel (wireguard, tun) has none: the next route's
-                        continue
-                    addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET, index=oif)]
-                    return {"name": links[0].get_attr("IFLA_IFNAME") or "", "mac": mac,
-                            "ip": addrs[0] if addrs else ""}
+    def _default_link(self) -> dict[str, str] | None:
+        net = self._net
+        for family in (socket.AF_INET, socket.AF_INET6):
+            routes = [(r.get_attr("RTA_PRIORITY") or 0, r.get_attr("RTA_OIF")) for r in net.routes(family)
+                      if r["dst_len"] == 0 and r.get_attr("RTA_OIF") is not None]
+            for _metric, oif in sorted(routes, key=lambda item: item[0]):
+                links = [link for link in net.links() if link["index"] == oif]
+                mac = (links[0].get_attr("IFLA_ADDRESS") or "") if links else ""
+                if mac in ("", NO_MAC):  # a tunnel (wireguard, tun) has none: the next route's
+                    continue
+                addrs = [a.get_attr("IFA_ADDRESS") for a in net.addresses()
+                         if a["family"] == socket.AF_INET and a["index"] == oif]
+                return {"name": links[0].get_attr("IFLA_IFNAME") or "", "mac": mac,
+                        "ip": addrs[0] if addrs else ""}
         return None
 
     def macaddr(self) -> str:

@@ -12,18 +12,20 @@ import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from handlers.errors import InvalidId, InvalidInput, PolyvisorError
 from handlers.host.hostfs import HostFS
+from handlers.host.netwatch import TABLES, NetWatch
 
 ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 WIFI_TYPE_ID = 71  # IANA ifType ieee80211, as the page's Linux example shows
 INFINITE = 0xFFFFFFFF
 log = logging.getLogger("polyvisor.netconfig")
+PLAN = "netconfig.interfaces"  # the NetState key of what only netlink decides
 COUNTERS = (("bytesSent", "tx_bytes"), ("bytesRecv", "rx_bytes"), ("packetsSent", "tx_packets"),
             ("packetsRecv", "rx_packets"), ("errin", "rx_errors"), ("errout", "tx_errors"),
             ("dropin", "rx_dropped"), ("dropout", "tx_dropped"), ("fifoin", "rx_fifo_errors"),
@@ -52,12 +54,34 @@ def _attr(msg: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def _defaults(routes: Iterable[Any]) -> list[tuple[int, str, int]]:
+    """Default routes of a main-table dump: (oif, gateway, metric)."""
+    return [(_attr(route, "RTA_OIF"), _attr(route, "RTA_GATEWAY", ""), _attr(route, "RTA_PRIORITY", 0))
+            for route in routes if route["dst_len"] == 0 and _attr(route, "RTA_OIF") is not None]
+
+
+def _read(path: str) -> str:
+    """HostFS.read_text's answer ("" for None) without its path checks: the plan made the path."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+# (ifIndex, its sysfs speed file, the fields before speed, (addresses, gateways), metrics, connected)
+Plan = tuple[int, str, dict[str, Any], tuple[tuple[str, ...], tuple[str, ...]], dict[str, int], bool]
+
+
 class Netconfig:
     """GET networking/interfaces, POST interfaces/route, PUT/DELETE ipv4config/:ifIndex."""
 
-    def __init__(self, hostfs: HostFS, netns: str | None = None, dhcp: Any = None) -> None:
+    def __init__(self, hostfs: HostFS, netns: str | None = None, dhcp: Any = None,
+                 watch: NetWatch | None = None) -> None:
         self._fs = hostfs
         self.netns = netns
+        self._state = (watch or NetWatch()).state(netns)  # reads; writes go through self._ipr()
+        self._resolv = str(hostfs.path("/etc/resolv.conf"))
         self.dhcp = dhcp
         self._socket: Any = None
         self._lock = threading.RLock()
@@ -75,6 +99,8 @@ class Netconfig:
             except OSError:
                 self.close()
                 raise
+            finally:
+                self._state.invalidate()  # a change made here shows in the next read
 
     def close(self) -> None:
         """Close the netlink socket (reopened on the next use)."""
@@ -84,28 +110,50 @@ class Netconfig:
 
     def nameservers(self) -> list[str]:
         """nameserver lines of /etc/resolv.conf (under --root)."""
-        text = self._fs.read_text("/etc/resolv.conf") or ""
+        text = _read(self._resolv)  # HostFS.read_text's answer without its path work on every request
         return [line.split()[1] for line in text.splitlines()
                 if line.startswith("nameserver") and len(line.split()) > 1]
 
     def _defaults(self, ipr: Any, family: int) -> list[tuple[int, str, int]]:
         """Default routes of the main table: (oif, gateway, metric)."""
-        found = []
-        for route in ipr.get_routes(family=family, table=254):
-            if route["dst_len"] == 0 and _attr(route, "RTA_OIF") is not None:
-                found.append((_attr(route, "RTA_OIF"), _attr(route, "RTA_GATEWAY", ""),
-                              _attr(route, "RTA_PRIORITY", 0)))
-        return found
+        return _defaults(ipr.get_routes(family=family, table=254))
 
     def interfaces(self) -> list[dict[str, Any]]:
         """Every interface but loopback, with addresses, gateways, DNS, metrics and counters."""
-        with self._ipr() as ipr:
-            links = ipr.get_links()
-            addrs = ipr.get_addr()
-            v4, v6 = self._defaults(ipr, socket.AF_INET), self._defaults(ipr, socket.AF_INET6)
-        best = min(v4, key=lambda r: r[2]) if v4 else None
+        counters = self._state.counters() or {}  # with dump=True never None
+        return self._answer(self._state.derived(PLAN, TABLES, self._plan), counters)
+
+    def interfaces_in_memory(self) -> list[dict[str, Any]] | None:
+        """interfaces() without a netlink dump (safe on the event loop: one counters read and three
+        small files), or None when a dump is needed: then call interfaces() in a thread."""
+        plan = self._state.kept(PLAN, TABLES)
+        counters = self._state.counters(dump=False) if plan is not None else None
+        return None if plan is None or counters is None else self._answer(plan, counters)
+
+    def _answer(self, plan: tuple[Plan, ...], counters: dict[int, dict[str, int]]) -> list[dict[str, Any]]:
         dns = self.nameservers()
         found = []
+        for index, speed_file, head, tail, metrics, connected in plan:
+            entry = dict(head)
+            speed = _read(speed_file).strip()  # no notification when it changes: read each time
+            if speed.isdigit() and int(speed) > 0:
+                entry.update(speed=speed_text(int(speed)), sendSpeed=int(speed) * 1_000_000,
+                             recvSpeed=int(speed) * 1_000_000)
+            entry["addresses"], entry["gateway"] = list(tail[0]), list(tail[1])
+            entry["dns"] = dns if connected and entry["addresses"] else []
+            entry.update(metrics)
+            stats = counters.get(index, {})
+            entry["iocounters"] = {"ifindex": index, **{k: int(stats.get(s, 0)) for k, s in COUNTERS}}
+            found.append(entry)
+        return found
+
+    def _plan(self) -> tuple[Plan, ...]:
+        """What only netlink's tables decide, per interface: kept until a table changes. The wireless
+        check is here too: sysfs lists `wireless` for a device's whole life (a rename is a link event)."""
+        links, addrs = self._state.links(), self._state.addresses()
+        v4, v6 = _defaults(self._state.routes(socket.AF_INET)), _defaults(self._state.routes(socket.AF_INET6))
+        best = min(v4, key=lambda r: r[2]) if v4 else None
+        plan = []
         for link in sorted(links, key=lambda m: m["index"]):
             if link["ifi_type"] == ARPHRD_LOOPBACK:
                 continue
@@ -115,31 +163,26 @@ class Netconfig:
                 ("Ethernet", 1) if link["ifi_type"] == ARPHRD_ETHER else ("Other", link["ifi_type"]))
             connected = bool(link["flags"] & IFF_UP) and bool(link["flags"] & IFF_LOWER_UP)
             mine = [a for a in addrs if a["index"] == index]
-            entry: dict[str, Any] = {
+            head: dict[str, Any] = {
                 "ifIndex": index, "uuid": name, "name": name, "description": _attr(link, "IFLA_IFALIAS", ""),
                 "type": kind, "typeId": type_id, "mtu": _attr(link, "IFLA_MTU", 0), "connected": connected,
                 "isDefault": best is not None and best[0] == index,
             }
             dynamic = [a for a in mine if a["family"] == socket.AF_INET
                        and (_attr(a, "IFA_CACHEINFO") or {}).get("ifa_valid", INFINITE) != INFINITE]
-            entry["dhcpEnabled"] = bool(dynamic)
-            entry["hardwareAddress"] = _attr(link, "IFLA_ADDRESS", "")
-            speed = (self._fs.read_text(f"/sys/class/net/{name}/speed") or "").strip()
-            if speed.isdigit() and int(speed) > 0:
-                entry.update(speed=speed_text(int(speed)), sendSpeed=int(speed) * 1_000_000,
-                             recvSpeed=int(speed) * 1_000_000)
-            entry["addresses"] = [f"{_attr(a, 'IFA_ADDRESS')}/{a['prefixlen']}"
-                                  for a in sorted(mine, key=lambda a: a["family"])]
-            entry["gateway"] = [gw for oif, gw, _ in v4 + v6 if oif == index and gw]
-            entry["dns"] = dns if connected and entry["addresses"] else []
+            head["dhcpEnabled"] = bool(dynamic)
+            head["hardwareAddress"] = _attr(link, "IFLA_ADDRESS", "")
+            addresses = tuple(f"{_attr(a, 'IFA_ADDRESS')}/{a['prefixlen']}"
+                              for a in sorted(mine, key=lambda a: a["family"]))
+            gateways = tuple(gw for oif, gw, _ in v4 + v6 if oif == index and gw)
+            metrics = {}
             for key, routes in (("ipv4Metric", v4), ("ipv6Metric", v6)):
-                metrics = [m for oif, _, m in routes if oif == index]
-                if metrics:
-                    entry[key] = min(metrics)
-            stats = _attr(link, "IFLA_STATS64") or _attr(link, "IFLA_STATS") or {}
-            entry["iocounters"] = {"ifindex": index, **{k: int(stats.get(s, 0)) for k, s in COUNTERS}}
-            found.append(entry)
-        return found
+                found = [m for oif, _, m in routes if oif == index]
+                if found:
+                    metrics[key] = min(found)
+            speed_file = str(self._fs.path(f"/sys/class/net/{name}/speed"))
+            plan.append((index, speed_file, head, (addresses, gateways), metrics, connected))
+        return tuple(plan)
 
     def _index(self, ipr: Any, name: str) -> int:
         found = ipr.link_lookup(ifname=name)
