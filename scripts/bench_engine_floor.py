@@ -147,7 +147,8 @@ def same_form(made: list[dict[str, Any]], agent: list[dict[str, Any]]) -> bool:
     def form(attrs: dict[str, Any]) -> Any:
         found = container_from(attrs)
         return found.form if found else None
-    return [form(a) for a in made] == [form(a) for a in agent]
+    forms = [form(a) for a in made]
+    return None not in forms and len(made) == len(agent) and forms == [form(a) for a in agent]
 
 
 def bench_floor(tool: Cli | Api, client: Any, first: list[dict[str, Any]],
