@@ -4,9 +4,9 @@ One thread owns the loop. trigger() wakes it (new target, /v1/update, API action
 looks again every poll interval, so a container removed or an engine restarted behind its back
 is put right. Steps of one iteration run concurrently on a small pool; lock-taking steps of an
 app run inside that app's update lock. An iteration is followed at once by the next (which reads
-what it did) unless it only waited, repeated the last one or an API action waits for the loop.
-Each iteration reads the engine once: one inspect per container, one image list for every
-service's image. Errors back off min(2^n x 500 ms, poll interval).
+what it did) unless it only waited, repeated the last one or an API action waits for the loop
+(pacing.py). Each iteration reads the engine once: one inspect per container, one image list for
+every service's image. Errors back off min(2^n x 500 ms, poll interval).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from handlers.engine.executor import Executor
 from handlers.engine.images import Images, backoff
 from handlers.engine.local_mode import LocalModeSwitch
 from handlers.engine.locks import Locks
+from handlers.engine.pacing import Pacing
 from handlers.engine.recreate_guard import RecreateGuard
-from handlers.engine.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
+from handlers.engine.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer
 from handlers.engine.target import Target, config_value
 from handlers.engine.target_store import Targets
 from handlers.errors import EngineUnavailable, UpdatesLocked
@@ -37,9 +38,6 @@ from handlers.store import Store
 
 log = logging.getLogger("polyvisor.reconciler")
 
-PAUSE = 0.05       # see _pause (the legacy always waited 200 ms between iterations; nothing depends on it)
-NOOP_PAUSE = 1.0   # when every step only waits
-RUSH = 8           # iterations in a row without a pause, at most (a cap on a loop that never settles)
 WORKERS = 16       # steps of one iteration running at once (creates and starts of independent services)
 
 
@@ -176,23 +174,6 @@ class Reconciler:
         finally:
             self._iteration.release()
 
-    def _pause(self, steps: list[Step], previous: list[frozenset[str]]) -> float:
-        """Seconds to wait after an iteration (`previous`: what the earlier ones of this apply did,
-        updated here): NOOP_PAUSE when it only waited; PAUSE when an API action waits for the
-        loop, the iteration repeated the last one (a step that fails quietly, as a kill does, must
-        not spin on the engine) or RUSH iterations went without a pause; else none: the next
-        iteration reads at once what these steps did."""
-        done = _described(steps)
-        repeated = bool(previous) and previous[-1] == done
-        previous.append(done)
-        if only_noops(steps):
-            previous[:] = [done]
-            return NOOP_PAUSE
-        if self._waiters or repeated or len(previous) > RUSH:
-            previous[:] = [done]
-            return PAUSE
-        return 0.0
-
     @contextmanager
     def fetching(self) -> Iterator[None]:
         """Count an image pull and its time: pulls are what may make an apply cycle long."""
@@ -233,7 +214,7 @@ class Reconciler:
             self.failures = 0
 
     def _apply(self, force: bool) -> None:
-        previous: list[frozenset[str]] = []
+        pacing = Pacing()
         while not self._closing.is_set():
             with self._iteration:
                 steps = self.next_steps()
@@ -245,7 +226,7 @@ class Reconciler:
                 self.flags.downloaded = not any(s.action == "fetch" or (s.action == "noop" and s.target is not None
                                                 and s.target.image_docker_id is None) for s in steps)
                 self.run_steps(steps, force or self.lock_override())
-            pause = self._pause(steps, previous)
+            pause = pacing.after(steps, self._waiters > 0)
             if self._wake.wait(pause):
                 self._wake.clear()
                 force = force or self._force
@@ -373,21 +354,16 @@ class Reconciler:
     def apply_now(self, force: bool = False, timeout: float = 120.0) -> None:
         """Run the loop's work in the caller's thread until converged (tests, CLI); errors raise."""
         end = time.monotonic() + timeout
-        previous: list[frozenset[str]] = []
+        pacing = Pacing()
         while time.monotonic() < end:
             with self._iteration:
                 steps = self.next_steps()
                 if not steps:
                     return
                 self.run_steps(steps, force or self.lock_override())
-            pause = self._pause(steps, previous)
+            pause = pacing.after(steps, self._waiters > 0)
             time.sleep(pause)
         raise TimeoutError("target not reached")
-
-
-def _described(steps: list[Step]) -> frozenset[str]:
-    """What an iteration did, to tell a repeated one."""
-    return frozenset(s.describe() for s in steps)
 
 
 def _pretty(seconds: float) -> str:

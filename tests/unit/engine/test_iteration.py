@@ -9,7 +9,7 @@ import docker.errors
 import requests
 
 from handlers.engine.images import Images
-from handlers.engine.reconciler import NOOP_PAUSE, PAUSE, RUSH, Reconciler
+from handlers.engine.pacing import NOOP_PAUSE, PAUSE, RUSH, Pacing
 from handlers.engine.steps import Step
 
 BUSYBOX = "sha256:" + "b" * 64
@@ -83,28 +83,21 @@ def test_names_the_list_spells_otherwise_are_inspected_and_gone_images_forgotten
     assert api.calls == ["list", BUSYBOX]
 
 
-def pause(owner: Any, steps: list[Step], previous: list[frozenset[str]]) -> float:
-    return Reconciler._pause(owner, steps, previous)
-
-
 def test_an_iteration_that_made_progress_is_followed_at_once() -> None:
-    owner = SimpleNamespace(_waiters=0)
-    previous: list[frozenset[str]] = []
-    assert pause(owner, [Step("createNetwork", 1, name="1_default")], previous) == 0.0
-    assert pause(owner, [Step("start", 1, name="main")], previous) == 0.0
-    assert pause(owner, [Step("updateCommit", name="r1")], previous) == 0.0
+    pacing = Pacing()
+    assert pacing.after([Step("createNetwork", 1, name="1_default")], api_waiting=False) == 0.0
+    assert pacing.after([Step("start", 1, name="main")], api_waiting=False) == 0.0
+    assert pacing.after([Step("updateCommit", name="r1")], api_waiting=False) == 0.0
 
 
 def test_it_pauses_when_waiting_repeating_rushing_or_asked_to() -> None:
-    owner = SimpleNamespace(_waiters=0)
-    previous: list[frozenset[str]] = []
-    assert pause(owner, [Step("noop", 1, name="main")], previous) == NOOP_PAUSE
+    pacing = Pacing()
+    assert pacing.after([Step("noop", 1, name="main")], api_waiting=False) == NOOP_PAUSE
     kill = [Step("kill", 1, name="main_1_1")]
-    assert pause(owner, kill, previous) == 0.0
-    assert pause(owner, kill, previous) == PAUSE  # a kill that failed quietly is inferred again
-    assert pause(owner, kill, previous) == PAUSE
-    previous.clear()
-    waits = [pause(owner, [Step("start", 1, name=f"s{i}")], previous) for i in range(RUSH + 1)]
+    assert pacing.after(kill, api_waiting=False) == 0.0
+    assert pacing.after(kill, api_waiting=False) == PAUSE  # a kill that failed quietly is inferred again
+    assert pacing.after(kill, api_waiting=False) == PAUSE
+    pacing = Pacing()
+    waits = [pacing.after([Step("start", 1, name=f"s{i}")], api_waiting=False) for i in range(RUSH + 1)]
     assert waits == [0.0] * RUSH + [PAUSE]
-    owner._waiters = 1  # an API action waits for the loop
-    assert pause(owner, [Step("start", 1, name="other")], previous) == PAUSE
+    assert pacing.after([Step("start", 1, name="other")], api_waiting=True) == PAUSE  # an API action waits
