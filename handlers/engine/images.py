@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -58,6 +59,7 @@ class Images:
         self._failures: dict[str, tuple[int, float]] = {}
         self._cleanup_failures: dict[str, float] = {}  # engine image id -> monotonic time of the failure
         self.deleting: dict[tuple[int, str], dict[str, Any]] = {}  # records being removed (status Deleting)
+        self._inspected: dict[str, dict[str, Any]] = {}  # engine image id -> its inspect (see lookup)
 
     def inspect(self, name: str) -> dict[str, Any] | None:
         """The engine's inspect of an image, or None when it is not there."""
@@ -71,6 +73,38 @@ class Images:
             if err.status_code == 404:
                 return None
             raise
+
+    def listed(self) -> list[dict[str, Any]]:
+        """The engine's image list (`docker images`): one call for every image check of an iteration."""
+        return list(self._engine.call(lambda c: c.api.images(all=False)))
+
+    def lookup(self, listed: list[dict[str, Any]]) -> Callable[[str], dict[str, Any] | None]:
+        """name -> the image's inspect, or None when the engine lacks it, from one image list: the
+        name is found by tag, digest or id and inspected once per image id (an id names immutable
+        content: its Id and Config, what the target's preparation uses, never change; its tags
+        may, so they are not to be read from here). A name the list spells otherwise
+        (docker.io/library/..., an id prefix) is inspected as before."""
+        refs: dict[str, str] = {}
+        for image in listed:
+            for ref in [image["Id"], *(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
+                if not ref.startswith("<none>"):
+                    refs.setdefault(ref, image["Id"])
+        with self._lock:  # forget the images the engine no longer has
+            self._inspected = {i: v for i, v in self._inspected.items() if i in refs}
+
+        def find(name: str) -> dict[str, Any] | None:
+            image_id = refs.get(name)
+            if image_id is None:
+                return self.inspect(name)
+            with self._lock:
+                found = self._inspected.get(image_id)
+            if found is None:
+                found = self.inspect(image_id)
+                if found is not None:  # None: removed between the list and the inspect
+                    with self._lock:
+                        self._inspected[image_id] = found
+            return found
+        return find
 
     def waiting(self, name: str) -> bool:
         """True while a failed pull of `name` waits for its retry time."""
@@ -151,10 +185,11 @@ class Images:
 
     # ---- housekeeping (images.ts: getAvailable, getImagesForCleanup, cleanup, removeImageIfNotNeeded) ----
 
-    def survey(self) -> tuple[list[dict[str, Any]], list[str]]:
+    def survey(self, listed: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
         """(records whose image the engine has, by tag, digest or id; engine ids of dangling images
-        that no record uses and whose removal did not fail within the last hour)."""
-        engine_images = self._engine.call(lambda c: c.api.images(all=False))
+        that no record uses and whose removal did not fail within the last hour); `listed`: the
+        iteration's image list, when it has one."""
+        engine_images = self.listed() if listed is None else listed
         records = self.rows()
         tags = {tag for image in engine_images for tag in image.get("RepoTags") or []}
         digests = {d.split("@", 1)[1] for image in engine_images for d in image.get("RepoDigests") or [] if "@" in d}

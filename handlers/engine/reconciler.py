@@ -3,7 +3,10 @@
 One thread owns the loop. trigger() wakes it (new target, /v1/update, API actions); it also
 looks again every poll interval, so a container removed or an engine restarted behind its back
 is put right. Steps of one iteration run concurrently on a small pool; lock-taking steps of an
-app run inside that app's update lock. Errors back off min(2^n x 500 ms, poll interval).
+app run inside that app's update lock. An iteration is followed at once by the next (which reads
+what it did) unless it only waited, repeated the last one or an API action waits for the loop
+(pacing.py). Each iteration reads the engine once: one inspect per container, one image list for
+every service's image. Errors back off min(2^n x 500 ms, poll interval).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from handlers.engine.executor import Executor
 from handlers.engine.images import Images, backoff
 from handlers.engine.local_mode import LocalModeSwitch
 from handlers.engine.locks import Locks
+from handlers.engine.pacing import Pacing
 from handlers.engine.recreate_guard import RecreateGuard
-from handlers.engine.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer, only_noops
+from handlers.engine.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer
 from handlers.engine.target import Target, config_value
 from handlers.engine.target_store import Targets
 from handlers.errors import EngineUnavailable, UpdatesLocked
@@ -34,8 +38,7 @@ from handlers.store import Store
 
 log = logging.getLogger("polyvisor.reconciler")
 
-PAUSE = 0.05       # between iterations (the legacy waited 200 ms; nothing depends on it)
-NOOP_PAUSE = 1.0   # when every step only waits
+WORKERS = 16       # steps of one iteration running at once (creates and starts of independent services)
 
 
 class Reconciler:
@@ -73,6 +76,8 @@ class Reconciler:
         self._delay_until = 0.0
         self._iteration = threading.RLock()
         self._count = threading.Lock()
+        self._waiters = 0  # API actions waiting for the loop to pause
+        self._waiters_lock = threading.Lock()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -111,7 +116,7 @@ class Reconciler:
         if self.managed and not self.local_mode():
             self._switch_local_mode(False)  # left local mode while stopped, or died in the middle
         self._closing.clear()
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="step")
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self._thread.start()
         self.trigger()
@@ -137,7 +142,7 @@ class Reconciler:
     def set_target(self, target: Target, source: str, force: bool = False) -> None:
         """Store a validated target (one transaction), drop volatile overrides, apply it. On a managed
         device a change of SUPERVISOR_LOCAL_MODE enters or leaves local mode first."""
-        with self._iteration:
+        with self.paused():
             was_local = self.local_mode()
             self.targets.save(target, source)
             self.stopped.clear()
@@ -162,9 +167,20 @@ class Reconciler:
 
     @contextmanager
     def paused(self) -> Iterator[None]:
-        """Hold the loop between iterations (API actions run here)."""
-        with self._iteration, self.writing():
-            yield
+        """Hold the loop between iterations (API actions run here). The loop, which otherwise goes
+        from one iteration to the next at once, pauses while someone waits here."""
+        with self._waiters_lock:
+            self._waiters += 1
+        try:
+            self._iteration.acquire()
+        finally:
+            with self._waiters_lock:
+                self._waiters -= 1
+        try:
+            with self.writing():
+                yield
+        finally:
+            self._iteration.release()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -222,7 +238,7 @@ class Reconciler:
             self.failures = 0
 
     def _apply(self, force: bool) -> None:
-        pause = PAUSE
+        pacing = Pacing()
         while not self._closing.is_set():
             with self._iteration:
                 steps = self.next_steps()
@@ -233,9 +249,8 @@ class Reconciler:
                 self.flags.pending = True
                 self.flags.downloaded = not any(s.action == "fetch" or (s.action == "noop" and s.target is not None
                                                 and s.target.image_docker_id is None) for s in steps)
-                if only_noops(steps):
-                    pause = NOOP_PAUSE
                 self.run_steps(steps, force or self.lock_override())
+            pause = pacing.after(steps, self._waiters > 0)
             if self._wake.wait(pause):
                 self._wake.clear()
                 force = force or self._force
@@ -268,10 +283,13 @@ class Reconciler:
             self._dropped = (client, discarded(self.engine.call(lambda c: c.info())))
         return self._dropped[1]
 
-    def wanted(self, apps: dict[int, Any] | None = None) -> dict[int, WantedApp]:
-        """The stored target (or `apps`) prepared for comparison with the engine."""
+    def wanted(self, apps: dict[int, Any] | None = None,
+               image: Callable[[str], dict[str, Any] | None] | None = None) -> dict[int, WantedApp]:
+        """The stored target (or `apps`) prepared for comparison with the engine (`image`: the
+        iteration's Images.lookup)."""
         device = self.device_info()
         apps = self.targets.apps(self.source()) if apps is None else apps
+        image = image or self.images.lookup(self.images.listed())
         images: dict[str, dict[str, Any] | None] = {}
         found: dict[int, WantedApp] = {}
         for app in apps.values():
@@ -282,10 +300,10 @@ class Reconciler:
             for service in app.services:
                 name = image_name(service["image"])
                 if name not in images:
-                    images[name] = self.images.inspect(name)
-                image = images[name]
-                image_id = str(image["Id"]) if image else None
-                config, extra, form = prepared(service, app.name, device, image, self.engine_drops())
+                    images[name] = image(name)
+                inspected = images[name]
+                image_id = str(inspected["Id"]) if inspected else None
+                config, extra, form = prepared(service, app.name, device, inspected, self.engine_drops())
                 for volume in named_volumes(service):
                     volumes.setdefault(volume, {})
                 running = bool(service.get("running", True)) and \
@@ -295,9 +313,10 @@ class Reconciler:
             found[app.app_id] = WantedApp(app.app_id, app.name, app.commit, services, networks, volumes)
         return found
 
-    def facts(self) -> Facts:
-        """Volatile knowledge the inference uses; the engine's images are surveyed for housekeeping
-        only on a managed device outside local mode with no download running (as legacy)."""
+    def facts(self, listed: list[dict[str, Any]] | None = None) -> Facts:
+        """Volatile knowledge the inference uses; the engine's images (`listed`: the iteration's
+        image list) are surveyed for housekeeping only on a managed device outside local mode with
+        no download running (as legacy)."""
         facts = Facts(downloading=set(self.images.downloading),
                       waiting_retry={n for n in self.images.failed() if self.images.waiting(n)},
                       started=set(self.started),
@@ -306,7 +325,7 @@ class Reconciler:
                       guard=self.guard)
         if not facts.local_mode and not facts.downloading:
             facts.housekeeping = True
-            facts.available, facts.dangling = self.images.survey()
+            facts.available, facts.dangling = self.images.survey(listed)
         return facts
 
     def next_steps(self) -> list[Step]:
@@ -314,7 +333,9 @@ class Reconciler:
         keeps what runs there, to adopt it, instead of applying an empty target)."""
         if self.store.get("target_state_set") != "true":
             return []
-        return infer(self.read_current(), self.wanted(), self.facts())
+        current = self.read_current()
+        listed = self.images.listed()  # one image list for the target's images and the housekeeping
+        return infer(current, self.wanted(image=self.images.lookup(listed)), self.facts(listed))
 
     def run_steps(self, steps: list[Step], force: bool) -> None:
         """Run the steps concurrently; lock-taking ones inside their app's update lock."""
@@ -322,7 +343,7 @@ class Reconciler:
             self._run_steps(steps, force)
 
     def _run_steps(self, steps: list[Step], force: bool) -> None:
-        pool = self._pool or ThreadPoolExecutor(max_workers=16)
+        pool = self._pool or ThreadPoolExecutor(max_workers=WORKERS)
         by_app: dict[int, list[Step]] = {}
         free: list[Step] = []
         for step in steps:
@@ -349,7 +370,7 @@ class Reconciler:
 
     def _locked(self, app_id: int, steps: list[Step], force: bool, pool: ThreadPoolExecutor) -> None:
         with self.update_lock(app_id, force):
-            inner = ThreadPoolExecutor(max_workers=max(1, len(steps)))
+            inner = ThreadPoolExecutor(max_workers=max(1, min(len(steps), WORKERS)))
             try:
                 errors = [f.exception() for f in [inner.submit(self.executor.run, s) for s in steps]]
             finally:
@@ -361,13 +382,15 @@ class Reconciler:
     def apply_now(self, force: bool = False, timeout: float = 120.0) -> None:
         """Run the loop's work in the caller's thread until converged (tests, CLI); errors raise."""
         end = time.monotonic() + timeout
+        pacing = Pacing()
         while time.monotonic() < end:
             with self._iteration:
                 steps = self.next_steps()
                 if not steps:
                     return
                 self.run_steps(steps, force or self.lock_override())
-            time.sleep(NOOP_PAUSE if only_noops(steps) else PAUSE)
+            pause = pacing.after(steps, self._waiters > 0)
+            time.sleep(pause)
         raise TimeoutError("target not reached")
 
 
