@@ -31,3 +31,12 @@ class Pacing:
             self.previous = [done]
             return PAUSE
         return 0.0
+
+
+def pretty_delay(seconds: float) -> str:
+    """pretty-ms for the delays the loop uses (1s, 2s, 500ms, 1m)."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    if seconds < 60:
+        return f"{seconds:g}s"
+    return f"{seconds / 60:g}m"

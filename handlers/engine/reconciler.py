@@ -28,7 +28,7 @@ from handlers.engine.executor import Executor
 from handlers.engine.images import Images, backoff
 from handlers.engine.local_mode import LocalModeSwitch
 from handlers.engine.locks import Locks
-from handlers.engine.pacing import Pacing
+from handlers.engine.pacing import Pacing, pretty_delay
 from handlers.engine.recreate_guard import RecreateGuard
 from handlers.engine.steps import LOCKED, Facts, Step, Wanted, WantedApp, infer
 from handlers.engine.target import Target, config_value
@@ -262,11 +262,11 @@ class Reconciler:
         delay = backoff(self.failures, self.poll_seconds())
         self._delay_until = time.monotonic() + delay
         if isinstance(err, UpdatesLocked):
-            self.logs.system(f"Updates are locked, retrying in {_pretty(delay)}...")
+            self.logs.system(f"Updates are locked, retrying in {pretty_delay(delay)}...")
         elif isinstance(err, EngineUnavailable):
-            log.warning("engine unavailable, retrying in %s: %s", _pretty(delay), err)
+            log.warning("engine unavailable, retrying in %s: %s", pretty_delay(delay), err)
         else:
-            log.warning("apply failed (%s), retrying in %s", err, _pretty(delay), exc_info=not isinstance(err, RuntimeError))
+            log.warning("apply failed (%s), retrying in %s", err, pretty_delay(delay), exc_info=not isinstance(err, RuntimeError))
         self._wake.set()  # come back to the loop, which waits out the delay
 
     # ---- one iteration ----
@@ -393,11 +393,3 @@ class Reconciler:
             time.sleep(pause)
         raise TimeoutError("target not reached")
 
-
-def _pretty(seconds: float) -> str:
-    """pretty-ms for the delays the loop uses (1s, 2s, 500ms, 1m)."""
-    if seconds < 1:
-        return f"{int(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{seconds:g}s"
-    return f"{seconds / 60:g}m"
