@@ -84,14 +84,14 @@ def add_reason_phrases() -> None:
     original = H11Protocol._send_h11_event
     if getattr(original, "with_reasons", False):
         return
+    phrases = {status.value: status.phrase.encode() for status in HTTPStatus}
 
     async def send(self: Any, event: Any) -> None:
         if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
-            try:
-                phrase = HTTPStatus(event.status_code).phrase.encode()
-            except ValueError:
-                phrase = b""
-            event = type(event)(status_code=event.status_code, headers=list(event.headers), reason=phrase)
+            # the event's own Headers object: h11 takes it as validated (a list would be checked
+            # again, header by header, on every answer)
+            event = type(event)(status_code=event.status_code, headers=event.headers,
+                                reason=phrases.get(event.status_code, b""))
         await original(self, event)
 
     send.with_reasons = True  # type: ignore[attr-defined]
