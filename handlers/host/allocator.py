@@ -26,7 +26,10 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 ARENAS = 2  # the event loop's thread and the worker threads share the second
-THRESHOLD = 256 << 10  # fixed: blocks above it are mmapped and unmapped on free; free tops above it trimmed
+# Fixed: blocks from it up are mmapped (and unmapped on free), a free heap top above it trimmed. Above
+# asyncio's 256 KiB receive buffer (one per read, shrunk to what came): at 256 KiB every request's
+# read would cost an mmap, an mremap and a munmap.
+THRESHOLD = 1 << 20
 BUSY_SHARE = 0.05  # a CPU share (of one core) over a tick that counts as busy
 
 
