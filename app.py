@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from compat import DEFAULT_DIALECTS, DIALECTS, OWN_ADDRESS_ONLY, build_asgi
-from compat.server import add_reason_phrases, drain_unread_body, notify, wait_bound, watchdog
+from compat.server import (
+    add_reason_phrases,
+    drain_unread_body,
+    notify,
+    trim_after_bursts,
+    wait_bound,
+    watchdog,
+)
 from handlers import VERSION
 from handlers.gosd import settings as gosd_settings
-from handlers.host import unixsocket
+from handlers.host import allocator, unixsocket
 from handlers.host.devicetype import parse_option as parse_device_type
 from handlers.services import Services
 
@@ -56,6 +63,8 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("boot-dir", ("POLYVISOR_BOOT_DIR", "BOOT_MOUNTPOINT"), "/mnt/boot",
      "boot partition holding config.json and system-proxy/ (host path, under --root)"),
     ("log-level", ("POLYVISOR_LOG_LEVEL",), "info", "debug, info, warning or error"),
+    ("max-connections", ("POLYVISOR_MAX_CONNECTIONS",), "512",
+     "open connections per listen address; past it a new one is answered 503 and closed (0: no cap)"),
     ("target-url", ("POLYVISOR_TARGET_URL",), None,
      "http(s):// or file:// target state (local-mode format) to apply; makes the device managed"),
     ("device-type", ("POLYVISOR_DEVICE_TYPE",), None,
@@ -158,6 +167,7 @@ class Settings:
     led_file: str = "/sys/class/leds/led0/brightness"
     boot_dir: str = "/mnt/boot"
     log_level: str = "info"
+    max_connections: int = 512  # per listen address; 0: no cap
     target_url: str | None = None
     device_type: str | None = None
     os_variant: str | None = None
@@ -253,6 +263,8 @@ class Settings:
                 parser.error(f"--{name.replace('_', '-')} must be a systemd unit name")
         if not str(values["edgehub_edgebus_url"] or "").startswith("mqtt://"):
             parser.error("--edgehub-edgebus-url must be an mqtt:// URL")
+        if not str(values["max_connections"]).isdigit():
+            parser.error("--max-connections must be a number of connections (0: no cap)")
         if not str(values["jwt_lifetime"]).isdigit() or int(values["jwt_lifetime"]) < 1:
             parser.error("--jwt-lifetime must be a positive number of seconds")
         switches: dict[str, Any] = {flag.replace("-", "_"): bool(getattr(args, flag.replace("-", "_"))) or any(
@@ -275,6 +287,7 @@ class Settings:
             supervisor_version=values["supervisor_version"] or REPORTED_VERSIONS[values["balena_profile"]],
             docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
+            max_connections=int(values["max_connections"]),
             target_url=values["target_url"], device_type=values["device_type"], os_variant=values["os_variant"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
@@ -398,9 +411,11 @@ def create_app(settings: Settings, services: Services | None = None,
 async def serve(settings: Settings, services: Services) -> None:
     """Serve every listen group until SIGTERM or SIGINT."""
     from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
+
+    from compat import connections
 
     add_reason_phrases()
+    connections.install()
 
     from handlers.startup import describe, report_components
 
@@ -412,7 +427,7 @@ async def serve(settings: Settings, services: Services) -> None:
     tasks = []
     groups = settings.listen_groups()
     for address, names in groups.items():
-        config = Config()
+        config = connections.ServerConfig(settings.max_connections)
         config.bind = [address]
         config.include_server_header = False  # the legacy agents sent none (or their own)
         config.accesslog = None
@@ -429,11 +444,13 @@ async def serve(settings: Settings, services: Services) -> None:
     report_components(services.engine if services.state_engine else None, services.bus)  # once serving
     usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
     keepalive = asyncio.create_task(watchdog(usec / 2e6)) if usec else None
+    trimming = asyncio.create_task(trim_after_bursts())
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     notify("STOPPING=1")
     if keepalive:
         keepalive.cancel()
+    trimming.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for path, made in sockets.items():  # as Go's UnixListener.Close did
         unixsocket.remove(path, made)
@@ -449,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_stored(settings)
     if settings.command == "gosd":
         return run_gosd(settings)
+    allocator.configure()  # before any thread: the arenas are capped for all of them
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.command == "update-guard":

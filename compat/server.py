@@ -53,6 +53,23 @@ async def watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def trim_after_bursts(interval: float = 10.0) -> None:
+    """Give memory back at the first quiet tick after a busy one (handlers/host/allocator.py)."""
+    from anyio import to_thread
+
+    from handlers.host import allocator
+
+    trimmer = allocator.Trimmer()
+    while True:
+        await asyncio.sleep(interval)
+        if trimmer.tick():
+            # a call through the worker threads first: anyio stops those idle for 10 s when one
+            # comes in, so a burst's extra threads are gone before the pages are given back
+            await to_thread.run_sync(int)
+            await asyncio.sleep(0.5)
+            await to_thread.run_sync(allocator.trim)
+
+
 def add_reason_phrases() -> None:
     """Status lines with their reason phrase (`HTTP/1.1 200 OK`), as every legacy server wrote them.
 
@@ -67,18 +84,30 @@ def add_reason_phrases() -> None:
     original = H11Protocol._send_h11_event
     if getattr(original, "with_reasons", False):
         return
+    phrases = {status.value: status.phrase.encode() for status in HTTPStatus}
 
     async def send(self: Any, event: Any) -> None:
         if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
-            try:
-                phrase = HTTPStatus(event.status_code).phrase.encode()
-            except ValueError:
-                phrase = b""
-            event = type(event)(status_code=event.status_code, headers=list(event.headers), reason=phrase)
+            # the event's own Headers object: h11 takes it as validated (a list would be checked
+            # again, header by header, on every answer)
+            event = type(event)(status_code=event.status_code, headers=event.headers,
+                                reason=phrases.get(event.status_code, b""))
         await original(self, event)
 
     send.with_reasons = True  # type: ignore[attr-defined]
     H11Protocol._send_h11_event = send  # type: ignore[method-assign]
+
+
+def may_have_body(scope: Any) -> bool:
+    """False when the request's headers say it has no body (h11: no Content-Length, or 0, and no
+    Transfer-Encoding); a scope without headers may have one."""
+    headers = scope.get("headers")
+    if headers is None:
+        return True
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 DRAIN_LIMIT = 256 << 10  # what Go's net/http reads of an unread body before it answers
@@ -98,7 +127,7 @@ def drain_unread_body(app: Any, limit: int = DRAIN_LIMIT, wait: float = DRAIN_WA
     """
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or not may_have_body(scope):  # nothing can be left unread
             await app(scope, receive, send)
             return
         pending: list[Any] = []

@@ -91,3 +91,11 @@ def test_unknown_command_exits_with_a_message(capsys: pytest.CaptureFixture[str]
         Settings.from_sources(["apikey"], {})
     assert exit_info.value.code == 2
     assert "invalid choice: 'apikey'" in capsys.readouterr().err
+
+
+def test_max_connections_per_listen_address() -> None:
+    assert Settings.from_sources([], {}).max_connections == 512
+    assert Settings.from_sources([], {"POLYVISOR_MAX_CONNECTIONS": "0"}).max_connections == 0  # no cap
+    assert Settings.from_sources(["--max-connections", "64"], {"POLYVISOR_MAX_CONNECTIONS": "9"}).max_connections == 64
+    with pytest.raises(SystemExit):
+        Settings.from_sources(["--max-connections", "-1"], {})

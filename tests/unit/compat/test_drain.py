@@ -142,3 +142,17 @@ def test_websockets_and_lifespan_pass_through(kind: str) -> None:
 
     run(drain_unread_body(app), channel, kind)
     assert seen == [True]
+
+
+def test_a_request_without_a_body_is_passed_through() -> None:
+    from compat.server import may_have_body
+
+    assert may_have_body({"headers": [(b"host", b"x")]}) is False
+    assert may_have_body({"headers": [(b"content-length", b"0")]}) is False
+    assert may_have_body({"headers": [(b"content-length", b"2")]}) is True
+    assert may_have_body({"headers": [(b"transfer-encoding", b"chunked")]}) is True
+    assert may_have_body({}) is True  # nothing known: drained as before
+    channel = Channel()
+    scope = {"type": "http", "headers": [(b"host", b"x")]}
+    asyncio.run(asyncio.wait_for(drain_unread_body(refuse)(scope, channel.receive, channel.send), 5))
+    assert channel.headers() == [(b"content-length", b"0")]  # no receive() was needed, nothing added
