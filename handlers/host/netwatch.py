@@ -61,6 +61,17 @@ def stale_in(data: bytes) -> frozenset[str]:
     return frozenset(found)
 
 
+
+def readable(fds: list[int], timeout: float | None) -> set[int]:
+    """The descriptors among `fds` ready to read within `timeout` seconds (None: no limit). poll,
+    not select: a busy agent's descriptors pass select's limit of 1024."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    ready = poller.poll(None if timeout is None else int(timeout * 1000))
+    return {fd for fd, _ in ready}
+
+
 class NetState:
     """One namespace's cached dumps; thread-safe; the watcher starts with the first read."""
 
@@ -284,7 +295,7 @@ class NetState:
             fd = sock.fileno()
             if fd == -1:
                 raise OSError(errno.EBADF, "the notification socket was closed")
-            ready, _, _ = select.select([fd, self._wake_r], [], [], 0 if self._wanted else None)
+            ready = readable([fd, self._wake_r], 0 if self._wanted else None)
             if self._wake_r in ready:
                 try:
                     os.read(self._wake_r, 64)
@@ -306,7 +317,7 @@ class NetState:
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, woken by close(); True when closed."""
-        select.select([self._wake_r], [], [], seconds)
+        readable([self._wake_r], seconds)
         return self._closed
 
     def wake(self) -> None:

@@ -152,3 +152,26 @@ def test_a_fill_is_the_readers_even_when_a_notification_drops_it() -> None:
     state._dump = real_dump  # type: ignore[method-assign]
     assert state.links() == ("links#2",)  # dropped: dumped again
     assert state.links() == ("links#2",) and state.fills == 2
+
+
+def test_waits_on_descriptors_past_selects_limit() -> None:
+    """The watcher waits with poll: a busy agent's descriptors pass 1024, where select() raises
+    (the fuzz session's agent lost its watcher thread that way)."""
+    import os
+    import resource
+
+    import pytest
+
+    from handlers.host.netwatch import readable
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1500:
+        pytest.skip("RLIMIT_NOFILE too low for a descriptor past 1024")
+    read_end, write_end = os.pipe()
+    high = os.dup2(read_end, 1500)
+    try:
+        assert readable([high], 0) == set()
+        os.write(write_end, b"x")
+        assert readable([high], 1.0) == {high}
+    finally:
+        for fd in (read_end, write_end, high):
+            os.close(fd)
