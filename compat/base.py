@@ -165,23 +165,25 @@ class Route:
         return re.compile(self.regex, self.flags)
 
     @cached_property
-    def _literal(self) -> tuple[str, bool] | None:
+    def _literal(self) -> tuple[str, bool, bool] | None:
         """(the path before its first `:name`, lower-cased when matched without case; whether that
-        is the whole path) when it is plain ASCII text, which the regex matches character for
-        character; None when only the regex can tell."""
+        is the whole path; whether case is ignored) when it is plain ASCII text, which the regex
+        matches character for character; None when only the regex can tell."""
         head, colon, _ = self.path.partition(":")
         if not head.isascii() or REGEX_SYNTAX.intersection(head):
             return None
-        return (head.lower() if self.flags & re.IGNORECASE else head), not colon
+        folds = bool(self.flags & re.IGNORECASE)
+        return (head.lower() if folds else head), not colon, folds
 
-    def params(self, path: str) -> dict[str, str] | None:
+    def params(self, path: str, folded: str | None = None) -> dict[str, str] | None:
         """The path's parameters when this route's regex matches it, else None. A plain path is
-        compared as text (an ASCII request path: what IGNORECASE folds there is what lower() does),
-        and a path that does not start with a parameterised route's plain head never compiles its
-        regex: at start no route is compiled, and /ping never runs one."""
+        compared as text (an ASCII request path: what IGNORECASE folds there is what lower() does;
+        `folded` is path.lower() when the caller has it), and a path that does not start with a
+        parameterised route's plain head never compiles its regex: at start no route is compiled,
+        and /ping never runs one."""
         literal = self._literal
         if literal is not None and path.isascii():
-            text = path.lower() if self.flags & re.IGNORECASE else path
+            text = ((folded if folded is not None else path.lower()) if literal[2] else path)
             if literal[1]:
                 return {} if text == literal[0] else None
             if not text.startswith(literal[0]):
@@ -210,8 +212,9 @@ class Router:
     def match(self, method: str, path: str, head_as_get: bool = True) -> tuple[Route | None, dict[str, str], list[str]]:
         """(route, params, allowed methods): route None with methods = wrong method; none = unknown."""
         allowed: list[str] = []
+        folded = path.lower() if path.isascii() else None  # once, not once per route
         for route in self.items:
-            params = route.params(path)
+            params = route.params(path, folded)
             if params is None:
                 continue
             if route.method == method or (head_as_get and method == "HEAD" and route.method == "GET"):

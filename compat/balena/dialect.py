@@ -92,7 +92,10 @@ class BalenaApp(DialectApp):
         opened = route.options.get("open", False) if route is not None else False
         if not (getattr(self.profile, opened) if isinstance(opened, str) else opened):
             try:
-                needed = await run_in_threadpool(needs_key, self.context)
+                # unmanaged: os-release's variant, from memory while the file is unchanged (no thread
+                # hop on polled routes); managed: local mode, from the database, in the pool
+                needed = (needs_key(self.context) if not self.context.services.supervisor.managed
+                          else await run_in_threadpool(needs_key, self.context))
             except Exception as err:  # the config could not be read: authenticate's catch
                 log.error("API key check failed: %s", err)
                 return express.send(f"Unexpected error: Error: {err}", 503, request)

@@ -30,6 +30,9 @@ class HostFS:
 
     def __init__(self, root: Path | str = "/") -> None:
         self.root = Path(root)
+        # os-release, kept while its file's (inode, size, mtime) stay: polled routes read it on every request
+        self._release: tuple[tuple[str, int, int, int], dict[str, str]] | None = None
+        self._paths: list[tuple[str, str]] | None = None
 
     def path(self, host_path: str) -> Path:
         """The real path of a host path; `..` can never leave the root."""
@@ -71,10 +74,31 @@ class HostFS:
         """The host's name: /etc/hostname trimmed (the legacy's hostnameOnHost), else the kernel's."""
         return (self.read_text("/etc/hostname") or "").strip() or socket.gethostname()
 
+    def _release_paths(self) -> list[tuple[str, str]]:
+        """Where os-release may be, as (host path, real path), worked out once."""
+        if self._paths is None:
+            self._paths = [(name, str(self.path(name))) for name in ("/etc/os-release", "/usr/lib/os-release")]
+        return self._paths
+
     def os_release(self) -> dict[str, str]:
-        """/etc/os-release (falling back to /usr/lib/os-release) as a dict."""
+        """/etc/os-release (falling back to /usr/lib/os-release) as a dict (a copy: callers may
+        change it). Read again when the file's inode, size or mtime changed, else from memory."""
+        stamp = None
+        for name, path in self._release_paths():
+            try:
+                found = os.stat(path)
+            except OSError:
+                continue
+            if found.st_size:
+                stamp = (name, found.st_ino, found.st_size, found.st_mtime_ns)
+                break
+        cached = self._release
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return dict(cached[1])
         text = self.read_text("/etc/os-release") or self.read_text("/usr/lib/os-release") or ""
-        return parse_os_release(text)
+        values = parse_os_release(text)
+        self._release = (stamp, values) if stamp is not None else None
+        return dict(values)
 
 
 def parse_os_release(text: str) -> dict[str, str]:
