@@ -45,6 +45,30 @@ NO_ENGINE = "unix:///nonexistent/polyvisor-test/docker.sock"
 NO_BUS = "unix:path=/nonexistent/polyvisor-test/system_bus_socket"
 
 
+def bridge_devices(host: str) -> list[str]:
+    """The host interfaces of the bridge networks of the dockerd at `host` (br-<id>, or the name an
+    option set): dockerd leaves them on the host when it stops."""
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=host, timeout=5)
+        try:
+            networks = [n.attrs for n in client.networks.list() if n.attrs.get("Driver") == "bridge"]
+        finally:
+            client.close()
+    except (docker.errors.DockerException, OSError):
+        return []
+    return [(n.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{n['Id'][:12]}"
+            for n in networks]
+
+
+def delete_links(names: list[str]) -> None:
+    """Delete these host interfaces where they still exist (a stopped dockerd's bridges)."""
+    for name in names:
+        if Path("/sys/class/net", name).exists():
+            subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
+
+
 class Dockerd:
     """A private Docker Engine: own socket, config, data and exec roots, cgroup parent.
 
@@ -135,18 +159,7 @@ class Dockerd:
 
     def bridge_devices(self) -> list[str]:
         """The host interfaces of this daemon's bridge networks (br-<id>, or the name an option set)."""
-        import docker
-
-        try:
-            client = docker.DockerClient(base_url=self.host, timeout=5)
-            try:
-                networks = [n.attrs for n in client.networks.list() if n.attrs.get("Driver") == "bridge"]
-            finally:
-                client.close()
-        except (docker.errors.DockerException, OSError):
-            return []
-        return [(n.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{n['Id'][:12]}"
-                for n in networks]
+        return bridge_devices(self.host)
 
     def stop(self) -> None:
         """Stop dockerd (it stops its containers and containerd), clean up after it: dockerd leaves
@@ -154,9 +167,7 @@ class Dockerd:
         start), so they are deleted here."""
         bridges = self.bridge_devices() if self.proc is not None else []
         self._halt()
-        for name in bridges:
-            if Path("/sys/class/net", name).exists():
-                subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
+        delete_links(bridges)
         Dockerd._running = max(0, Dockerd._running - 1)
         cgroups = Path("/sys/fs/cgroup")
         for group in [cgroups / self.cgroup, *cgroups.glob(f"*/{self.cgroup}")]:
