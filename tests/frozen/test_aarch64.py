@@ -1,7 +1,7 @@
 """The aarch64 build (`scripts/build --arch aarch64`) run under qemu-user in an arm64 Debian 12 rootfs.
 
 scripts/test starts that build in the background before pytest (minutes under emulation), logging to
-POLYVISOR_AARCH64_BUILD_LOG; its exit code lands in <log>.rc. This module waits for it (up to
+POLYVISOR_AARCH64_BUILD_LOG (its exit code lands in <log>.rc) and building POLYVISOR_AARCH64_BINARY. This module waits for it (up to
 POLYVISOR_AARCH64_BUILD_TIMEOUT seconds), fails with the log's tail when the build failed, and then
 runs dist/polyvisor-aarch64 chrooted in the build's own rootfs (scripts/rootfs's cached tarball): the
 kernel hands it to qemu-aarch64 through binfmt_misc. Without that variable the binary in dist/ is
@@ -26,7 +26,7 @@ import pytest
 from integration.components import remove_tree, run_agent, tail
 
 REPO = Path(__file__).resolve().parents[2]
-BINARY = REPO / "dist" / "polyvisor-aarch64"
+BINARY = Path(os.environ.get("POLYVISOR_AARCH64_BINARY", REPO / "dist" / "polyvisor-aarch64"))
 BINFMT = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 BUILD_LOG = os.environ.get("POLYVISOR_AARCH64_BUILD_LOG")
 BUILD_TIMEOUT = float(os.environ.get("POLYVISOR_AARCH64_BUILD_TIMEOUT", "3600"))
