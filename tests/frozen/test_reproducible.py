@@ -45,6 +45,17 @@ def copy_sources(target: Path) -> None:
     (target / ".venv").symlink_to((REPO / ".venv").resolve())
 
 
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """A copy of the sources in another folder (tmp/elsewhere/polyvisor-src), sharing .venv."""
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv beside the sources (scripts/install makes it)")
+    copy = tmp_path / "elsewhere" / "polyvisor-src"
+    copy.mkdir(parents=True)
+    copy_sources(copy)
+    return copy
+
+
 def source_date_epoch() -> str | None:
     """What scripts/build dated the first build with: the caller's, else the commit's time."""
     if os.environ.get("SOURCE_DATE_EPOCH"):
@@ -133,14 +144,10 @@ def tree_differences(first: Path, second: Path) -> list[str]:
 
 
 def test_a_second_build_elsewhere_is_byte_identical(binary: Path,  # noqa: F811
-                                                     tmp_path: Path) -> None:
+                                                     sources: Path, tmp_path: Path) -> None:
     """scripts/build on a copy of the sources in another folder gives the same bytes."""
     onedir = binary.parent.name == "polyvisor-dir"  # POLYVISOR_BINARY=dist/polyvisor-dir/polyvisor
-    if not (REPO / ".venv" / "bin" / "python").exists():
-        pytest.skip("no .venv beside the sources (scripts/install makes it)")
-    copy = tmp_path / "elsewhere" / "polyvisor-src"
-    copy.mkdir(parents=True)
-    copy_sources(copy)
+    copy = sources
     env = {key: value for key, value in os.environ.items() if key not in BUILD_SETTINGS}
     if (epoch := source_date_epoch()) is not None:
         env["SOURCE_DATE_EPOCH"] = epoch
@@ -161,3 +168,16 @@ def test_a_second_build_elsewhere_is_byte_identical(binary: Path,  # noqa: F811
     shown = "\n  ".join(found[:LISTED] + more)
     assert not found, (f"{binary} and the build of the same sources in {copy} differ (if the sources "
                        f"changed since scripts/build, build again first):\n  {shown}")
+
+
+def test_a_date_that_is_not_one_is_refused(sources: Path) -> None:
+    """SOURCE_DATE_EPOCH=yesterday: one line, before anything in dist/ is touched."""
+    copy = sources
+    (copy / "dist").mkdir()
+    (copy / "dist" / "polyvisor").write_bytes(b"the last build")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "yesterday"}
+    refused = subprocess.run([str(copy / "scripts" / "build")], capture_output=True, text=True, env=env,
+                             cwd=copy, timeout=600, check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines()[-1:] == [
+        "scripts/build: SOURCE_DATE_EPOCH must be seconds since 1970, not 'yesterday'"], refused.stderr
+    assert (copy / "dist" / "polyvisor").read_bytes() == b"the last build"
