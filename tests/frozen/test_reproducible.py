@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import zipfile
+from importlib.metadata import packages_distributions
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,36 @@ def test_a_date_that_is_not_one_is_refused(sources: Path) -> None:
     assert refused.returncode == 2 and refused.stderr.splitlines()[-1:] == [
         "scripts/build: SOURCE_DATE_EPOCH must be seconds since 1970, not 'yesterday'"], refused.stderr
     assert (copy / "dist" / "polyvisor").read_bytes() == b"the last build"
+
+
+def canonical(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins() -> dict[str, str]:
+    """The exact pins of requirements.txt and requirements-build.txt, by canonical name."""
+    found = {}
+    for file in ("requirements.txt", "requirements-build.txt"):
+        for line in (REPO / file).read_text().splitlines():
+            name, _, pinned = line.split("#", 1)[0].strip().partition("==")
+            if pinned:
+                found[canonical(name.split("[", 1)[0])] = pinned.strip()
+    return found
+
+
+def test_every_distribution_in_the_binary_is_pinned(binary: Path) -> None:  # noqa: F811
+    """Each distribution with a module in the binary is pinned exactly, at the version installed in
+    the venv it was built from: a new dependency's own dependencies cannot float in unpinned."""
+    archive = CArchiveReader(str(binary))  # onedir's executable holds PYZ.pyz too
+    modules = {name.split(".", 1)[0] for name in archive.open_embedded_archive("PYZ.pyz").toc}
+    modules |= {name.split("/", 1)[0].split(".", 1)[0] for name in archive.toc}
+    if binary.parent.name == "polyvisor-dir":
+        modules |= {p.name.split(".", 1)[0] for p in (binary.parent / "_internal").iterdir()}
+    by_module = packages_distributions()
+    frozen = sorted({canonical(dist) for module in modules for dist in by_module.get(module, [])})
+    assert "starlette" in frozen and "anyio" in frozen, frozen  # the lookup works at all
+    pinned = pins()
+    assert [dist for dist in frozen if dist not in pinned] == [], "pin them in requirements-build.txt"
+    assert {dist: pinned[dist] for dist in frozen if installed_version(dist) != pinned[dist]} == {}, \
+        "the venv is not what requirements*.txt pin: run scripts/install --dev"
