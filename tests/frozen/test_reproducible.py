@@ -27,7 +27,15 @@ from PyInstaller.archive.readers import CArchiveReader
 
 from frozen.test_binary import REPO, binary  # noqa: F401 (binary: the fixture)
 
-IGNORED = shutil.ignore_patterns(".git", ".venv", "dist", ".build", "__pycache__", "*.pyc", ".*_cache")
+# outside git (or where git refuses the checkout's owner): what .gitignore leaves out, and .git
+TOP_IGNORED = {".git", ".venv", "dist", ".build", "data"}
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache", "*.log")
+
+
+def ignored(folder: str, names: list[str]) -> set[str]:
+    """shutil.copytree's ignore: .gitignore's patterns (its /dist/, /data/... at the top only)."""
+    top = TOP_IGNORED.intersection(names) if Path(folder) == REPO else set()
+    return top | IGNORED(folder, names)
 LISTED = 40  # differences named in a failure, at most
 # scripts/build sets these itself; the copy gets the first build's SOURCE_DATE_EPOCH and a cache of its own
 BUILD_SETTINGS = ("PYTHONHASHSEED", "SOURCE_DATE_EPOCH", "PYINSTALLER_CONFIG_DIR")
@@ -38,7 +46,7 @@ def copy_sources(target: Path) -> None:
     listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
                              "--exclude-standard"], capture_output=True, check=False)
     if listed.returncode != 0:  # not a git checkout: everything but what the build and tests write
-        shutil.copytree(REPO, target, symlinks=True, ignore=IGNORED)
+        shutil.copytree(REPO, target, symlinks=True, ignore=ignored)
     else:
         for name in sorted(set(listed.stdout.decode().split("\0")) - {""}):
             source = REPO / name
