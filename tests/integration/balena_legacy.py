@@ -159,7 +159,7 @@ def create_body(service: dict[str, Any], image: dict[str, Any], root: Path) -> d
         binds.append(f"{root}/run/dbus:/host/run/dbus")
     network = f"{APP_ID}_default"
     return {
-        "Tty": True, "Cmd": service["command"], "Volumes": {}, "Entrypoint": [],
+        "Tty": True, "Cmd": service["command"], "Volumes": {}, "Entrypoint": image["Config"].get("Entrypoint") or "",
         "Env": _env(service, "dashboard", image["Config"].get("Env") or []), "ExposedPorts": {},
         "Image": image["Id"], "Labels": _labels(service),
         "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {}, "Aliases": [name]}}},
