@@ -21,9 +21,11 @@ supervisor did not apply (the cloud's while in local mode, or the other way roun
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,7 +35,7 @@ from handlers.engine.target import Target, TargetError, truthy, validate
 from handlers.engine.target_store import Targets, write_target
 from handlers.host.identity import KEY_PATTERN
 from handlers.migrate.balena_db import LegacyDataError, LegacyDevice
-from handlers.store import Store
+from handlers.store import Store, read_value
 
 # legacy config key -> the store's config key, for the values taken as they are
 CONFIG_KEYS = {"currentCommit": "current_commit"}
@@ -43,6 +45,9 @@ IN_DEVICE_CONFIG = ("appUpdatePollInterval", "instantUpdates", "localMode", "log
                     "deltaVersion", "lockOverride", "persistentLogging")
 TAKEN = ("apiSecret", "name", "targetStateSet", "connectivityCheckEnabled", *CONFIG_KEYS)
 SNAPSHOT_LISTS = ("containers", "images", "volumes", "networks")
+# the store's record of a take-over: a second run (a boot script running migrate each time) does
+# nothing instead of putting the legacy state back over what the agent did since
+DONE_KEY = "taken_over_from_balena"
 
 
 @dataclass
@@ -190,9 +195,24 @@ def _snapshot(legacy: LegacyDevice, found: Plan) -> None:
         found.left.append("engineSnapshot: not the four lists of ids, not taken")
 
 
-def store(found: Plan, target_store: Store) -> None:
-    """Write the plan in one transaction: all of it lands, or none of it."""
+def done(data_dir: Path) -> dict[str, str] | None:
+    """{"from", "at"} of the take-over the agent's data folder already had, else None (read without
+    changing anything); LegacyDataError when the folder's database cannot be read."""
+    try:
+        raw = read_value(data_dir, DONE_KEY)
+    except FileNotFoundError:
+        return None
+    except (OSError, sqlite3.Error) as err:
+        raise LegacyDataError(f"cannot read the agent's database in {data_dir}: {err} (run migrate as the "
+                              "agent's user)") from err
+    return dict(orjson.loads(raw)) if raw else None
+
+
+def store(found: Plan, target_store: Store, record: dict[str, str]) -> None:
+    """Write the plan and `record` ({"from", "at"}) in one transaction: all of it lands, or none."""
     with target_store.transaction() as db:
+        db.execute("INSERT INTO config(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                   (DONE_KEY, orjson.dumps(record).decode()))
         if found.target is not None:
             write_target(db, found.target, Targets.LOCAL)
         for key, value in found.values.items():

@@ -11,6 +11,7 @@ import argparse
 import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     found = argparse.ArgumentParser(prog="polyvisor migrate", usage=USAGE, description=HELP)
     found.add_argument("--from-balena", metavar="FOLDER", required=True,
                        help="the balena supervisor's data folder (holding database.sqlite)")
+    found.add_argument("--again", action="store_true",
+                       help="take over again although this data folder already was (by default a second "
+                            "run changes nothing)")
     return found
 
 
@@ -52,6 +56,11 @@ def run(args: Sequence[str], data_dir: Path, root: Path, boot_dir: str, out: Tex
     options = parser().parse_args(list(args))
     folder = Path(options.from_balena)
     try:
+        earlier = None if options.again else balena.done(data_dir)
+        if earlier:
+            print(f"{data_dir} was taken over from {earlier['from']} at {earlier['at']}: nothing done "
+                  "(--again takes it over again)", file=out)
+            return 0
         legacy = balena_db.read(folder)
         found = balena.plan(legacy, config_json(root, boot_dir))
     except PolyvisorError as problem:
@@ -60,7 +69,7 @@ def run(args: Sequence[str], data_dir: Path, root: Path, boot_dir: str, out: Tex
     target = Store(data_dir)
     try:
         target.open()
-        balena.store(found, target)
+        balena.store(found, target, {"from": str(legacy.path), "at": datetime.now(UTC).isoformat(timespec="seconds")})
     except (OSError, sqlite3.Error, PolyvisorError) as problem:
         print(f"polyvisor: migrate: cannot write the agent's data folder {data_dir}: {problem} "
               "(nothing was taken over)", file=err)

@@ -89,6 +89,8 @@ def test_takeover_keeps_the_apps_running(start_agent: Callable[..., Any], docker
         services = state["apps"][str(APP_ID)]["services"]
         assert [s["serviceName"] for s in services] == ["db", "web"]
         assert {s["environment"]["BALENA_DEVICE_UUID"] for s in services} == {UUID}
+        again = migrate(legacy, tmp_path / "data", host_root)  # a boot script running it each time
+        assert again.returncode == 0 and "nothing done (--again takes it over again)" in again.stdout, again.stderr
         assert fingerprint(legacy) == before
     finally:
         start_agent.stop_all()  # type: ignore[attr-defined]

@@ -49,8 +49,10 @@ def test_every_field_has_its_place(legacy: balena_db.LegacyDevice, tmp_path: Pat
     store = Store(tmp_path / "data")
     store.open()
     try:
-        balena.store(found, store)
-        balena.store(found, store)  # a second run changes nothing
+        assert balena.done(tmp_path / "data") is None
+        balena.store(found, store, {"from": "/legacy", "at": "2026-01-01T00:00:00+00:00"})
+        balena.store(found, store, {"from": "/legacy", "at": "2026-01-02T00:00:00+00:00"})  # --again
+        assert balena.done(tmp_path / "data") == {"from": "/legacy", "at": "2026-01-02T00:00:00+00:00"}
         assert (store.get("api_key"), store.get("uuid"), store.get("device_name")) == (API_SECRET, UUID, NAME)
         assert store.get("target_state_set") == "true"
         with store.transaction() as db:
