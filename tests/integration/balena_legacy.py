@@ -69,7 +69,8 @@ def services(image: str) -> list[dict[str, Any]]:
         {**common, "serviceId": 21, "serviceName": "db", "imageId": 31, "environment": {"MODE": "primary"},
          "labels": {"io.resin.features.dbus": "1"}, "volumes": ["data:/data"]},
         {**common, "serviceId": 22, "serviceName": "web", "imageId": 32, "environment": {},
-         "labels": {"io.balena.update.strategy": "kill-then-download"}, "depends_on": ["db"]},
+         "labels": {"io.balena.update.strategy": "kill-then-download"}, "depends_on": ["db"],
+         "restart": "unless-stopped"},
     ]
 
 
@@ -168,7 +169,7 @@ def create_body(service: dict[str, Any], image: dict[str, Any], root: Path) -> d
             "CapAdd": [], "CapDrop": [], "Binds": binds, "CgroupParent": "", "Devices": [], "Dns": [],
             "DnsOptions": [], "DnsSearch": [], "PortBindings": {}, "ExtraHosts": [], "GroupAdd": [],
             "NetworkMode": network, "PidMode": "", "PidsLimit": 0, "SecurityOpt": [], "Sysctls": {},
-            "Ulimits": [], "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}, "CpuShares": 0,
+            "Ulimits": [], "RestartPolicy": {"Name": service.get("restart", "always"), "MaximumRetryCount": 0}, "CpuShares": 0,
             "CpuQuota": 0, "CpusetCpus": "", "Memory": 0, "MemoryReservation": 0, "OomKillDisable": False,
             "OomScoreAdj": 0, "Privileged": False, "ReadonlyRootfs": False, "ShmSize": 64 * 1024 * 1024,
             "Tmpfs": {}, "UsernsMode": "", "NanoCpus": 0, "IpcMode": "shareable"},

@@ -62,6 +62,8 @@ def test_takeover_keeps_the_apps_running(start_agent: Callable[..., Any], docker
         before = fingerprint(legacy)
         ids = run_like_v10(docker_client, busybox_image, host_root)
         started = {cid: docker_client.api.inspect_container(cid)["State"]["StartedAt"] for cid in ids}
+        assert sorted(docker_client.api.inspect_container(cid)["HostConfig"]["RestartPolicy"]["Name"]
+                      for cid in ids) == ["always", "unless-stopped"]
 
         result = migrate(legacy, tmp_path / "data", host_root)
         assert result.returncode == 0, result.stderr
