@@ -90,11 +90,12 @@ def applied_source(legacy: LegacyDevice, config_json: dict[str, Any]) -> str:
     return str(config_json.get("apiEndpoint") or "")
 
 
-def legacy_target(legacy: LegacyDevice, source: str, device_type: str | None) -> Target | None:
-    """The applied target as the agent stores it; None when the supervisor had none."""
+def legacy_target(legacy: LegacyDevice, source: str, device_type: str | None) -> tuple[Target | None, list[str]]:
+    """The applied target as the agent stores it (None when the supervisor had none) and what the
+    validation dropped from it with a warning (unsupported compose fields)."""
     rows = [app for app in legacy.apps if app["source"] == source]
     if not rows:
-        return None
+        return None, []
     apps: dict[str, Any] = {}
     for row in rows:
         services: dict[str, Any] = {}
@@ -112,7 +113,7 @@ def legacy_target(legacy: LegacyDevice, source: str, device_type: str | None) ->
     state = {"local": {"name": legacy.config.get("name") or "local", "config": config, "apps": apps}}
     with _refusals() as reasons:
         try:
-            return validate(state, device_type)
+            return validate(state, device_type), reasons
         except TargetError as err:
             why = "; ".join(reasons) or str(err)
             raise LegacyDataError(f"the supervisor's target cannot be taken over ({why}): nothing was "
@@ -144,7 +145,8 @@ def plan(legacy: LegacyDevice, config_json: dict[str, Any]) -> Plan:
         found.values["connectivity_check"] = "false" if truthy(legacy.config["connectivityCheckEnabled"]) is False \
             else "true"
     source = applied_source(legacy, config_json)
-    found.target = legacy_target(legacy, source, config_json.get("deviceType"))
+    found.target, dropped = legacy_target(legacy, source, config_json.get("deviceType"))
+    found.left += [f"target: {warning}" for warning in dropped]
     if found.target is not None:
         found.source = source
         services = sum(len(app.services) for app in found.target.apps.values())

@@ -71,6 +71,13 @@ def test_out_of_local_mode_the_cloud_target_is_the_one_applied(legacy: balena_db
     assert without.target is None and "current_commit" not in without.values
 
 
+def test_what_the_validation_drops_is_reported(legacy: balena_db.LegacyDevice) -> None:
+    legacy.apps[0]["services"][1]["logging"] = {"driver": "none"}  # a compose field v10 ignored too
+    found = balena.plan(legacy, config_json())
+    assert "target: Ignoring unsupported or unknown compose fields: logging" in found.left
+    assert found.target is not None and "logging" not in found.target.apps[APP_ID].services[1]
+
+
 def test_values_the_agent_cannot_take_are_refused(legacy: balena_db.LegacyDevice) -> None:
     legacy.config["apiSecret"] = "not a key!"
     with pytest.raises(balena_db.LegacyDataError, match="apiSecret is not a key"):
