@@ -66,6 +66,10 @@ def run(args: Sequence[str], data_dir: Path, root: Path, boot_dir: str, out: Tex
     except PolyvisorError as problem:
         print(f"polyvisor: migrate: {problem}", file=err)
         return 1
+    except (ValueError, TypeError, KeyError, AttributeError) as problem:  # rows of shapes v10 never wrote
+        print(f"polyvisor: migrate: {folder} holds data of a shape migrate cannot read "
+              f"({type(problem).__name__}: {problem}): nothing was taken over", file=err)
+        return 1
     target = Store(data_dir)
     try:
         target.open()
