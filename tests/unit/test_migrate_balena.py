@@ -4,6 +4,7 @@ tests (integration/balena_legacy.py, the v10 schema) is read by the real reader;
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,20 @@ def test_a_disabled_healthcheck_is_no_healthcheck() -> None:
     # the image's check, switched off by the target, is off in the container too
     assert comparable({"Healthcheck": {"Test": ["NONE"]}, "HostConfig": {}}, image)["Healthcheck"] is None
     assert comparable({"HostConfig": {}}, image)["Healthcheck"] == image["Config"]["Healthcheck"]
+
+
+def test_a_failed_write_leaves_nothing(legacy: balena_db.LegacyDevice, tmp_path: Path) -> None:
+    """All or nothing: a write failing after the target and the key were written keeps neither."""
+    found = balena.plan(legacy, config_json())
+    found.images.append((None, APP_ID, 23, "late", 33, 7, IMAGE_ID))  # the image table refuses a NULL name
+    store = Store(tmp_path / "data")
+    store.open()
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            balena.store(found, store, {"from": "/legacy", "at": "2026-01-01T00:00:00+00:00"})
+        assert store.get("api_key") is None and store.get(balena.DONE_KEY) is None
+        with store.transaction() as db:
+            assert db.execute("SELECT count(*) FROM app").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM image").fetchone() == (0,)
+    finally:
+        store.close()
