@@ -62,7 +62,7 @@ DEVICE_TYPE = "raspberrypi3"
 
 
 def services(image: str) -> list[dict[str, Any]]:
-    """The local target's two services as v10 stored them (normaliseAppForDB: ids merged in)."""
+    """The local target's three services as v10 stored them (normaliseAppForDB: ids merged in)."""
     common = {"appId": APP_ID, "releaseId": RELEASE, "commit": COMMIT, "image": image, "running": True,
               "command": COMMAND}
     return [
@@ -71,6 +71,8 @@ def services(image: str) -> list[dict[str, Any]]:
         {**common, "serviceId": 22, "serviceName": "web", "imageId": 32, "environment": {},
          "labels": {"io.balena.update.strategy": "kill-then-download"}, "depends_on": ["db"],
          "restart": "unless-stopped"},
+        {**common, "serviceId": 23, "serviceName": "monitor", "imageId": 33, "environment": {"LEVEL": "2"},
+         "labels": {}, "network_mode": "host", "expose": ["9100"]},
     ]
 
 
@@ -103,7 +105,8 @@ def make_database(folder: Path, image: str, docker_image_id: str,
     db.executemany("INSERT INTO image(name, appId, serviceId, serviceName, imageId, releaseId, dependent, "
                    "dockerImageId) VALUES(?,?,?,?,?,?,?,?)",
                    [(image, APP_ID, 21, "db", 31, RELEASE, 0, docker_image_id),
-                    (image, APP_ID, 22, "web", 32, RELEASE, 0, docker_image_id)])
+                    (image, APP_ID, 22, "web", 32, RELEASE, 0, docker_image_id),
+                    (image, APP_ID, 23, "monitor", 33, RELEASE, 0, docker_image_id)])
     db.execute("INSERT INTO logsChannelSecret(backend, secret) VALUES(?, NULL)", (CLOUD,))
     db.execute("INSERT INTO engineSnapshot(snapshot, timestamp) VALUES(?,?)", (json.dumps(
         {"containers": [], "images": [docker_image_id], "volumes": [], "networks": []}), "2019-07-01T10:00:00.000Z"))
@@ -154,17 +157,22 @@ def create_body(service: dict[str, Any], image: dict[str, Any], root: Path) -> d
     """The POST /containers/create body v10 sent for a stored service (no healthcheck, entrypoint,
     working dir or user in the compose file or the image: fromComposeObject's defaults)."""
     name, lock = service["serviceName"], f"{root}/tmp/balena-supervisor/services/{APP_ID}/{service['serviceName']}"
+    host = service.get("network_mode") == "host"
     binds = [f"{APP_ID}_{v.split(':', 1)[0]}:{v.split(':', 1)[1]}" for v in service.get("volumes", [])]
     binds += [f"{lock}:/tmp/resin", f"{lock}:/tmp/balena"]
     if service["labels"].get("io.resin.features.dbus"):
         binds.append(f"{root}/run/dbus:/host/run/dbus")
-    network = f"{APP_ID}_default"
+    # the default network, or host networking with the host's name (fromComposeObject: hostnameOnHost)
+    network = "host" if host else f"{APP_ID}_default"
+    endpoints = {} if host else {network: {"IPAMConfig": {}, "Aliases": [name]}}
+    hostname = (root / "etc/hostname").read_text().strip() if host else ""
     return {
         "Tty": True, "Cmd": service["command"], "Volumes": {}, "Entrypoint": image["Config"].get("Entrypoint") or "",
-        "Env": _env(service, "dashboard", image["Config"].get("Env") or []), "ExposedPorts": {},
-        "Image": image["Id"], "Labels": _labels(service),
-        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {}, "Aliases": [name]}}},
-        "StopSignal": "SIGTERM", "Domainname": "", "Hostname": "", "MacAddress": "", "User": "", "WorkingDir": "",
+        "Env": _env(service, "dashboard", image["Config"].get("Env") or []),
+        "ExposedPorts": {f"{port}/tcp": {} for port in service.get("expose", [])},
+        "Image": image["Id"], "Labels": _labels(service), "NetworkingConfig": {"EndpointsConfig": endpoints},
+        "StopSignal": "SIGTERM", "Domainname": "", "Hostname": hostname, "MacAddress": "", "User": "",
+        "WorkingDir": "",
         "HostConfig": {
             "CapAdd": [], "CapDrop": [], "Binds": binds, "CgroupParent": "", "Devices": [], "Dns": [],
             "DnsOptions": [], "DnsSearch": [], "PortBindings": {}, "ExtraHosts": [], "GroupAdd": [],

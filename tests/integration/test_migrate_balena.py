@@ -63,24 +63,24 @@ def test_takeover_keeps_the_apps_running(start_agent: Callable[..., Any], docker
         ids = run_like_v10(docker_client, busybox_image, host_root)
         started = {cid: docker_client.api.inspect_container(cid)["State"]["StartedAt"] for cid in ids}
         assert sorted(docker_client.api.inspect_container(cid)["HostConfig"]["RestartPolicy"]["Name"]
-                      for cid in ids) == ["always", "unless-stopped"]
+                      for cid in ids) == ["always", "always", "unless-stopped"]
 
         result = migrate(legacy, tmp_path / "data", host_root)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         assert "API key (apiSecret)" in result.stdout and f"uuid {UUID}" in result.stdout
-        assert "target: 1 app(s), 2 service(s) (source 'local')" in result.stdout
+        assert "target: 1 app(s), 3 service(s) (source 'local')" in result.stdout
         assert "target of source 'https://api.balena-cloud.com': the supervisor did not apply it" in result.stdout
         assert "containerLogs: 2 row(s), no counterpart" in result.stdout
         assert fingerprint(legacy) == before  # read only: same bytes, same mtime, no journal left
 
         agent = start_agent(api_key=None)  # the key is the migrated one
         assert agent.key == API_SECRET
-        body = wait_for(converged(agent, 2, COMMIT), 60, "the agent's first pass over the legacy containers")
+        body = wait_for(converged(agent, 3, COMMIT), 60, "the agent's first pass over the legacy containers")
         assert sorted(c["containerId"] for c in body["containers"]) == sorted(ids)
         assert {c.id for c in supervised(docker_client)} == set(ids)
         assert {cid: docker_client.api.inspect_container(cid)["State"]["StartedAt"] for cid in ids} == started
-        assert sorted((i["imageId"], i["status"]) for i in body["images"]) == [(31, "Downloaded"), (32, "Downloaded")]
+        assert sorted((i["imageId"], i["status"]) for i in body["images"]) == [(31, "Downloaded"), (32, "Downloaded"), (33, "Downloaded")]
 
         assert request(agent, "GET", "/v1/device").status_code == 200
         with agent.client() as client:
@@ -89,7 +89,7 @@ def test_takeover_keeps_the_apps_running(start_agent: Callable[..., Any], docker
         state = request(agent, "GET", "/v2/local/target-state").json()["state"]["local"]
         assert state["name"] == NAME and state["config"]["SUPERVISOR_POLL_INTERVAL"] == "900000"
         services = state["apps"][str(APP_ID)]["services"]
-        assert [s["serviceName"] for s in services] == ["db", "web"]
+        assert [s["serviceName"] for s in services] == ["db", "web", "monitor"]
         assert {s["environment"]["BALENA_DEVICE_UUID"] for s in services} == {UUID}
         again = migrate(legacy, tmp_path / "data", host_root)  # a boot script running it each time
         assert again.returncode == 0 and "nothing done (--again takes it over again)" in again.stdout, again.stderr

@@ -42,9 +42,11 @@ def test_every_field_has_its_place(legacy: balena_db.LegacyDevice, tmp_path: Pat
     assert found.source == "local" and found.target is not None
     app = found.target.apps[APP_ID]
     assert (app.name, app.commit, app.release_id, app.volumes) == ("dashboard", COMMIT, 7, {"data": {}})
-    assert [(s["serviceId"], s["serviceName"], s["imageId"]) for s in app.services] == [(21, "db", 31), (22, "web", 32)]
+    assert [(s["serviceId"], s["serviceName"], s["imageId"]) for s in app.services] == [(21, "db", 31), (22, "web", 32),
+                                                                                     (23, "monitor", 33)]
     assert found.target.config["SUPERVISOR_POLL_INTERVAL"] == "900000"
-    assert found.images == [(IMAGE, APP_ID, 21, "db", 31, 7, IMAGE_ID), (IMAGE, APP_ID, 22, "web", 32, 7, IMAGE_ID)]
+    assert found.images == [(IMAGE, APP_ID, 21, "db", 31, 7, IMAGE_ID), (IMAGE, APP_ID, 22, "web", 32, 7, IMAGE_ID),
+                            (IMAGE, APP_ID, 23, "monitor", 33, 7, IMAGE_ID)]
     assert "config pinDevice: no counterpart" in found.left
     assert "config delta: kept in the target device config" in found.left
     store = Store(tmp_path / "data")
@@ -58,7 +60,7 @@ def test_every_field_has_its_place(legacy: balena_db.LegacyDevice, tmp_path: Pat
         assert store.get("target_state_set") == "true"
         with store.transaction() as db:
             assert db.execute("SELECT app_id, source FROM app").fetchall() == [(APP_ID, "local")]
-            assert db.execute("SELECT count(*) FROM image").fetchone() == (2,)
+            assert db.execute("SELECT count(*) FROM image").fetchone() == (3,)
     finally:
         store.close()
 
