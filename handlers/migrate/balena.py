@@ -11,6 +11,7 @@ Where each legacy thing goes (handlers/store.py's tables):
   config connectivityCheckEnabled   -> config connectivity_check
   image rows (not dependent)        -> image rows (handlers/engine/images.py)
   engineSnapshot (last row)         -> config engine_snapshot (handlers/engine/local_mode.py)
+  (the take-over itself)            -> config taken_over_from_balena: a second run does nothing
 Without a counterpart (reported, not taken): the other config keys (the delta, logging, lock and
 poll settings are taken from the target device config instead; initialConfigReported,
 initialConfigSaved, containersNormalised, legacyAppsPresent, pinDevice are cloud bookkeeping),
