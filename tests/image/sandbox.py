@@ -5,7 +5,7 @@ PID 1 of the new PID namespace) that mounts, in its private mount namespace only
   /              the rootfs bound onto itself read-only (or a read-only overlay of it without /run)
   /proc          a fresh procfs of the new PID namespace
   /dev           a tmpfs with the host's null, zero, full, random, urandom and tty bound in
-  /run           a tmpfs (mode 755, nosuid, nodev, as systemd mounts it; or noexec; or none)
+  /run           a tmpfs (mode 755, nosuid, nodev, as systemd mounts it; or noexec, or small; or none)
   /tmp           a tmpfs, or nothing: then /tmp is the read-only root's own folder
   binds          host paths onto paths inside (the data folder, the dockerd socket)
 then runs argv under chroot with the environment it was given, passes SIGTERM on to it, and
@@ -41,6 +41,7 @@ class Sandbox:
     root: Path
     scratch: Path  # a host folder for the report (and the overlay when the root has no /run)
     run_fs: str = "tmpfs"  # "tmpfs", "noexec" (a tmpfs mounted noexec) or "absent" (the root has no /run)
+    run_size: str = ""  # the /run tmpfs's size= (default: half the RAM)
     tmp: bool = True  # a tmpfs on /tmp; False leaves the read-only root's /tmp
     mkdirs: Sequence[str] = ("/run/polyvisor",)  # made (mode 700) after /run is mounted: RuntimeDirectory=
     binds: Sequence[tuple[Path, str]] = ()  # (host path, path inside); a file is bound onto an empty file
@@ -73,8 +74,8 @@ class Sandbox:
                   '  touch "$r/dev/$n"; mount --bind "/dev/$n" "$r/dev/$n"',
                   "done"]
         if self.run_fs != "absent":
-            noexec = ",noexec" if self.run_fs == "noexec" else ""
-            lines.append(f'mount -t tmpfs -o mode=755,nosuid,nodev{noexec} tmpfs "$r/run"')
+            extra = (",noexec" if self.run_fs == "noexec" else "") + (f",size={self.run_size}" if self.run_size else "")
+            lines.append(f'mount -t tmpfs -o mode=755,nosuid,nodev{extra} tmpfs "$r/run"')
         if self.tmp:
             lines.append('mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/tmp"')
         lines += [f'mkdir -p -m 700 "$r"{q(path)}' for path in self.mkdirs]
