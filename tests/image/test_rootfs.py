@@ -1,20 +1,13 @@
-"""dist/polyvisor in a real minimal Debian 12 rootfs (debootstrap minbase + systemd, no Python),
-run as a device runs it: the root read-only, /run and /tmp tmpfs, the data folder the one writable
-place, the tests' dockerd socket bound in (tests/image/sandbox.py; no systemd as PID 1 here:
-scripts/bench-image boots one in systemd-nspawn and times `systemctl start`).
-
-The rootfs is made once per module by scripts/rootfs, cached as a tarball under
-$POLYVISOR_CACHE/rootfs (scripts/test names the folder); the binary, build/polyvisor.service and
-build/polyvisor-preflight are installed into it as the README's "Installing on a device" says.
-Skipped without root, debootstrap or the binary; a failure instead when POLYVISOR_REQUIRE_BINARY=1.
+"""dist/polyvisor in a real minimal Debian 12 rootfs (tests/image/conftest.py), run as a device
+runs it but without systemd: the root read-only, /run and /tmp tmpfs, the data folder the one
+writable place, the tests' dockerd socket bound in (tests/image/sandbox.py). test_systemd.py starts
+it with systemd as PID 1 of the same rootfs.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,56 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-from frozen.test_binary import HEALTH, binary, free_port  # noqa: F401 (binary: the fixture)
-from integration.components import NO_ADDONS_CORE, OFFLINE_GIT, TIMINGS
+from frozen.test_binary import HEALTH, free_port
+from integration.components import NO_ADDONS_CORE, OFFLINE_GIT
 from integration.engine_support import cleanup, converged, post_target, service, supervised, target, wait_for
 
+from image.conftest import PREFLIGHT, UNIT, unavailable
 from image.sandbox import Sandbox, command_pid, inside, stop
 
-REPO = Path(__file__).resolve().parents[2]
 API_KEY = "testkey_0123456789"
-# systemd: `systemd-analyze verify` checks the unit against the rootfs's own systemd (and
-# scripts/bench-image boots it); dbus: what a systemd image has. Neither brings Python.
-PACKAGES = "systemd,dbus"
-PREFLIGHT = "/usr/libexec/polyvisor-preflight"
-UNIT = "/etc/systemd/system/polyvisor.service"
 EX_CONFIG = 78  # the preflight's exit status
 WRAPPER = [  # what ExecStartPre= + ExecStart= do, as one start script of another init system would
     "/bin/sh", "-c", f'{PREFLIGHT} /usr/bin/polyvisor && exec /usr/bin/polyvisor "$@"', "polyvisor"]
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("POLYVISOR_REQUIRE_BINARY") == "1":
-        pytest.fail(f"{reason} (POLYVISOR_REQUIRE_BINARY=1: scripts/test installs what this needs)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def rootfs(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:  # noqa: F811
-    """The rootfs with the binary, the unit and the preflight installed; removed afterwards."""
-    if os.geteuid() != 0:
-        unavailable("the rootfs test needs root (debootstrap, mounts, chroot)")
-    for tool in ("debootstrap", "unshare", "chroot"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} is not installed (scripts/test installs debootstrap)")
-    base = tmp_path_factory.mktemp("rootfs")
-    root = base / "root"
-    began = time.monotonic()
-    made = subprocess.run([str(REPO / "scripts" / "rootfs"), "--include", PACKAGES, str(root)],
-                          capture_output=True, text=True, timeout=1200, check=False)
-    assert made.returncode == 0, f"scripts/rootfs failed:\n{made.stdout[-2000:]}\n{made.stderr[-3000:]}"
-    TIMINGS["the Debian rootfs (scripts/rootfs)"] = f"{time.monotonic() - began:.1f} s"
-    try:
-        shutil.copyfile(binary, root / "usr/bin/polyvisor")
-        os.chmod(root / "usr/bin/polyvisor", 0o755)
-        shutil.copyfile(REPO / "build/polyvisor.service", root / UNIT.lstrip("/"))
-        (root / PREFLIGHT.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / "build/polyvisor-preflight", root / PREFLIGHT.lstrip("/"))
-        os.chmod(root / PREFLIGHT.lstrip("/"), 0o755)
-        (root / "var/lib/polyvisor").mkdir(mode=0o700)  # the writable data partition's mount point
-        yield root
-    finally:
-        shutil.rmtree(base)
 
 
 def sandbox(rootfs: Path, scratch: Path, **options: Any) -> Sandbox:
