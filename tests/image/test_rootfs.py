@@ -119,7 +119,7 @@ def test_health_route(device: Device, path: str, key: str | None, status: int, b
     from handlers import VERSION
 
     with device.client() as client:
-        response = client.get(path)
+        response = client.get(path, headers={"Authorization": f"Bearer {key}"} if key else {})
     assert (response.status_code, response.headers["content-type"]) == (status, content_type)
     assert response.content == body.replace("{version}", VERSION).encode()
 
