@@ -338,6 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_stored(settings)
     if settings.command == "gosd":
         return run_gosd(settings)
+    if settings.command == "migrate":
+        from handlers.migrate import cli as migrate
+
+        return migrate.run(settings.command_args, settings.data_dir, settings.root, settings.boot_dir,
+                           sys.stdout, sys.stderr)
     allocator.configure()  # before any thread: the arenas are capped for all of them
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -115,9 +115,11 @@ GOSUPER_SOCKET_ENV = "GOSUPER_SOCKET"
 COMMANDS = {"api-key": "print the API key stored in the data folder and exit (the agent may be running)",
             "hassio-token": "print Home Assistant's hassio token stored in the data folder and exit",
             "update-guard": "(started by a self-update) roll the binary back unless the new one confirms",
-            "gosd": "gosd's command line: gosd users add|ls|find|update ..., gosd database migrate"}
+            "gosd": "gosd's command line: gosd users add|ls|find|update ..., gosd database migrate",
+            "migrate": ("migrate --from-balena FOLDER: take the device over from the balena supervisor "
+                        "(its API key, uuid, name, target, images and config; its database is only read)")}
 # Commands whose arguments follow them (everything after the command word is theirs).
-COMMANDS_WITH_ARGS = ("gosd",)
+COMMANDS_WITH_ARGS = ("gosd", "migrate")
 PROFILES = ("v10", "legacy")
 # The supervisor version each balena profile reports by default: the release it imitates.
 REPORTED_VERSIONS = {"v10": "10.0.0", "legacy": "2.6.3"}

@@ -160,6 +160,10 @@ def comparable(config: dict[str, Any], image: dict[str, Any] | None,
             value = None
         if key == "StopTimeout" and value == 10:
             value = None
+        if key == "Healthcheck" and isinstance(value, dict) and value.get("Test") == ["NONE"]:
+            # a disabled check is no check, whatever its other fields: v10 sent {Test: [NONE]}
+            # when neither the target nor the image had one (compose/utils.ts getHealthcheck)
+            value = None
         out[key] = _empty(value)
     env = _env_map(config.get("Env"))
     for key in NAME_AT_INIT + UPGRADE_ENV:

@@ -116,6 +116,10 @@ class Reconciler:
         if self.managed and not self.local_mode():
             self._switch_local_mode(False)  # left local mode while stopped, or died in the middle
         self._closing.clear()
+        # the initial apply is under way from here (triggerApplyTarget set applyInProgress at
+        # once): the status says `applying` until the loop has compared the engine with the target
+        self.applying = True
+        self.apply_started = time.monotonic()
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="step")
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self._thread.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,20 +37,7 @@ class Targets:
     def save(self, target: Target, source: str) -> None:
         """Replace the target of `source` (and the shared name and device config) in one transaction."""
         with self._store.transaction() as db:
-            db.execute("INSERT INTO config(key,value) VALUES('device_name',?) "
-                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (target.name,))
-            db.execute("INSERT INTO device_config(id, target_values) VALUES(1, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET target_values=excluded.target_values",
-                       (_json(target.config),))
-            db.execute("DELETE FROM app WHERE source=?", (source,))
-            for app in target.apps.values():
-                db.execute(
-                    "INSERT INTO app(app_id, source, name, commit_, release_id, services, networks, volumes) "
-                    "VALUES(?,?,?,?,?,?,?,?)",
-                    (app.app_id, source, app.name, app.commit, app.release_id,
-                     _json(app.services), _json(app.networks), _json(app.volumes)))
-            db.execute("INSERT INTO config(key,value) VALUES('target_state_set','true') "
-                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value")
+            write_target(db, target, source)
 
     def drop(self, source: str) -> None:
         """Forget the target apps of a source (leaving local mode drops the local ones)."""
@@ -86,3 +74,22 @@ class Targets:
     def name(self) -> str:
         """The device name (config `name`)."""
         return str(self._identity.name)
+
+
+def write_target(db: sqlite3.Connection, target: Target, source: str) -> None:
+    """Inside the caller's transaction: the target of `source`, the device name and device config,
+    and the flag that a target was set."""
+    db.execute("INSERT INTO config(key,value) VALUES('device_name',?) "
+               "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (target.name,))
+    db.execute("INSERT INTO device_config(id, target_values) VALUES(1, ?) "
+               "ON CONFLICT(id) DO UPDATE SET target_values=excluded.target_values",
+               (_json(target.config),))
+    db.execute("DELETE FROM app WHERE source=?", (source,))
+    for app in target.apps.values():
+        db.execute(
+            "INSERT INTO app(app_id, source, name, commit_, release_id, services, networks, volumes) "
+            "VALUES(?,?,?,?,?,?,?,?)",
+            (app.app_id, source, app.name, app.commit, app.release_id,
+             _json(app.services), _json(app.networks), _json(app.volumes)))
+    db.execute("INSERT INTO config(key,value) VALUES('target_state_set','true') "
+               "ON CONFLICT(key) DO UPDATE SET value=excluded.value")

@@ -18,6 +18,7 @@ disk (the next start or the guard cleans up), or the new one with the guard watc
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -294,7 +295,11 @@ class SelfUpdate:
             shutil.rmtree(self.data_dir / DOWNLOADS, ignore_errors=True)
             if self.binary is not None:
                 for suffix in (".new", ".previous.new"):
-                    _sibling(self.binary, suffix).unlink(missing_ok=True)
+                    try:
+                        _sibling(self.binary, suffix).unlink(missing_ok=True)
+                    except OSError as err:  # a read-only root: no update can have left a file there
+                        if err.errno != errno.EROFS:
+                            raise
             return
         if _sha(Path(state["binary"])) == state["sha256"]:
             log.info("update to polyvisor %s confirmed: serving (previous kept as %s)", state["version"],

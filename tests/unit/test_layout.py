@@ -26,6 +26,7 @@ ALLOWED = {
     "handlers.homeassistant": SHARED | {"handlers.host", "handlers.hardware", "handlers.accounts"},
     "handlers.gosd": SHARED,
     "handlers.edgehub": SHARED | {"handlers.host", "handlers.platform"},
+    "handlers.migrate": SHARED | {"handlers.engine", "handlers.host"},
     **{module: SHARED - {module} for module in SHARED},
 }
 COMPAT_SHARED = {"compat", "compat.base", "compat.responses", "compat.access", "compat.gohttp", "compat.gojson"}
