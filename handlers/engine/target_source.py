@@ -103,7 +103,10 @@ class TargetSource:
         """Seconds before the first poll (none for file://: it costs no server anything)."""
         if self._open is None:
             return 0.0
-        stored = self.store.get("target_url_for") == self._url_for
+        try:
+            stored = self.store.get("target_url_for") == self._url_for
+        except Exception:  # noqa: BLE001 - an unreadable store: poll at once (the poll says why it fails)
+            stored = False
         return poll_timing.first_delay(self.reconciler.poll_seconds(), self.rng, stored)
 
     def _loop(self) -> None:
