@@ -121,12 +121,12 @@ class TargetSource:
             wait = self.poll(force)
 
     def poll(self, force: bool = False) -> float:
-        """One poll; the seconds until the next one."""
-        interval = self.reconciler.poll_seconds()
+        """One poll; the seconds until the next one (at the interval of the target it may bring)."""
         try:
             self.last_result = "new" if self.fetch_once(force) else "unchanged"
         except Exception as err:  # noqa: BLE001 - the server's, the network's or the store's: retried
             retry_after = err.retry_after if isinstance(err, FetchError) else None
+            interval = self.reconciler.poll_seconds()
             self.failures += 1
             self.last_result = "failed"
             self.last_error = str(err) if isinstance(err, FetchError) else f"{type(err).__name__}: {err}"
@@ -140,7 +140,7 @@ class TargetSource:
                          self.failures)
             self.failures = 0
             self.last_error = None
-            wait = poll_timing.next_delay(interval, self.rng)
+            wait = poll_timing.next_delay(self.reconciler.poll_seconds(), self.rng)
         self.polls += 1
         self._wait = wait
         self.last_fetch = time.monotonic()

@@ -39,8 +39,9 @@ NEWER = json.dumps(managed({1: service("m", 1, "busybox:latest", environment={"X
 class Reconciler:
     """The reconciler's side the poller uses: a tiny interval, the targets it was handed."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, interval_of_target: float | None = None) -> None:
         self.interval = interval
+        self.interval_of_target = interval_of_target  # the SUPERVISOR_POLL_INTERVAL a target brings
         self.targets: list[Any] = []
         self.triggers = 0
 
@@ -50,6 +51,8 @@ class Reconciler:
     def set_target(self, target: Any, source: str, force: bool = False) -> None:
         assert source == "url"
         self.targets.append(target)
+        if self.interval_of_target is not None:
+            self.interval = self.interval_of_target
 
     def trigger(self, force: bool = False) -> None:
         self.triggers += 1
@@ -266,6 +269,13 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date(server: Server, store:
     wait_for(lambda: len(server.requests("500")) >= 5, 10, "fast retries")
     assert max(gaps([t for t, _, _ in server.requests("500")][:5])) < 1.0
     assert len(shim.targets) == 1 and "HTTP 500" in (source.last_error or "")
+
+
+def test_the_next_poll_follows_the_interval_the_target_brought(server: Server, store: Store,
+                                                              poller: Callable[..., TargetSource]) -> None:
+    shim = Reconciler(interval=60.0, interval_of_target=0.02)  # the default until a target says
+    poller(url_of(server), store, shim)
+    wait_for(lambda: len(server.requests()) >= 3, 5, "polls at the target's interval")
 
 
 def test_a_changed_url_sends_no_tag_of_the_old_one(server: Server, store: Store,
