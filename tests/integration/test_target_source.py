@@ -260,6 +260,8 @@ def test_retry_after_is_honoured_in_seconds_and_as_a_date(server: Server, store:
     wait_for(lambda: len(server.requests("503")) >= 2, 10, "two 503s")
     first, second = [t for t, _, _ in server.requests("503")][:2]
     assert 1.0 <= second - first < 2.0  # the tiny interval would poll at once
+    wait_for(lambda: time.monotonic() - source.last_fetch > 0.3, 5, "well past two intervals", step=0.05)
+    assert source.healthy()  # waiting out a Retry-After longer than two intervals is no hang
     server.mode = "429"
     server.retry_after = "in 3 s"  # as an HTTP-date, made when answering
     wait_for(lambda: len(server.requests("429")) >= 2, 10, "two 429s")
