@@ -11,6 +11,7 @@ A redirect from https:// to anything else is refused: it would step around the p
 from __future__ import annotations
 
 import http.client
+import re
 import ssl
 import time
 import urllib.error
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from handlers.engine.poll_timing import parse_retry_after
 
+PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 MAX_BODY = 16 * 1024 * 1024  # bytes of a target, on the wire and inflated (a gzip bomb stops here)
 
 
@@ -47,14 +49,15 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
     """A client context whose only trust anchor is the PEM file (the system's store is not
     loaded), host names checked, TLS 1.2 or later; ValueError saying what is wrong with the file."""
     try:
-        pem = Path(ca_file).read_bytes().decode("ascii")
+        raw = Path(ca_file).read_bytes()
     except OSError as err:
         raise ValueError(f"cannot read {ca_file}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{ca_file} is not a PEM file (binary content; DER? convert it with "
-                         "openssl x509 -inform der)") from None
-    if "-----BEGIN CERTIFICATE-----" not in pem:
+    blocks = PEM_CERTIFICATE.findall(raw)
+    if not blocks and raw[:1] == b"\x30":  # an ASN.1 SEQUENCE: a DER certificate
+        raise ValueError(f"{ca_file} is not a PEM file (binary: DER? convert it with openssl x509 -inform der)")
+    if not blocks:
         raise ValueError(f"{ca_file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    pem = "\n".join(block.decode("ascii", "replace") for block in blocks)  # comments around them left out
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

@@ -390,6 +390,7 @@ def test_pinned_ca_is_the_only_anchor_and_no_downgrade(pki: dict[str, Any], stor
 @pytest.mark.parametrize(("content", "said"), [
     (None, "cannot read"),
     (b"", "holds no PEM certificate"),
+    ("un fichier texte — pas un certificat\n".encode(), "holds no PEM certificate"),
     (b"\x30\x82\x01\x0a\xff\x00", "is not a PEM file"),
     (b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n", "holds no valid PEM certificate"),
     ("key", "holds no PEM certificate"),
