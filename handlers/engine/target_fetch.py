@@ -1,7 +1,8 @@
 """One conditional GET of an http(s) target URL, and the TLS context of a pinned CA.
 
-The request says `If-None-Match` (the tag of the last target taken from this URL) and
-`Accept-Encoding: gzip` (nginx's gzip; the body is inflated here, at most MAX_BODY either way).
+The request says `If-None-Match` (the tag of the last target taken from this URL), `Accept-Encoding:
+gzip` (nginx's gzip; the body is inflated here, at most MAX_BODY either way) and `User-Agent:
+polyvisor/VERSION`.
 A redirect from https:// to anything else is refused: it would step around the pinned CA.
 
     FetchError            the poll failed; the last good target stays (message for last_error)
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from handlers import VERSION
 from handlers.engine.poll_timing import parse_retry_after
 
 PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+USER_AGENT = f"polyvisor/{VERSION}"  # the server's access log tells agents from other clients
 MAX_BODY = 16 * 1024 * 1024  # bytes of a target, on the wire and inflated (a gzip bomb stops here)
 
 
@@ -87,7 +90,8 @@ def opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
 
 def get(open_url: urllib.request.OpenerDirector, url: str, tag: str | None, timeout: float) -> Fetched:
     """One GET; FetchError for anything but a 304 or a complete 2xx body."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "Accept-Encoding": "gzip"})
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "Accept-Encoding": "gzip",
+                                                   "User-Agent": USER_AGENT})
     if tag:
         request.add_header("If-None-Match", tag)
     try:
