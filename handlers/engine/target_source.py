@@ -16,7 +16,9 @@ instances (each has its own opener, Random and thread).
     TargetSource(url, reconciler, store, timeout=30.0, device_type=lambda: None, *,
                  ca_file=None, rng=None)
         reconciler: poll_seconds() -> float, set_target(target, "url", force), trigger(force=True)
-        store: get(key) -> str | None, set(**values)   keys target_url_etag, target_url_for
+        store: get(key) -> str | None, set(**values)   keys target_url_etag, target_url_for (the
+            url_key of the URL they came from; store.set(target_url_for=source.url_key) before
+            start() makes a device that has a target: its first poll is spread, not at once)
         ca_file: PEM file, the only trust anchor of an https:// URL (ValueError when unusable)
         rng: a random.Random (seed it for a repeatable run)
     .start() / .close()       a daemon thread: first_delay(), then poll() after poll() for ever
@@ -26,6 +28,9 @@ instances (each has its own opener, Random and thread).
     .last_result              "new" (a target was applied), "unchanged" (304), "failed"
     .last_error, .failures    the last failure's reason (None after a good poll), failures in a row
     .polls                    polls done
+    poll_timing.first_delay(interval, rng, stored), .next_delay(interval, rng),
+    .backoff_delay(failures, interval, rng, retry_after), .parse_retry_after(header, now_epoch):
+        the rules alone, for a simulation's own scheduler
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ class TargetSource:
         self.timeout = timeout
         self.rng = rng or random.Random()
         self._open = opener(tls_context(ca_file) if ca_file else None) if scheme != "file" else None
-        self._url_for = hashlib.sha256(url.encode()).hexdigest()[:32]  # the URL itself may hold a token
+        self.url_key = hashlib.sha256(url.encode()).hexdigest()[:32]  # the URL itself may hold a token
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,7 +109,7 @@ class TargetSource:
         if self._open is None:
             return 0.0
         try:
-            stored = self.store.get("target_url_for") == self._url_for
+            stored = self.store.get("target_url_for") == self.url_key
         except Exception:  # noqa: BLE001 - an unreadable store: poll at once (the poll says why it fails)
             stored = False
         return poll_timing.first_delay(self.reconciler.poll_seconds(), self.rng, stored)
@@ -174,12 +179,12 @@ class TargetSource:
             raise FetchError(f"target refused: {err}") from None
         self.reconciler.set_target(target, SOURCE, force)
         # only once the target is safely stored: a crash before means fetching it again
-        self.store.set(target_url_for=self._url_for, target_url_etag=fetched.tag or "")
+        self.store.set(target_url_for=self.url_key, target_url_etag=fetched.tag or "")
         return True
 
     def _stored_tag(self) -> str | None:
         """The tag of the last target taken from this URL (another URL's is not sent)."""
-        if self.store.get("target_url_for") != self._url_for:
+        if self.store.get("target_url_for") != self.url_key:
             return None
         return self.store.get("target_url_etag") or None
 
