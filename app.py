@@ -33,6 +33,7 @@ from compat.options import (
     SWITCHES,
     own_addresses,
     parse_listen,
+    target_ca_error,
 )
 from compat.server import (
     add_reason_phrases,
@@ -71,6 +72,7 @@ class Settings:
     log_level: str = "info"
     max_connections: int = 512  # per listen address; 0: no cap
     target_url: str | None = None
+    target_ca: str | None = None  # PEM file: the only trust anchor of an https:// target URL
     device_type: str | None = None
     os_variant: str | None = None
     os_accounts: str = "pam"
@@ -145,6 +147,8 @@ class Settings:
                              f"{name}=unix:/path (or POLYVISOR_LISTEN_{name.upper()}, {GOSUPER_SOCKET_ENV})")
         if values["target_url"] and not str(values["target_url"]).startswith(("http://", "https://", "file://")):
             parser.error("--target-url must be an http://, https:// or file:// URL")
+        if values["target_ca"] and (problem := target_ca_error(values["target_ca"], values["target_url"])):
+            parser.error(problem)
         if values["device_type"]:
             try:
                 parse_device_type(values["device_type"])
@@ -190,7 +194,7 @@ class Settings:
             docker_host=values["docker_host"],
             dbus_address=values["dbus_address"], log_level=values["log_level"],
             max_connections=int(values["max_connections"]),
-            target_url=values["target_url"], device_type=values["device_type"], os_variant=values["os_variant"],
+            target_url=values["target_url"], target_ca=values["target_ca"], device_type=values["device_type"], os_variant=values["os_variant"],
             led_file=values["led_file"], boot_dir=values["boot_dir"],
             os_accounts=values["os_accounts"], pam_service=values["pam_service"],
             admin_group=values["admin_group"], jwt_lifetime=int(values["jwt_lifetime"]),

@@ -40,6 +40,9 @@ OPTIONS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "open connections per listen address; past it a new one is answered 503 and closed (0: no cap)"),
     ("target-url", ("POLYVISOR_TARGET_URL",), None,
      "http(s):// or file:// target state (local-mode format) to apply; makes the device managed"),
+    ("target-ca", ("POLYVISOR_TARGET_CA",), None,
+     ("PEM file of the CA that an https:// --target-url's certificate must chain to: the only trust "
+      "anchor (the system's store is not used), host name checked")),
     ("device-type", ("POLYVISOR_DEVICE_TYPE",), None,
      ("SLUG[:ARCH] /v2/local/device-info answers (balena push builds for it); ARCH defaults to the "
       "machine's. Default: the boot partition's device-type.json; on images that are not balenaOS, "
@@ -153,3 +156,17 @@ def parse_listen(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad listen address {address!r}: use HOST:PORT or unix:/path")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def target_ca_error(ca_file: str, target_url: str | None) -> str | None:
+    """What is wrong with --target-ca (with the --target-url it pins), or None: read at start-up, so
+    a missing, unreadable or non-PEM file stops the agent with one line."""
+    if not str(target_url or "").startswith("https://"):
+        return "--target-ca pins the CA of an https:// --target-url: give one"
+    from handlers.engine.target_fetch import tls_context
+
+    try:
+        tls_context(ca_file)
+    except ValueError as err:
+        return f"--target-ca: {err}"
+    return None

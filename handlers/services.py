@@ -128,6 +128,7 @@ class Services:
                                 boot_dir=boot,
                                 docker_host=settings.docker_host,
                                 target_url=getattr(settings, "target_url", None),
+                                target_ca=getattr(settings, "target_ca", None),
                                 device_type=getattr(settings, "device_type", None))
         actions.pause = supervisor.reconciler.paused
         actions.writing = supervisor.reconciler.writing

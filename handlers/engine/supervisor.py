@@ -46,7 +46,8 @@ class Supervisor:
 
     def __init__(self, *, store: Any, identity: Any, hostfs: Any, engine: Any, locks: Any, actions: Any,
                  device: Any, api_port: int, boot_dir: str, docker_host: str | None,
-                 target_url: str | None = None, device_type: str | None = None) -> None:
+                 target_url: str | None = None, device_type: str | None = None,
+                 target_ca: str | None = None) -> None:
         self.store = store
         self.identity = identity
         self.hostfs = hostfs
@@ -73,7 +74,8 @@ class Supervisor:
         if target_url:
             from handlers.engine.target_source import TargetSource
 
-            self.source = TargetSource(target_url, self.reconciler, store, device_type=self.device_slug)
+            self.source = TargetSource(target_url, self.reconciler, store, device_type=self.device_slug,
+                                       ca_file=target_ca)
 
     # ---- life ----
 
