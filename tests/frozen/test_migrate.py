@@ -10,29 +10,17 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 from integration.balena_legacy import API_SECRET, config_json, make_database
 
-REPO = Path(__file__).resolve().parents[2]
-BINARY = REPO / os.environ.get("POLYVISOR_BINARY", "dist/polyvisor")
+from frozen.test_binary import binary  # noqa: F401 (the fixture)
 
 
-@pytest.fixture(scope="module")
-def binary() -> Path:
-    """The executable under test."""
-    if not (BINARY.is_file() and os.access(BINARY, os.X_OK)):
-        if os.environ.get("POLYVISOR_REQUIRE_BINARY") == "1":
-            pytest.fail(f"{BINARY} is missing (POLYVISOR_REQUIRE_BINARY=1): run scripts/build first")
-        pytest.skip(f"{BINARY} is not built: run scripts/build (POLYVISOR_REQUIRE_BINARY=1 makes this fail)")
-    return BINARY
-
-
-def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
     environ = {k: v for k, v in os.environ.items() if not k.startswith("POLYVISOR_")}
     return subprocess.run([str(binary), *args], check=False, capture_output=True, text=True, timeout=60, env=environ)
 
 
-def test_the_binary_takes_a_v10_device_over(binary: Path, tmp_path: Path) -> None:
+def test_the_binary_takes_a_v10_device_over(binary: Path, tmp_path: Path) -> None:  # noqa: F811
     legacy, data, root = tmp_path / "resin-supervisor", tmp_path / "data", tmp_path / "root"
     make_database(legacy, "polyvisor-test/busybox:latest", "sha256:" + "2" * 64)
     (root / "mnt/boot").mkdir(parents=True)

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from frozen.test_binary import children
+
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -120,17 +122,6 @@ class Sandbox:
     def left_in_tmpdir(self) -> list[str]:
         """What TMPDIR held after the command exited."""
         return self.report.read_text().split()
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of a process."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 def command_pid(unshare: subprocess.Popen[bytes]) -> int | None:
