@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchkit import cpu_seconds
+
 # what one line of the access log holds, in this order (parsed by Nginx.hits)
 LOG_FORMAT = "$msec $status $request_length $bytes_sent $body_bytes_sent $uri"
 
@@ -71,13 +73,6 @@ class Hit:
     sent: int          # $bytes_sent: response status line, headers and body
     body: int          # $body_bytes_sent
     uri: str           # after try_files: /devices/<id>.json or /groups/default.json
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def binary() -> str:
@@ -162,13 +157,11 @@ class Nginx:
     def cpu(self) -> tuple[float, float]:
         """CPU seconds of master + workers: (utime+stime from /proc/PID/stat, 10 ms ticks;
         time on CPU from /proc/PID/schedstat, ns, or -1 without it)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        ticks = 0
+        seconds = 0.0
         on_cpu: int | None = 0
         for pid in self.pids():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
+                seconds += cpu_seconds(pid)
             except (OSError, ValueError, IndexError):
                 continue  # a worker gone meanwhile
             try:
@@ -177,7 +170,7 @@ class Nginx:
                 on_cpu = None  # a kernel without schedstat
                 continue
             on_cpu = None if on_cpu is None else on_cpu + nanoseconds
-        return ticks / tick, -1.0 if on_cpu is None else on_cpu / 1e9
+        return seconds, -1.0 if on_cpu is None else on_cpu / 1e9
 
     def hits(self) -> list[Hit]:
         """Every line of the access log so far."""
