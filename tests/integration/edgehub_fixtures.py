@@ -39,8 +39,9 @@ def make_ca(name: str) -> tuple[Any, Any]:
     return key, cert
 
 
-def make_leaf(ca: tuple[Any, Any], name: str, server: bool) -> tuple[Any, Any]:
-    """(key, certificate) signed by the CA: a server certificate for 127.0.0.1/localhost, or a client's."""
+def make_leaf(ca: tuple[Any, Any], name: str, server: bool, dns: str | None = None) -> tuple[Any, Any]:
+    """(key, certificate) signed by the CA: a server certificate for 127.0.0.1/localhost (or for the
+    one DNS name `dns` only), or a client's."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -55,8 +56,9 @@ def make_leaf(ca: tuple[Any, Any], name: str, server: bool) -> tuple[Any, Any]:
                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
                                                      else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
     if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        names = ([x509.DNSName(dns)] if dns else
+                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
 
 

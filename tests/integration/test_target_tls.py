@@ -5,7 +5,6 @@ start-up error."""
 
 from __future__ import annotations
 
-import datetime
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,23 +22,6 @@ from integration.target_server import Reconciler, Server, serve, url_of
 pytest_plugins = ["integration.target_fixtures"]  # server, store, poller
 
 
-def leaf_for(ca: tuple[Any, Any], host: str) -> tuple[Any, Any]:
-    """A server certificate for one other DNS name only."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca[1].subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(ca[0], hashes.SHA256()))
-    return key, cert
-
-
 def tls_server(folder: Path, leaf: tuple[Any, Any]) -> Server:
     (folder / "server.pem").write_text(pem_cert(leaf[1]))
     (folder / "server.key").write_text(pem_key(leaf[0]))
@@ -55,7 +37,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (folder / "ca.pem").write_text(pem_cert(ca[1]))
     (folder / "other.pem").write_text(pem_cert(other[1]))
     servers = {"right": tls_server(folder, make_leaf(ca, "targets", server=True)),
-               "misnamed": tls_server(folder, leaf_for(ca, "elsewhere.invalid"))}
+               "misnamed": tls_server(folder, make_leaf(ca, "elsewhere.invalid", server=True, dns="elsewhere.invalid"))}
     yield {"ca": str(folder / "ca.pem"), "other": str(folder / "other.pem"), "folder": folder, **servers}
     for running in servers.values():
         running.shutdown()
