@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 from integration.components import remove_tree, run_agent, tail
+
+from frozen.test_binary import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("POLYVISOR_AARCH64_BINARY", REPO / "dist" / "polyvisor-aarch64"))
@@ -101,12 +102,6 @@ def in_rootfs(root: Path, *argv: str) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", script, "in-rootfs",
             str(root), *ENVIRON, *argv]
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(root: Path, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
