@@ -154,6 +154,12 @@ class Executor:
         try:
             self._start(container_id)
             owner.started.add(container_id)
+        except Exception as err:
+            # the legacy's startServiceError: the device's log (what `balena push` streams) says
+            # why, not only "Starting service" again at every retry
+            reason = getattr(err, "explanation", None) or err
+            owner.logs.system(f"Failed to start service {_described(want)} due to '{reason}'", error=True)
+            raise
         finally:
             owner.status.pop(container_id, None)
         owner.logs.system(f"Started service {_described(want)}")

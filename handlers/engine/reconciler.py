@@ -270,7 +270,9 @@ class Reconciler:
         elif isinstance(err, EngineUnavailable):
             log.warning("engine unavailable, retrying in %s: %s", pretty_delay(delay), err)
         else:
-            log.warning("apply failed (%s), retrying in %s", err, pretty_delay(delay), exc_info=not isinstance(err, RuntimeError))
+            # the engine's own refusal (an API error with its message) is an answer, not a bug: one line
+            answered = isinstance(err, RuntimeError) or hasattr(err, "explanation")
+            log.warning("apply failed (%s), retrying in %s", err, pretty_delay(delay), exc_info=not answered)
         self._wake.set()  # come back to the loop, which waits out the delay
 
     # ---- one iteration ----

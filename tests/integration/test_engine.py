@@ -186,3 +186,22 @@ def test_lock_override_by_config(engine_agent: Any, docker_client: Any, busybox_
                                      config={"SUPERVISOR_OVERRIDE_LOCK": "1"}))
     wait_for(converged(engine_agent, 1, "c2"), 60, "forced update")
     assert docker_client.containers.get("main_5_1").id != container.id
+
+
+def test_a_start_the_engine_refuses_is_logged_and_retried(engine_agent: Any, docker_client: Any,
+                                                          busybox_image: str) -> None:
+    """A command that does not exist: dockerd refuses the start. The device's log says why (the
+    legacy's startServiceError, which `balena push` streams), the agent's own log has one line per
+    attempt and no traceback, and the next target that can start replaces it."""
+    post_target(engine_agent, target({1: service("main", 5, busybox_image, command=["/no/such/program"])}))
+    failed = "Failed to start service 'main sha256:"  # the image as the legacy named it: its id
+
+    def failures() -> list[str]:
+        return [line for line in engine_agent.log.read_text(errors="replace").splitlines() if failed in line]
+
+    wait_for(lambda: len(failures()) >= 2, 60, "two refused starts, retried")
+    assert all("due to '" in line and "/no/such/program" in line for line in failures()), failures()
+    log = engine_agent.log.read_text(errors="replace")
+    assert "apply failed (" in log and "Traceback" not in log
+    post_target(engine_agent, target({1: service("main", 5, busybox_image)}, commit="c2"))
+    wait_for(converged(engine_agent, 1, "c2"), 60, "the startable target")
