@@ -43,8 +43,8 @@ RICH_CONFIG = {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["trap 'exit 0' TERM; sle
                "WorkingDir": "/srv", "User": "0:0", "StopSignal": "SIGINT", "Env": ["PATH=/bin", "FROM_IMAGE=1"],
                "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 30_000_000_000, "Retries": 2},
                "ExposedPorts": {"8000/tcp": {}}, "Volumes": {"/cache": {}}, "Labels": {"from-image": "yes"}}
-SUBNET, ADDRESS = "172.31.247.0/24", "172.31.247.10"
-NETWORKS = {"front": {"ipam": {"config": [{"subnet": SUBNET, "gateway": "172.31.247.1"}]}, "labels": {"tier": "front"}},
+SUBNET, ADDRESS = "10.213.247.0/24", "10.213.247.10"
+NETWORKS = {"front": {"ipam": {"config": [{"subnet": SUBNET, "gateway": "10.213.247.1"}]}, "labels": {"tier": "front"}},
             "back": {"internal": True},
             "v6": {"enable_ipv6": True, "ipam": {"config": [{"subnet": "fd8e:1f0c:7d2a::/64"}]}}}
 VOLUMES = {"data": {}, "scratch": {"driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"},
